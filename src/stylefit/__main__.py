@@ -1,0 +1,3 @@
+from stylefit.cli import main
+
+main()

@@ -1,0 +1,131 @@
+"""The Python API of the main job: ``stylefit.select``."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from stylefit.data.candidates import CandidateSet, load_candidates
+from stylefit.data.task import Task, load_task
+from stylefit.errors import StylefitError
+from stylefit.models.base import LanguageModel
+from stylefit.models.registry import DEFAULT_MODEL
+from stylefit.scoring import Scorer, get_scorer, score_sample
+from stylefit.selection import Ranking, rank_strategies
+from stylefit.store import Store
+
+# progress(stage, total, advance): a stage starts with advance=0 and its total; then advances.
+StageProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SelectionResult:
+    task: str
+    target: str
+    revision: str
+    scorer: str
+    scorer_params: dict[str, Any]
+    unit: str
+    higher_is_better: bool
+    sample_ids: list[str]
+    ranking: Ranking
+    skipped: dict[str, str]
+    notes: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+    computed: int = 0  # per-example scores computed now (the rest came from the cache)
+
+    @property
+    def best(self) -> str:
+        return self.ranking.best
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["best"] = self.best
+        return d
+
+
+def _sample_ids(candidates: CandidateSet, n: int, seed: int | None) -> list[str]:
+    if n < 2:
+        raise StylefitError(f"n must be at least 2, got {n}")
+    if n > len(candidates.ids):
+        raise StylefitError(f"n={n} but the candidate sets share only {len(candidates.ids)} questions")
+    if seed is None:
+        return candidates.ids[:n]  # the first N, as the paper's blocks
+    return sorted(random.Random(seed).sample(candidates.ids, n), key=candidates.ids.index)
+
+
+def select(
+    task: Task | str | Path,
+    candidates: CandidateSet | str | Path | list[str | Path],
+    *,
+    target: str | LanguageModel = DEFAULT_MODEL,
+    scorer: str | Scorer = "sppl",
+    scorer_params: dict[str, Any] | None = None,
+    n: int = 50,
+    sample_seed: int | None = None,
+    store: Store | str | Path | None = None,
+    skip_overlong: bool = False,
+    n_bootstrap: int = 2000,
+    bootstrap_seed: int = 0,
+    progress: StageProgress | None = None,
+) -> SelectionResult:
+    """Score a sample of N questions for every strategy and rank the strategies.
+
+    ``target`` is a registered model name, a local Hugging Face folder, a hub id or a loaded
+    LanguageModel. ``sample_seed=None`` takes the first N questions; an int draws N at random.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    task = task if isinstance(task, Task) else load_task(task)
+    candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates)
+    scorer = scorer if isinstance(scorer, Scorer) else get_scorer(scorer, **(scorer_params or {}))
+    store = store if isinstance(store, Store) else Store(store)
+    ids = _sample_ids(candidates, n, sample_seed)
+
+    t = time.perf_counter()
+    if isinstance(target, str):
+        from stylefit.models import load_model
+
+        lm = load_model(target)
+    else:
+        lm = target
+    timings["load_model_s"] = time.perf_counter() - t
+
+    def stage(name: str, total: int):
+        if progress is None:
+            return None
+        progress(name, total, 0)
+        return lambda k: progress(name, total, k)
+
+    t = time.perf_counter()
+    notes = scorer.prepare(lm, candidates, store, stage("target answers", scorer.prepare_units(candidates)))
+    timings["prepare_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sample = score_sample(scorer, lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)), skip_overlong)
+    timings["score_s"] = time.perf_counter() - t
+    if sample.skipped:
+        notes.append(f"{len(sample.skipped)}/{len(ids)} questions dropped for every strategy (over-long): "
+                     + "; ".join(list(sample.skipped.values())[:3]))
+    if len(sample.ids) < 2:
+        raise StylefitError(f"only {len(sample.ids)} questions left after skipping over-long ones")
+
+    ranking = rank_strategies(
+        {s: np.array([e.value for e in scores]) for s, scores in sample.by_strategy.items()},
+        higher_is_better=scorer.higher_is_better,
+        nll={s: None if scores[0].nll is None else np.array([e.nll for e in scores]) for s, scores in sample.by_strategy.items()},
+        tokens={s: np.array([e.n_tokens for e in scores]) for s, scores in sample.by_strategy.items()},
+        n_bootstrap=n_bootstrap,
+        seed=bootstrap_seed,
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    return SelectionResult(
+        task=task.name, target=lm.name, revision=lm.revision, scorer=scorer.name, scorer_params=scorer.params(),
+        unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
+        skipped=sample.skipped, notes=notes, timings=timings, computed=sample.computed,
+    )

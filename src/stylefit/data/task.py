@@ -1,0 +1,120 @@
+"""A task: questions with gold answers, the prompt that asks them, and the verifier that checks them.
+
+On disk a task is a folder (or a path to its ``task.json``)::
+
+    task.json   {"name": ..., "verifier": "final_answer_number",
+                 "prompt_template": "{question}\\n\\nPlease provide ... 'Final Answer:'",
+                 "train": "train.jsonl", "test": "test.jsonl"}
+    train.jsonl {"id": "q0", "question": "...", "gold": "42", "metadata": {...}}   one per line
+
+``train`` holds the questions whose candidates are scored (and whose first M questions the
+target answers zero-shot for SPPL's self-exemplars); ``test`` is optional and used for
+fine-tuning evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from stylefit.data.jsonl import read_jsonl, require_str
+from stylefit.data.verifiers import Verifier, get_verifier
+from stylefit.errors import StylefitError
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    gold: str
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+class TaskSpec(BaseModel):
+    """The schema of task.json."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    verifier: str | None = None
+    prompt_template: str = "{question}"
+    train: str = "train.jsonl"
+    test: str | None = None
+
+
+@dataclass
+class Task:
+    name: str
+    prompt_template: str
+    train: list[Question]
+    test: list[Question]
+    verifier_name: str | None = None
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if "{question}" not in self.prompt_template:
+            raise StylefitError(f"{self.source}: prompt_template must contain '{{question}}'")
+        self._by_id = {q.id: q for q in self.train}
+
+    def prompt(self, question: Question) -> str:
+        """The user prompt that asks this question (with the task's answer-format instruction)."""
+        return self.prompt_template.replace("{question}", question.question)
+
+    def get(self, qid: str) -> Question | None:
+        return self._by_id.get(qid)
+
+    @property
+    def verifier(self) -> Verifier:
+        """The task's verifier; a clear error where the task names none."""
+        if self.verifier_name is None:
+            raise StylefitError(f"task '{self.name}' ({self.source}) names no verifier, and this step needs one")
+        return get_verifier(self.verifier_name)
+
+
+def _read_questions(path: Path) -> list[Question]:
+    questions: list[Question] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        qid = require_str(obj, "id", where)
+        if qid in first_line:
+            raise StylefitError(f"{where}: duplicate id '{qid}' (first on line {first_line[qid]})")
+        first_line[qid] = lineno
+        metadata = obj.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise StylefitError(f"{where}: field 'metadata' must be an object")
+        questions.append(
+            Question(qid, require_str(obj, "question", where), require_str(obj, "gold", where), metadata)
+        )
+    if not questions:
+        raise StylefitError(f"{path}: no questions")
+    return questions
+
+
+def load_task(path: str | Path) -> Task:
+    """Load and validate a task folder (or its task.json)."""
+    path = Path(path)
+    spec_path = path / "task.json" if path.is_dir() else path
+    if not spec_path.is_file():
+        raise StylefitError(f"{spec_path}: task file not found")
+    try:
+        spec = TaskSpec.model_validate(json.loads(spec_path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as e:
+        raise StylefitError(f"{spec_path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise StylefitError(f"{spec_path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if spec.verifier is not None:
+        get_verifier(spec.verifier)  # unknown names fail at load time, not after an hour of scoring
+    root = spec_path.parent
+    return Task(
+        name=spec.name,
+        prompt_template=spec.prompt_template,
+        train=_read_questions(root / spec.train),
+        test=_read_questions(root / spec.test) if spec.test else [],
+        verifier_name=spec.verifier,
+        source=str(spec_path),
+    )

@@ -1,0 +1,101 @@
+"""The language-model contract every backend fulfils (after lm-evaluation-harness's tiny API).
+
+Three verbs: log-probabilities of continuations given contexts, generation, and mean-pooled
+hidden states. Texts go in already rendered (chat template applied by the caller through
+``render_chat``), so a backend knows nothing about strategies or scorers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+Progress = Callable[[int], None]  # called with the number of newly finished units
+
+
+@dataclass(frozen=True)
+class ContinuationRequest:
+    """Score ``continuation`` given ``context``: only continuation tokens count.
+
+    ``special_tokens``: whether the tokenizer adds its special tokens (BOS) to the full text, as
+    the paper's code does; chat-template-rendered text already carries them.
+    ``label`` names the item in error messages.
+    """
+
+    context: str
+    continuation: str
+    special_tokens: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    token_logprobs: tuple[float, ...]  # natural-log probability of each continuation token
+    context_tokens: int
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_logprobs)
+
+    @property
+    def mean_nll(self) -> float:
+        return -sum(self.token_logprobs) / len(self.token_logprobs)
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """How to generate: greedy when temperature == 0."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def as_key(self) -> dict:
+        spec = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "stop": list(self.stop)}
+        if self.temperature > 0:  # the seed and top-p matter only when sampling
+            spec |= {"top_p": self.top_p, "seed": self.seed}
+        return spec
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    n_tokens: int
+    finish_reason: str  # "stop" (end-of-turn token or a stop string) or "length" (hit max_new_tokens)
+
+
+@dataclass
+class TokenCount:
+    context: int
+    continuation: int
+
+    @property
+    def total(self) -> int:
+        return self.context + self.continuation
+
+
+class LanguageModel(Protocol):
+    name: str
+    revision: str  # content hash of the weights: part of every cache key
+    template_id: str  # hash of the chat template: part of every cache key
+    max_length: int  # context window in tokens
+
+    def render_chat(self, user_prompt: str) -> str:
+        """The user turn in the model's own chat template, ready for the assistant's reply."""
+
+    def count_tokens(self, requests: list[ContinuationRequest]) -> list[TokenCount]: ...
+
+    def loglikelihood(
+        self, requests: list[ContinuationRequest], progress: Progress | None = None
+    ) -> list[ContinuationScore]: ...
+
+    def generate(
+        self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None
+    ) -> list[Generation]: ...
+
+    def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, an array (layers + 1, hidden) of token-mean-pooled hidden states."""

@@ -1,0 +1,219 @@
+"""The transformers backend of the language-model protocol (CPU or GPU)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from stylefit.errors import StylefitError
+from stylefit.models.base import (
+    ContinuationRequest,
+    ContinuationScore,
+    Generation,
+    GenerationSpec,
+    Progress,
+    TokenCount,
+)
+from stylefit.models.registry import ResolvedModel
+
+# Tokens per forward pass when scoring: bounds the (tokens x vocabulary) logits tensor.
+TOKEN_BUDGET = 2048
+# A batch of continuations may hold at most this much padding relative to its real tokens.
+MAX_PADDING = 0.25
+
+
+def _length_batches(continuations: list[list[int]]) -> list[list[int]]:
+    """Indices in batches of similar length, longest first: little padding, bounded memory."""
+    order = sorted(range(len(continuations)), key=lambda i: -len(continuations[i]))
+    batches: list[list[int]] = []
+    real = 0
+    for i in order:
+        length = len(continuations[i])
+        if batches:
+            width = len(continuations[batches[-1][0]])
+            slots = width * (len(batches[-1]) + 1)
+            if slots <= TOKEN_BUDGET and slots <= (1 + MAX_PADDING) * (real + length):
+                batches[-1].append(i)
+                real += length
+                continue
+        batches.append([i])
+        real = length
+    return batches
+
+
+class TransformersLM:
+    """A causal LM loaded with transformers; batched, exact, never truncating."""
+
+    def __init__(self, resolved: ResolvedModel, *, device: str = "cpu", dtype: str = "float32", model=None, tokenizer=None):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = resolved.name
+        self.revision = resolved.revision
+        self.device = torch.device(device)
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(resolved.path)
+        self.model = model or AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, dtype))
+        self.model.to(self.device).eval()
+        template = self.tokenizer.chat_template or ""
+        self.template_id = hashlib.sha256(template.encode()).hexdigest()[:16] if template else "none"
+        self.max_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
+        # Ids that end a generation: EOS plus the end-of-turn token of the chat template, if any.
+        self._stop_ids = sorted({i for i in [self.tokenizer.eos_token_id, *self._generation_eos()] if i is not None})
+        self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
+        self._start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self._stop_ids[0]
+        # Work counters for benchmarks: tokens requested vs tokens actually run through the model.
+        self.stats = {"requested_tokens": 0, "forward_tokens": 0, "generated_tokens": 0}
+
+    def _generation_eos(self) -> list[int]:
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        return [eos] if isinstance(eos, int) else list(eos or [])
+
+    # ---- prompts ---------------------------------------------------------------------------
+    def render_chat(self, user_prompt: str) -> str:
+        if not self.tokenizer.chat_template:
+            raise StylefitError(f"model '{self.name}' has no chat template: use template 'plain' or 'paper'")
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_prompt}], tokenize=False, add_generation_prompt=True
+        )
+
+    # ---- scoring ---------------------------------------------------------------------------
+    def _split(self, request: ContinuationRequest) -> tuple[list[int], list[int]]:
+        """Token ids of (context, continuation), exactly as the paper's code masks them: the full
+        text is tokenized once, and its first len(tokenize(context)) tokens are context."""
+        full = self.tokenizer(request.context + request.continuation, add_special_tokens=request.special_tokens).input_ids
+        n_context = len(self.tokenizer(request.context, add_special_tokens=request.special_tokens).input_ids)
+        context, continuation = full[:n_context], full[n_context:]
+        if not context:  # the first continuation token needs something to be predicted from
+            context = [self._start_id]
+        if not continuation:
+            raise StylefitError(f"{request.label or 'request'}: the continuation has no tokens")
+        return context, continuation
+
+    def count_tokens(self, requests: list[ContinuationRequest]) -> list[TokenCount]:
+        counts = []
+        for r in requests:
+            context, continuation = self._split(r)
+            counts.append(TokenCount(len(context), len(continuation)))
+        return counts
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: list[ContinuationRequest], progress: Progress | None = None) -> list[ContinuationScore]:
+        """Exact log-probabilities; requests sharing a context reuse its key/value cache."""
+        split = [self._split(r) for r in requests]
+        for r, (context, continuation) in zip(requests, split):
+            if len(context) + len(continuation) > self.max_length:
+                raise StylefitError(
+                    f"{r.label or 'request'}: {len(context) + len(continuation)} tokens exceed the context of "
+                    f"'{self.name}' ({self.max_length}); nothing is truncated"
+                )
+        self.stats["requested_tokens"] += sum(len(c) + len(x) for c, x in split)
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, (context, _) in enumerate(split):
+            groups[tuple(context)].append(i)
+        results: list[ContinuationScore | None] = [None] * len(requests)
+        for context, members in groups.items():
+            continuations = [split[i][1] for i in members]
+            for i, logprobs in zip(members, self._score_group(list(context), continuations)):
+                results[i] = ContinuationScore(tuple(logprobs), len(context))
+            if progress:
+                progress(len(members))
+        return results  # type: ignore[return-value]
+
+    def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[list[float]]:
+        ctx = torch.tensor([context], device=self.device)
+        out = self.model(input_ids=ctx, use_cache=True)
+        self.stats["forward_tokens"] += len(context)
+        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        scores: dict[int, list[float]] = {}
+        for batch in _length_batches(continuations):
+            scores.update(zip(batch, self._score_batch(context, out.cache, first, [continuations[i] for i in batch])))
+        return [scores[i] for i in range(len(continuations))]
+
+    def _score_batch(self, context, cache, first, batch: list[list[int]]) -> list[list[float]]:
+        n, width = len(batch), max(len(c) for c in batch)
+        ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((n, len(context) + width), dtype=torch.long, device=self.device)
+        mask[:, : len(context)] = 1
+        for row, cont in enumerate(batch):
+            ids[row, : len(cont)] = torch.tensor(cont)
+            mask[row, len(context) : len(context) + len(cont)] = 1
+        results = [[float(first[c[0]])] for c in batch]
+        if width > 1:
+            self.stats["forward_tokens"] += n * (width - 1)
+            batch_cache = copy.deepcopy(cache)
+            batch_cache.batch_repeat_interleave(n)
+            # Right padding: positions continue from the context; padded tail positions are ignored.
+            positions = torch.arange(len(context), len(context) + width, device=self.device).expand(n, -1)
+            logits = self.model(
+                input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+                cache=batch_cache, use_cache=True,
+            ).logits.float()
+            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            for row, cont in enumerate(batch):
+                results[row].extend(logprobs[row, : len(cont) - 1].tolist())
+        return results
+
+    # ---- generation ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None, batch_size: int = 16) -> list[Generation]:
+        """Batched generation (left padding), stopping at end-of-turn or a stop string."""
+        encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+        for p, ids in zip(prompts, encoded):
+            if len(ids) + spec.max_new_tokens > self.max_length:
+                raise StylefitError(f"prompt of {len(ids)} tokens + {spec.max_new_tokens} new tokens exceed the context of '{self.name}' ({self.max_length}): {p[:60]!r}")
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        results: dict[int, Generation] = {}
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            width = max(len(encoded[i]) for i in batch)
+            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):  # left padding keeps every prompt's end aligned
+                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]) :] = 1
+            kwargs = dict(max_new_tokens=spec.max_new_tokens, eos_token_id=self._stop_ids, pad_token_id=self._pad_id)
+            if spec.temperature > 0:
+                # One seed per batch, derived from the run's seed and the batch's prompts.
+                batch_key = hashlib.sha256(("\x00".join(prompts[i] for i in batch) + str(spec.seed)).encode()).digest()
+                torch.manual_seed(int.from_bytes(batch_key[:8], "little") % (2**63))
+                kwargs |= dict(do_sample=True, temperature=spec.temperature, top_p=spec.top_p, top_k=0)
+            else:
+                kwargs |= dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if spec.stop:
+                kwargs |= dict(stop_strings=list(spec.stop), tokenizer=self.tokenizer)
+            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
+            for row, i in enumerate(batch):
+                results[i] = self._finish(out[row, width:].tolist(), spec)
+                self.stats["generated_tokens"] += results[i].n_tokens
+            if progress:
+                progress(len(batch))
+        return [results[i] for i in range(len(prompts))]
+
+    def _finish(self, new_ids: list[int], spec: GenerationSpec) -> Generation:
+        stopped = False
+        for k, token in enumerate(new_ids):
+            if token in self._stop_ids:
+                new_ids, stopped = new_ids[:k], True
+                break
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        for s in spec.stop:
+            if s in text:
+                text, stopped = text[: text.index(s) + len(s)], True
+        return Generation(text, len(new_ids), "stop" if stopped else "length")
+
+    # ---- representations -------------------------------------------------------------------
+    @torch.inference_mode()
+    def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
+        pooled = []
+        for text in texts:
+            ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
+            if ids.shape[1] == 0:
+                raise StylefitError(f"hidden_states: empty text {text!r}")
+            if ids.shape[1] > self.max_length:
+                raise StylefitError(f"hidden_states: {ids.shape[1]} tokens exceed the context ({self.max_length})")
+            states = self.model(input_ids=ids, output_hidden_states=True).hidden_states
+            pooled.append(torch.stack([h[0].float().mean(dim=0) for h in states]).cpu().numpy())
+        return pooled

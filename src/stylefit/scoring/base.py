@@ -1,0 +1,87 @@
+"""The scorer protocol: a scorer turns one candidate into continuation requests and their
+log-probabilities back into one per-example score. It knows nothing of files, caching or the CLI.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from stylefit.data.candidates import Candidate, CandidateSet
+from stylefit.errors import StylefitError
+from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel, Progress
+from stylefit.store import Store
+
+
+@dataclass(frozen=True)
+class ScoringItem:
+    candidate: Candidate
+    position: int  # index of the question in the scored sample (SPPL picks exemplars by it)
+
+    @property
+    def label(self) -> str:
+        return f"strategy '{self.candidate.strategy}' id '{self.candidate.id}'"
+
+
+@dataclass(frozen=True)
+class ExampleScore:
+    value: float  # the per-example score in the scorer's unit
+    nll: float | None  # mean token negative log-likelihood (nats), where the scorer has one
+    n_tokens: int  # response tokens
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):  # a NaN or inf would silently poison every ranking
+            raise StylefitError(f"non-finite score {self.value}")
+
+
+class Scorer(ABC):
+    """One familiarity measure. Lower is more familiar unless ``higher_is_better``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]  # bump when a change alters the values: old cache entries stop matching
+    unit: ClassVar[str]
+    higher_is_better: ClassVar[bool] = False
+
+    def params(self) -> dict[str, Any]:
+        """Everything besides the model and the item that the score depends on (for the cache key)."""
+        return {}
+
+    def prepare(self, lm: LanguageModel, candidates: CandidateSet, store: Store, progress: Progress | None = None) -> list[str]:
+        """One-off work before scoring (e.g. the target's own answers); returns notes for the report."""
+        return []
+
+    def prepare_units(self, candidates: CandidateSet) -> int:
+        """How many progress units ``prepare`` will report."""
+        return 0
+
+    @abstractmethod
+    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]: ...
+
+    @abstractmethod
+    def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore: ...
+
+    needs_logprobs: ClassVar[bool] = True  # False: token counts suffice, no forward pass
+
+
+_REGISTRY: dict[str, type[Scorer]] = {}
+
+
+def register(cls: type[Scorer]) -> type[Scorer]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def scorer_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_scorer(name: str, **params: Any) -> Scorer:
+    """A scorer by name; unknown names and parameters are clear errors."""
+    if name not in _REGISTRY:
+        raise StylefitError(f"unknown scorer '{name}' (known: {', '.join(scorer_names())})")
+    try:
+        return _REGISTRY[name](**params)
+    except TypeError as e:
+        raise StylefitError(f"scorer '{name}': {e}") from None

@@ -1,0 +1,97 @@
+"""Runs a scorer over a sample of candidates through the cache: computes only what is missing,
+commits every chunk (a killed run resumes), and refuses or counts over-long sequences."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from stylefit.data.candidates import CandidateSet
+from stylefit.errors import StylefitError
+from stylefit.models.base import LanguageModel, Progress
+from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem
+from stylefit.store import Store, content_key
+
+QUESTIONS_PER_CHUNK = 8  # all strategies of these questions are scored (and committed) together
+
+
+@dataclass
+class SampleScores:
+    """Per-example scores of every strategy on the same questions (paired)."""
+
+    ids: list[str]
+    by_strategy: dict[str, list[ExampleScore]]
+    skipped: dict[str, str] = field(default_factory=dict)  # question id -> why it was left out
+    computed: int = 0  # per-example scores computed in this run (the rest came from the cache)
+
+
+def score_sample(
+    scorer: Scorer,
+    lm: LanguageModel,
+    candidates: CandidateSet,
+    ids: list[str],
+    store: Store,
+    progress: Progress | None = None,
+    skip_overlong: bool = False,
+) -> SampleScores:
+    items = [
+        ScoringItem(candidates.by_strategy[s][qid], position)
+        for position, qid in enumerate(ids)
+        for s in candidates.strategies
+    ]
+    requests = [scorer.requests(lm, item) for item in items]
+    base = {"kind": "score", "model": lm.revision, "template": lm.template_id, "scorer": scorer.name,
+            "version": scorer.version, "params": scorer.params()}
+    keys = [
+        content_key(base | {"requests": [[r.context, r.continuation, r.special_tokens] for r in reqs]})
+        for reqs in requests
+    ]
+    found = store.get_many(keys)
+    if progress:
+        progress(sum(k in found for k in keys))
+
+    # Over-long sequences: an error naming the item, or (if asked) the whole question is dropped
+    # for every strategy, so that the comparison stays paired.
+    skipped: dict[str, str] = {}
+    missing = [i for i, k in enumerate(keys) if k not in found]
+    for i in missing:
+        for count in lm.count_tokens(requests[i]):
+            if count.total > lm.max_length:
+                reason = f"{count.total} tokens > context {lm.max_length}"
+                if not skip_overlong:
+                    raise StylefitError(
+                        f"{items[i].label}: {reason}; nothing is truncated (pass --skip-overlong to drop such questions, counted)"
+                    )
+                skipped.setdefault(items[i].candidate.id, f"{items[i].label}: {reason}")
+    todo = [i for i in missing if items[i].candidate.id not in skipped]
+
+    by_question: dict[int, list[int]] = defaultdict(list)
+    for i in todo:
+        by_question[items[i].position].append(i)
+    positions = sorted(by_question)
+    for start in range(0, len(positions), QUESTIONS_PER_CHUNK):
+        chunk = [i for p in positions[start : start + QUESTIONS_PER_CHUNK] for i in by_question[p]]
+        flat = [r for i in chunk for r in requests[i]]
+        results = lm.loglikelihood(flat) if scorer.needs_logprobs else lm.count_tokens(flat)
+        fresh, offset = {}, 0
+        for i in chunk:
+            n = len(requests[i])
+            try:
+                score = scorer.combine(items[i], results[offset : offset + n])
+            except StylefitError as e:
+                raise StylefitError(f"{items[i].label}: {e}") from None
+            fresh[keys[i]] = score.__dict__
+            offset += n
+        store.put_many("score", fresh)
+        found |= fresh
+        if progress:
+            progress(len(chunk))
+    if progress and skipped:
+        progress(sum(1 for i in missing if items[i].candidate.id in skipped))
+
+    kept = [qid for qid in ids if qid not in skipped]
+    by_strategy: dict[str, list[ExampleScore]] = {s: [] for s in candidates.strategies}
+    for item, key in zip(items, keys):
+        if item.candidate.id not in skipped:
+            by_strategy[item.candidate.strategy].append(ExampleScore(**found[key]))
+    return SampleScores(kept, by_strategy, skipped, computed=len(todo))

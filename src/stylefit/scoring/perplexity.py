@@ -1,0 +1,79 @@
+"""Scorers read straight off the target's log-probabilities: perplexity, IFD and length."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel
+from stylefit.prompts import check_template, continuation_request
+from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
+
+
+@register
+class Perplexity(Scorer):
+    """PPL(y|x) = exp(mean token NLL of the response given the question)."""
+
+    name = "ppl"
+    version = "1"
+    unit = "perplexity"
+
+    def __init__(self, template: str = "native"):
+        self.template = check_template(template)
+
+    def params(self) -> dict[str, Any]:
+        return {"template": self.template}
+
+    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
+        c = item.candidate
+        return [continuation_request(lm, self.template, c.prompt, c.response, item.label)]
+
+    def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
+        (r,) = results
+        return ExampleScore(math.exp(r.mean_nll), r.mean_nll, r.n_tokens)
+
+
+@register
+class InstructionFollowingDifficulty(Scorer):
+    """IFD = L(y|x) / L(y): how much the question helps predict the response (mean token NLLs).
+
+    L(y) is scored after the tokenizer's BOS token alone (EOS where there is no BOS)."""
+
+    name = "ifd"
+    version = "1"
+    unit = "L(y|x)/L(y)"
+
+    def __init__(self, template: str = "native"):
+        self.template = check_template(template)
+
+    def params(self) -> dict[str, Any]:
+        return {"template": self.template}
+
+    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
+        c = item.candidate
+        return [
+            continuation_request(lm, self.template, c.prompt, c.response, item.label),
+            ContinuationRequest("", c.response, special_tokens=False, label=item.label),
+        ]
+
+    def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
+        conditional, unconditional = results
+        return ExampleScore(conditional.mean_nll / unconditional.mean_nll, conditional.mean_nll, conditional.n_tokens)
+
+
+@register
+class ResponseLength(Scorer):
+    """Response length in the target's tokens (a baseline: ranks shorter responses first)."""
+
+    name = "length"
+    version = "1"
+    unit = "tokens"
+    needs_logprobs = False
+
+    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
+        c = item.candidate
+        return [continuation_request(lm, "native" if lm.template_id != "none" else "plain", c.prompt, c.response, item.label)]
+
+    def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
+        (count,) = results  # a TokenCount: no forward pass needed
+        return ExampleScore(float(count.continuation), None, count.continuation)

@@ -1,0 +1,84 @@
+"""Bad input is a clear one-line error naming the file/line or item."""
+
+import json
+
+import pytest
+
+from stylefit.data import load_candidates, load_task
+from stylefit.errors import StylefitError
+
+
+def test_example_task_loads(tiny_task):
+    task = load_task(tiny_task)
+    candidates = load_candidates(task, tiny_task / "candidates")
+    assert candidates.strategies == ["short", "steps", "wordy"]
+    assert candidates.ids == [f"q{i}" for i in range(12)]
+    first = candidates.candidates("steps")[0]
+    assert first.prompt == "What is 0 + 0? End with 'Final Answer: N'." and first.response.endswith("Final Answer: 0")
+
+
+def rewrite(path, lines):
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+def test_malformed_jsonl_names_file_and_line(tiny_task):
+    path = tiny_task / "candidates" / "short.jsonl"
+    lines = path.read_text().splitlines()
+    lines[2] = '{"id": "q2", "response": "Final Answer: 4"'
+    rewrite(path, lines)
+    with pytest.raises(StylefitError, match=r"short\.jsonl:3: not valid JSON"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_duplicate_id(tiny_task):
+    path = tiny_task / "candidates" / "wordy.jsonl"
+    lines = path.read_text().splitlines()
+    rewrite(path, lines + [lines[0]])
+    with pytest.raises(StylefitError, match=r"wordy\.jsonl:13: duplicate id 'q0' \(first on line 1\)"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_id_missing_from_one_strategy(tiny_task):
+    path = tiny_task / "candidates" / "steps.jsonl"
+    rewrite(path, path.read_text().splitlines()[:-1])
+    with pytest.raises(StylefitError, match=r"strategy 'steps' lacks 1 id\(s\) compared with 'short' \(e.g. 'q11'\)"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_id_not_in_task(tiny_task):
+    path = tiny_task / "candidates" / "steps.jsonl"
+    rewrite(path, path.read_text().splitlines() + [json.dumps({"id": "q99", "response": "x"})])
+    with pytest.raises(StylefitError, match=r"steps\.jsonl:13: id 'q99' is not a question of task 'tiny-sums'"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_empty_response(tiny_task):
+    path = tiny_task / "candidates" / "short.jsonl"
+    lines = path.read_text().splitlines()
+    lines[4] = json.dumps({"id": "q4", "response": "   "})
+    rewrite(path, lines)
+    with pytest.raises(StylefitError, match=r"short\.jsonl:5: empty response for id 'q4'"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_missing_field_and_bad_task_spec(tiny_task):
+    rewrite(tiny_task / "train.jsonl", [json.dumps({"id": "q0", "gold": "1"})])
+    with pytest.raises(StylefitError, match=r"train\.jsonl:1: missing field 'question'"):
+        load_task(tiny_task)
+    (tiny_task / "task.json").write_text(json.dumps({"name": "t", "verifier": "regex"}))
+    with pytest.raises(StylefitError, match="unknown verifier 'regex'"):
+        load_task(tiny_task)
+    (tiny_task / "task.json").write_text(json.dumps({"name": "t", "prompt": "x"}))
+    with pytest.raises(StylefitError, match=r"task\.json: prompt: Extra inputs"):
+        load_task(tiny_task)
+
+
+def test_task_without_verifier_fails_where_one_is_needed(tmp_path, tiny_lm, store):
+    from conftest import write_task
+    from stylefit import select
+
+    root = write_task(tmp_path / "t", verifier=None)
+    result = select(root, root / "candidates", target=tiny_lm, scorer="ppl", n=4, store=store)  # ppl needs none
+    assert result.ranking.n == 4
+    with pytest.raises(StylefitError, match="task 'tiny-sums' .* names no verifier"):
+        select(root, root / "candidates", target=tiny_lm, scorer="sppl", scorer_params={"m": 4}, n=4, store=store)

@@ -1,0 +1,90 @@
+"""Scorer values against log-probabilities computed by hand."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylefit.data.candidates import Candidate
+from stylefit.models.base import ContinuationRequest
+from stylefit.scoring import ScoringItem, get_scorer
+from stylefit.errors import StylefitError
+
+UNIFORM = json.loads((Path(__file__).parent / "cases" / "scorers_uniform.json").read_text())
+
+
+def score_one(lm, scorer, prompt, response):
+    item = ScoringItem(Candidate("q0", "s", prompt, response), 0)
+    requests = scorer.requests(lm, item)
+    results = lm.loglikelihood(requests) if scorer.needs_logprobs else lm.count_tokens(requests)
+    return scorer.combine(item, results)
+
+
+@pytest.mark.parametrize("case", UNIFORM["cases"], ids=[f"{c['scorer']}-{c['params']}" for c in UNIFORM["cases"]])
+def test_scorer_on_uniform_model(uniform_lm, case):
+    score = score_one(uniform_lm, get_scorer(case["scorer"], **case["params"]), "What is 3 + 4?", case["response"])
+    assert score.value == pytest.approx(case["value"], rel=1e-5)
+    assert score.n_tokens == case["n_tokens"]
+    if case["nll"] is None:
+        assert score.nll is None
+    else:
+        assert score.nll == pytest.approx(case["nll"], rel=1e-6)
+
+
+def naive_logprobs(lm, context: str, continuation: str, special_tokens: bool) -> list[float]:
+    """One full forward pass, no cache: the reference the fast path must equal."""
+    tok = lm.tokenizer
+    n_ctx = len(tok(context, add_special_tokens=special_tokens).input_ids)
+    full = tok(context + continuation, add_special_tokens=special_tokens).input_ids
+    with torch.no_grad():
+        logp = torch.log_softmax(lm.model(torch.tensor([full])).logits[0].float(), dim=-1)
+    return [float(logp[t - 1, full[t]]) for t in range(n_ctx, len(full))]
+
+
+def test_shared_context_batching_matches_a_naive_forward(tiny_lm):
+    ctx_a, ctx_b = tiny_lm.render_chat("What is 2 + 2?"), tiny_lm.render_chat("Name a colour.")
+    requests = [
+        ContinuationRequest(ctx_a, "4"),
+        ContinuationRequest(ctx_a, "2 + 2 = 4\nFinal Answer: 4"),
+        ContinuationRequest(ctx_a, "Let me think. Two and two make four.\nFinal Answer: 4"),
+        ContinuationRequest(ctx_b, "Blue."),
+        ContinuationRequest("[INST] hi [/INST]", " hello there", special_tokens=True),
+    ]
+    for request, score in zip(requests, tiny_lm.loglikelihood(requests)):
+        expected = naive_logprobs(tiny_lm, request.context, request.continuation, request.special_tokens)
+        assert len(score.token_logprobs) == len(expected)
+        assert score.token_logprobs == pytest.approx(expected, abs=1e-5)
+
+
+def test_ppl_equals_exp_of_hand_computed_mean_nll(tiny_lm):
+    prompt, response = "What is 5 + 1?", "5 + 1 = 6\nFinal Answer: 6"
+    logprobs = naive_logprobs(tiny_lm, tiny_lm.render_chat(prompt), response, False)
+    score = score_one(tiny_lm, get_scorer("ppl"), prompt, response)
+    assert score.value == pytest.approx(math.exp(-sum(logprobs) / len(logprobs)), rel=1e-5)
+    assert score.value > 1.0
+
+
+def test_ifd_is_the_ratio_of_conditional_to_unconditional_nll(tiny_lm):
+    prompt, response = "What is 5 + 1?", "Final Answer: 6"
+    cond = naive_logprobs(tiny_lm, tiny_lm.render_chat(prompt), response, False)
+    # L(y) is scored after the BOS token alone.
+    uncond = naive_logprobs(tiny_lm, "<s>", response, False)
+    score = score_one(tiny_lm, get_scorer("ifd"), prompt, response)
+    assert score.value == pytest.approx((sum(cond) / len(cond)) / (sum(uncond) / len(uncond)), rel=1e-5)
+
+
+def test_overlong_sequence_is_an_error_not_a_truncation(tiny_lm):
+    request = ContinuationRequest(tiny_lm.render_chat("q"), "x" * 600, label="strategy 's' id 'q9'")
+    with pytest.raises(StylefitError, match="strategy 's' id 'q9'.*exceed the context"):
+        tiny_lm.loglikelihood([request])
+
+
+def test_unknown_scorer_and_bad_params_are_clear_errors():
+    with pytest.raises(StylefitError, match="unknown scorer 'pplx'"):
+        get_scorer("pplx")
+    with pytest.raises(StylefitError, match="unknown template"):
+        get_scorer("ppl", template="chatml")
+    with pytest.raises(StylefitError, match="scorer 'ppl'"):
+        get_scorer("ppl", k=3)
