@@ -64,7 +64,7 @@ def test_exemplar_choice_follows_the_authors_counters(k, n):
 
 def test_sppl_scores_the_response_after_k_exemplars(tiny_lm, tiny_task, store):
     from stylefit.data import load_candidates, load_task
-    from stylefit.scoring import get_scorer, score_sample
+    from stylefit.scoring import ScoringItem, get_scorer, score_sample
 
     task = load_task(tiny_task)
     # The tiny random model answers nothing right: the paper's fallback to unfiltered answers, reported.
@@ -73,8 +73,7 @@ def test_sppl_scores_the_response_after_k_exemplars(tiny_lm, tiny_task, store):
     notes = scorer.prepare(tiny_lm, candidates, store)
     assert scorer.exemplars.answered == 6
     assert any("fell back" in n for n in notes) == (scorer.exemplars.correct == 0)
-    item_requests = scorer.requests(tiny_lm, __import__("stylefit.scoring", fromlist=["ScoringItem"]).ScoringItem(candidates.candidates("short")[0], 0))
-    (request,) = item_requests
+    (request,) = scorer.requests(tiny_lm, ScoringItem(candidates.candidates("short")[0], 0))
     assert request.context.count("inference example: ") == 2
     assert scorer.exemplars.texts[1] in request.context and scorer.exemplars.texts[2] in request.context
     assert request.context.startswith(tiny_lm.render_chat("x")[:8])  # native variant: the model's template

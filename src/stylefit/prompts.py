@@ -51,6 +51,11 @@ def check_template(template: str) -> str:
     return template
 
 
+def own_template(lm: LanguageModel) -> str:
+    """The template a model answers in by itself: its chat template, or plain text without one."""
+    return "native" if lm.template_id != "none" else "plain"
+
+
 def render_prompt(lm: LanguageModel, template: str, prompt: str) -> str:
     """The text the model sees before its answer (what generation starts from)."""
     if template == "native":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from stylefit.data.task import Task
 from stylefit.data.verifiers import check
 from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import render_prompt
+from stylefit.prompts import own_template, render_prompt
 from stylefit.store import Store, content_key
 
 
@@ -58,8 +58,7 @@ def build_self_exemplars(
     lm: LanguageModel, task: Task, m: int, spec: GenerationSpec, store: Store, progress: Progress | None = None
 ) -> ExemplarSet:
     questions = task.train[:m]
-    template = "native" if lm.template_id != "none" else "plain"
-    prompts = [render_prompt(lm, template, task.prompt(q)) for q in questions]
+    prompts = [render_prompt(lm, own_template(lm), task.prompt(q)) for q in questions]
     generations = generate_cached(lm, prompts, spec, store, progress)
     verifier = task.verifier
     correct = [check(verifier, g.text, q.gold, q.metadata).correct for q, g in zip(questions, generations)]

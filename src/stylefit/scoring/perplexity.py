@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel
-from stylefit.prompts import check_template, continuation_request
+from stylefit.prompts import check_template, continuation_request, own_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
 
 
@@ -72,7 +72,7 @@ class ResponseLength(Scorer):
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         c = item.candidate
-        return [continuation_request(lm, "native" if lm.template_id != "none" else "plain", c.prompt, c.response, item.label)]
+        return [continuation_request(lm, own_template(lm), c.prompt, c.response, item.label)]
 
     def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
         (count,) = results  # a TokenCount: no forward pass needed
