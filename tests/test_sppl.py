@@ -70,7 +70,7 @@ def test_sppl_scores_the_response_after_k_exemplars(tiny_lm, tiny_task, store):
     # The tiny random model answers nothing right: the paper's fallback to unfiltered answers, reported.
     scorer = get_scorer("sppl", k=2, m=6, max_new_tokens=8)
     candidates = load_candidates(task, tiny_task / "candidates")
-    notes = scorer.prepare(tiny_lm, candidates, store)
+    notes = scorer.prepare(tiny_lm, candidates, candidates.ids, store)
     assert scorer.exemplars.answered == 6
     assert any("fell back" in n for n in notes) == (scorer.exemplars.correct == 0)
     (request,) = scorer.requests(tiny_lm, ScoringItem(candidates.candidates("short")[0], 0))

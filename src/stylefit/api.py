@@ -103,8 +103,12 @@ def select(
         return lambda k: progress(name, total, k)
 
     t = time.perf_counter()
-    notes = scorer.prepare(lm, candidates, store, stage("target answers", scorer.prepare_units(candidates)))
+    notes = scorer.prepare(lm, candidates, ids, store, stage("target answers", scorer.prepare_units(candidates, ids)))
     timings["prepare_s"] = time.perf_counter() - t
+    if excluded := scorer.excluded():
+        ids = [i for i in ids if i not in excluded]
+        if len(ids) < 2:
+            raise StylefitError(f"only {len(ids)} questions left after the scorer excluded {len(excluded)}")
 
     t = time.perf_counter()
     sample = score_sample(scorer, lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)), skip_overlong)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -20,18 +23,36 @@ console = Console() if sys.stdout.isatty() else Console(width=140)
 err = Console(stderr=True)
 
 
+@contextmanager
+def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar per stage on stderr; yields the API's progress(stage, total, advance)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err, transient=False) as bar:
+        stages: dict[str, int] = {}
+
+        def progress(stage: str, total: int, advance: int) -> None:
+            if stage not in stages:
+                stages[stage] = bar.add_task(stage, total=total)
+            bar.update(stages[stage], total=total, advance=advance)
+
+        yield progress
+
+
 @app.command()
 def select(
     task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
     candidates: list[Path] = typer.Argument(..., help="Folder of <strategy>.jsonl files, or the files."),
     model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Registered name, local HF folder or hub id."),
-    scorer: str = typer.Option("sppl", "--scorer", "-s", help="ppl | ifd | length | sppl"),
+    scorer: str = typer.Option("sppl", "--scorer", "-s", help="sppl | ppl | ifd | length | alignment (see `stylefit scorers`)"),
     n: int = typer.Option(50, "--n", help="Questions to score per strategy."),
     sample_seed: Optional[int] = typer.Option(None, "--sample-seed", help="Draw the N questions at random with this seed (default: the first N)."),
-    k: int = typer.Option(3, "--k", help="sppl: self-exemplars per candidate."),
-    m: int = typer.Option(100, "--m", help="sppl: training questions the target answers zero-shot for exemplars."),
-    variant: str = typer.Option("native", "--variant", help="sppl: 'native' (target's chat template) or 'paper' (the authors' [INST] wrapper)."),
-    template: str = typer.Option("native", "--template", help="ppl/ifd: native | paper | plain."),
+    k: Optional[int] = typer.Option(None, "--k", help="sppl: self-exemplars per candidate (default 3)."),
+    m: Optional[int] = typer.Option(None, "--m", help="sppl: training questions answered zero-shot for exemplars (default 100); alignment: samples per question (default 4)."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="sppl: 'native' (target's chat template, default) or 'paper' (the authors' [INST] wrapper)."),
+    template: Optional[str] = typer.Option(None, "--template", help="ppl/ifd: native (default) | paper | plain."),
+    function: Optional[str] = typer.Option(None, "--function", help="alignment: hidden_cosine (default) | embed_cosine | rouge_l | token_f1 | exact."),
+    correct_only: Optional[bool] = typer.Option(None, "--correct-only/--all-samples", help="alignment: align only with target samples the verifier accepts."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Any other scorer parameter as KEY=VALUE (VALUE read as JSON if it parses), e.g. -p temperature=0.7."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result as JSON here."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
     skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) questions longer than the context instead of failing."),
@@ -41,20 +62,97 @@ def select(
     from stylefit.api import select as run_select
     from stylefit.report import print_selection, write_json
 
-    params = {"sppl": {"k": k, "m": m, "variant": variant}, "ppl": {"template": template}, "ifd": {"template": template}}.get(scorer, {})
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=err, transient=False) as bar:
-        stages: dict[str, int] = {}
-
-        def progress(stage: str, total: int, advance: int) -> None:
-            if stage not in stages:
-                stages[stage] = bar.add_task(stage, total=total)
-            bar.advance(stages[stage], advance)
-
+    # Only the options given reach the scorer, so one that does not apply is an error, not ignored.
+    given = {"k": k, "m": m, "variant": variant, "template": template, "function": function, "correct_only": correct_only}
+    params = {key: value for key, value in given.items() if value is not None} | _parse_params(param)
+    with stage_progress() as progress:
         result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
                             sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,
                             n_bootstrap=bootstrap, progress=progress)
     print_selection(result, console)
+    if out is not None:
+        write_json(result, out)
+        console.print(f"wrote {out}")
+
+
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise StylefitError(f"--param expects KEY=VALUE, got '{item}'")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise StylefitError(f"{what} must be comma-separated integers, got '{text}'") from None
+
+
+@app.command()
+def verify(
+    task: Path = typer.Argument(..., help="Task folder (with task.json and a test split)."),
+    candidates: list[Path] = typer.Argument(..., help="Folder of <strategy>.jsonl files, or the files."),
+    model: list[str] = typer.Option(["smollm2-135m-instruct"], "--model", "-m", help="Target(s): registered name, local HF folder or hub id; repeat for several."),
+    strategy: Optional[list[str]] = typer.Option(None, "--strategy", help="Strategies to train on (repeat; default all)."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Training seeds, comma-separated."),
+    n_train: Optional[int] = typer.Option(None, "--n-train", help="Train on the first N candidate questions (default all)."),
+    n_test: Optional[int] = typer.Option(None, "--n-test", help="Evaluate on the first N test questions (default all)."),
+    recipe_file: Optional[Path] = typer.Option(None, "--recipe", help="JSON file of recipe fields; the flags below override it."),
+    method: Optional[str] = typer.Option(None, "--method", help="lora (default) | full"),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Training epochs (default 2)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default 2e-4 LoRA, 2e-5 full)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-step batch size (default 8)."),
+    lora_rank: Optional[int] = typer.Option(None, "--lora-rank", help="LoRA rank (default 8)."),
+    lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha (default 16)."),
+    target_modules: Optional[str] = typer.Option(None, "--target-modules", help="LoRA modules, comma-separated (default q_proj,v_proj)."),
+    max_length: Optional[int] = typer.Option(None, "--max-length", help="Longest prompt + response in tokens (default 1024); never truncated."),
+    skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) over-long training examples instead of failing."),
+    select_checkpoint: bool = typer.Option(False, "--select-checkpoint", help="Keep the epoch with the best accuracy on held-out training questions."),
+    validation: Optional[int] = typer.Option(None, "--validation", help="Held-out questions for --select-checkpoint (default 50)."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Longest generated answer when evaluating."),
+    metric: str = typer.Option("strict", "--metric", help="Ranking reading: strict (after 'Final Answer:') | flexible; both are shown."),
+    no_base: bool = typer.Option(False, "--no-base", help="Skip evaluating the target without fine-tuning."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local' starts one here, 'auto' or ray://host:port joins a cluster."),
+    num_cpus: float = typer.Option(1, "--num-cpus", help="Ray: CPUs per run."),
+    num_gpus: float = typer.Option(0, "--num-gpus", help="Ray: GPUs per run."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result (every run, every item) as JSON here."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite results store (default $STYLEFIT_HOME/cache.sqlite)."),
+) -> None:
+    """Fine-tune the target on each strategy (several seeds), evaluate on the test split, rank against the noise floor."""
+    import datasets
+    import transformers
+
+    from stylefit.training.report import print_verify, write_json
+    from stylefit.training.verify import verify as run_verify
+
+    recipe: dict = {}
+    if recipe_file is not None:
+        try:
+            recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise StylefitError(f"{recipe_file}: cannot read a JSON recipe ({e})") from None
+        if not isinstance(recipe, dict):
+            raise StylefitError(f"{recipe_file}: a recipe is a JSON object")
+    flags = {"method": method, "epochs": epochs, "learning_rate": lr, "batch_size": batch_size, "lora_rank": lora_rank,
+             "lora_alpha": lora_alpha, "max_length": max_length, "validation_questions": validation,
+             "target_modules": tuple(m.strip() for m in target_modules.split(",")) if target_modules else None,
+             "skip_overlong": skip_overlong or None, "select_checkpoint": select_checkpoint or None}
+    recipe |= {k: v for k, v in flags.items() if v is not None}
+    datasets.disable_progress_bars()  # per-run tokenizing/loading bars would bury the grid's own progress
+    transformers.utils.logging.disable_progress_bar()
+    with stage_progress() as progress:
+        result = run_verify(task, candidates, targets=model, strategies=strategy, seeds=_int_list(seeds, "--seeds"),
+                            recipe=recipe, eval_settings={"max_new_tokens": max_new_tokens}, n_train=n_train, n_test=n_test,
+                            base=not no_base, metric=metric, store=cache, ray_address=ray,
+                            resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, progress=progress)
+    print_verify(result, console)
     if out is not None:
         write_json(result, out)
         console.print(f"wrote {out}")

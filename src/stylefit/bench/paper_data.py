@@ -11,11 +11,9 @@ SPPL/perplexity are perplexities (>= 1); response lengths are whitespace-separat
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from stylefit.bench.selection_quality import accuracy_spread
+from stylefit.data.jsonl import read_jsonl
 from stylefit.errors import StylefitError
 
 PAPER_BENCH_ENV = "STYLEFIT_PAPER_BENCH"
@@ -59,24 +58,8 @@ def resolve_bundle_dir(path: str | Path | None = None) -> Path:
 
 def read_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ("file:line", object) for every line of a .jsonl or .jsonl.gz file."""
-    if not path.is_file():
-        raise StylefitError(f"{path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                where = f"{path}:{lineno}"
-                if not line.strip():
-                    raise StylefitError(f"{where}: blank line")
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise StylefitError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(obj, dict):
-                    raise StylefitError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-                yield where, obj
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
-        raise StylefitError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    for lineno, obj in read_jsonl(path):
+        yield f"{path}:{lineno}", obj
 
 
 def read_json(path: Path) -> dict[str, Any]:

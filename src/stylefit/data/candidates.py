@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylefit.data.jsonl import read_jsonl, require_str
+from stylefit.data.jsonl import read_rows_with_ids, require_str
 from stylefit.data.task import Task
 from stylefit.errors import StylefitError
 
@@ -46,13 +46,7 @@ class CandidateSet:
 
 def _read_strategy(path: Path, strategy: str, task: Task) -> dict[str, Candidate]:
     rows: dict[str, Candidate] = {}
-    first_line: dict[str, int] = {}
-    for lineno, obj in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        qid = require_str(obj, "id", where)
-        if qid in first_line:
-            raise StylefitError(f"{where}: duplicate id '{qid}' (first on line {first_line[qid]})")
-        first_line[qid] = lineno
+    for where, qid, obj in read_rows_with_ids(path):
         question = task.get(qid)
         if question is None:
             raise StylefitError(f"{where}: id '{qid}' is not a question of task '{task.name}'")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,21 +15,38 @@ from stylefit.errors import StylefitError
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for every non-blank line; a bad line is a StylefitError."""
+    """Yield (line number, object) for every non-blank line of a .jsonl or .jsonl.gz file; a bad
+    line or an unreadable file is a StylefitError naming it."""
     path = Path(path)
     if not path.is_file():
         raise StylefitError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise StylefitError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise StylefitError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise StylefitError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+                if not isinstance(obj, dict):
+                    raise StylefitError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                yield lineno, obj
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        raise StylefitError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+
+
+def read_rows_with_ids(path: str | Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Yield ("file:line", id, object) for every row; a row without an id or a repeated id is an error."""
+    first_line: dict[str, int] = {}
+    for lineno, obj in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        row_id = require_str(obj, "id", where)
+        if row_id in first_line:
+            raise StylefitError(f"{where}: duplicate id '{row_id}' (first on line {first_line[row_id]})")
+        first_line[row_id] = lineno
+        yield where, row_id, obj
 
 
 def require_str(obj: dict[str, Any], field: str, where: str, *, allow_empty: bool = False) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stylefit.data.jsonl import read_jsonl, require_str
+from stylefit.data.jsonl import read_rows_with_ids, require_str
 from stylefit.data.verifiers import Verifier, get_verifier
 from stylefit.errors import StylefitError
 
@@ -76,13 +76,7 @@ class Task:
 
 def _read_questions(path: Path) -> list[Question]:
     questions: list[Question] = []
-    first_line: dict[str, int] = {}
-    for lineno, obj in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        qid = require_str(obj, "id", where)
-        if qid in first_line:
-            raise StylefitError(f"{where}: duplicate id '{qid}' (first on line {first_line[qid]})")
-        first_line[qid] = lineno
+    for where, qid, obj in read_rows_with_ids(path):
         metadata = obj.get("metadata", {})
         if not isinstance(metadata, dict):
             raise StylefitError(f"{where}: field 'metadata' must be an object")

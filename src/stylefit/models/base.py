@@ -53,9 +53,12 @@ class GenerationSpec:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    stop_regex: str | None = None  # stop once the new text matches, and cut it at the match's end
 
     def as_key(self) -> dict:
         spec = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "stop": list(self.stop)}
+        if self.stop_regex:
+            spec["stop_regex"] = self.stop_regex
         if self.temperature > 0:  # the seed and top-p matter only when sampling
             spec |= {"top_p": self.top_p, "seed": self.seed}
         return spec
@@ -94,8 +97,10 @@ class LanguageModel(Protocol):
     ) -> list[ContinuationScore]: ...
 
     def generate(
-        self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None
-    ) -> list[Generation]: ...
+        self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None, seeds: list[int] | None = None,
+        batch_size: int = 16,
+    ) -> list[Generation]:
+        """Batched generation; when sampling, ``seeds`` (one per prompt) make the draws reproducible."""
 
     def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
         """Per text, an array (layers + 1, hidden) of token-mean-pooled hidden states."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections import defaultdict
 
 import numpy as np
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from stylefit.errors import StylefitError
 from stylefit.models.base import (
@@ -43,6 +45,17 @@ def _length_batches(continuations: list[list[int]]) -> list[list[int]]:
         batches.append([i])
         real = length
     return batches
+
+
+class _RegexStop(StoppingCriteria):
+    """Stop a row once its new text matches a pattern (e.g. the end of a "Final Answer: N" line)."""
+
+    def __init__(self, tokenizer, pattern: str, prompt_width: int):
+        self.tokenizer, self.pattern, self.width = tokenizer, re.compile(pattern), prompt_width
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
+        return torch.tensor([bool(self.pattern.search(t)) for t in texts], device=input_ids.device)
 
 
 class TransformersLM:
@@ -158,8 +171,13 @@ class TransformersLM:
 
     # ---- generation ------------------------------------------------------------------------
     @torch.inference_mode()
-    def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None, batch_size: int = 16) -> list[Generation]:
-        """Batched generation (left padding), stopping at end-of-turn or a stop string."""
+    def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None,
+                 seeds: list[int] | None = None, batch_size: int = 16) -> list[Generation]:
+        """Batched generation (left padding), stopping at end-of-turn, a stop string or ``spec.stop_regex``.
+
+        Sampling draws from one RNG per batch, seeded by the batch's row seeds (default: its
+        prompts) and ``spec.seed``: the same batches give the same samples."""
+        seeds = seeds if seeds is not None else [int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little") for p in prompts]
         encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
         for p, ids in zip(prompts, encoded):
             if len(ids) + spec.max_new_tokens > self.max_length:
@@ -177,13 +195,15 @@ class TransformersLM:
             kwargs = dict(max_new_tokens=spec.max_new_tokens, eos_token_id=self._stop_ids, pad_token_id=self._pad_id)
             if spec.temperature > 0:
                 # One seed per batch, derived from the run's seed and the batch's prompts.
-                batch_key = hashlib.sha256(("\x00".join(prompts[i] for i in batch) + str(spec.seed)).encode()).digest()
+                batch_key = hashlib.sha256(repr(([seeds[i] for i in batch], spec.seed)).encode()).digest()
                 torch.manual_seed(int.from_bytes(batch_key[:8], "little") % (2**63))
                 kwargs |= dict(do_sample=True, temperature=spec.temperature, top_p=spec.top_p, top_k=0)
             else:
                 kwargs |= dict(do_sample=False, temperature=None, top_p=None, top_k=None)
             if spec.stop:
                 kwargs |= dict(stop_strings=list(spec.stop), tokenizer=self.tokenizer)
+            if spec.stop_regex:
+                kwargs |= dict(stopping_criteria=StoppingCriteriaList([_RegexStop(self.tokenizer, spec.stop_regex, width)]))
             out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
             for row, i in enumerate(batch):
                 results[i] = self._finish(out[row, width:].tolist(), spec)
@@ -202,18 +222,32 @@ class TransformersLM:
         for s in spec.stop:
             if s in text:
                 text, stopped = text[: text.index(s) + len(s)], True
+        if spec.stop_regex and (m := re.search(spec.stop_regex, text)):
+            text, stopped = text[: m.end()], True
         return Generation(text, len(new_ids), "stop" if stopped else "length")
 
     # ---- representations -------------------------------------------------------------------
     @torch.inference_mode()
     def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
-        pooled = []
-        for text in texts:
-            ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
-            if ids.shape[1] == 0:
+        """Per text, (layers + 1, hidden) states mean-pooled over its tokens; batched with right
+        padding, which leaves a causal model's states of the real tokens unchanged."""
+        encoded = [self.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+        for text, ids in zip(texts, encoded):
+            if not ids:
                 raise StylefitError(f"hidden_states: empty text {text!r}")
-            if ids.shape[1] > self.max_length:
-                raise StylefitError(f"hidden_states: {ids.shape[1]} tokens exceed the context ({self.max_length})")
-            states = self.model(input_ids=ids, output_hidden_states=True).hidden_states
-            pooled.append(torch.stack([h[0].float().mean(dim=0) for h in states]).cpu().numpy())
-        return pooled
+            if len(ids) > self.max_length:
+                raise StylefitError(f"hidden_states: {len(ids)} tokens exceed the context of '{self.name}' ({self.max_length})")
+        pooled: dict[int, np.ndarray] = {}
+        for batch in _length_batches(encoded):
+            width = len(encoded[batch[0]])
+            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
+                mask[row, : len(encoded[i])] = 1
+            states = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True).hidden_states
+            weights = (mask / mask.sum(1, keepdim=True)).to(self.device)[None, :, :, None]  # (1, B, T, 1)
+            means = (torch.stack(states).float() * weights).sum(2)  # (layers + 1, B, hidden)
+            for row, i in enumerate(batch):
+                pooled[i] = means[:, row].cpu().numpy()
+        return [pooled[i] for i in range(len(texts))]

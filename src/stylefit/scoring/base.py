@@ -48,21 +48,46 @@ class Scorer(ABC):
         """Everything besides the model and the item that the score depends on (for the cache key)."""
         return {}
 
-    def prepare(self, lm: LanguageModel, candidates: CandidateSet, store: Store, progress: Progress | None = None) -> list[str]:
-        """One-off work before scoring (e.g. the target's own answers); returns notes for the report."""
+    needs_logprobs: ClassVar[bool] = True  # False: token counts suffice, no forward pass
+
+    def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
+                progress: Progress | None = None) -> list[str]:
+        """One-off work before scoring the questions ``ids`` (e.g. the target's own answers);
+        returns notes for the report."""
         return []
 
-    def prepare_units(self, candidates: CandidateSet) -> int:
+    def excluded(self) -> set[str]:
+        """Question ids ``prepare`` found unscorable; they are left out for every strategy (and counted)."""
+        return set()
+
+    def prepare_units(self, candidates: CandidateSet, ids: list[str]) -> int:
         """How many progress units ``prepare`` will report."""
         return 0
 
     @abstractmethod
-    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]: ...
+    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
+        """The (context, response) texts the score is computed on: they bound its length and key its cache entry."""
 
-    @abstractmethod
-    def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore: ...
+    def cache_parts(self, item: ScoringItem) -> dict[str, Any]:
+        """What else, beyond ``requests``, this item's score depends on (e.g. the target's samples)."""
+        return {}
 
-    needs_logprobs: ClassVar[bool] = True  # False: token counts suffice, no forward pass
+    def compute(self, lm: LanguageModel, items: list[ScoringItem], requests: list[list[ContinuationRequest]]) -> list[ExampleScore]:
+        """Scores of a chunk of items; by default from the continuations' log-probabilities."""
+        flat = [r for reqs in requests for r in reqs]
+        results = lm.loglikelihood(flat) if self.needs_logprobs else lm.count_tokens(flat)
+        scores, offset = [], 0
+        for item, reqs in zip(items, requests):
+            try:
+                scores.append(self.combine(item, results[offset : offset + len(reqs)]))
+            except StylefitError as e:
+                raise StylefitError(f"{item.label}: {e}") from None
+            offset += len(reqs)
+        return scores
+
+    def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
+        """One item's score from its requests' results (for scorers that use the default ``compute``)."""
+        raise NotImplementedError
 
 
 _REGISTRY: dict[str, type[Scorer]] = {}

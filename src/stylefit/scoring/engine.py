@@ -43,8 +43,8 @@ def score_sample(
     base = {"kind": "score", "model": lm.revision, "template": lm.template_id, "scorer": scorer.name,
             "version": scorer.version, "params": scorer.params()}
     keys = [
-        content_key(base | {"requests": [[r.context, r.continuation, r.special_tokens] for r in reqs]})
-        for reqs in requests
+        content_key(base | {"requests": [[r.context, r.continuation, r.special_tokens] for r in reqs]} | scorer.cache_parts(item))
+        for item, reqs in zip(items, requests)
     ]
     found = store.get_many(keys)
     if progress:
@@ -71,17 +71,8 @@ def score_sample(
     positions = sorted(by_question)
     for start in range(0, len(positions), QUESTIONS_PER_CHUNK):
         chunk = [i for p in positions[start : start + QUESTIONS_PER_CHUNK] for i in by_question[p]]
-        flat = [r for i in chunk for r in requests[i]]
-        results = lm.loglikelihood(flat) if scorer.needs_logprobs else lm.count_tokens(flat)
-        fresh, offset = {}, 0
-        for i in chunk:
-            n = len(requests[i])
-            try:
-                score = scorer.combine(items[i], results[offset : offset + n])
-            except StylefitError as e:
-                raise StylefitError(f"{items[i].label}: {e}") from None
-            fresh[keys[i]] = score.__dict__
-            offset += n
+        scores = scorer.compute(lm, [items[i] for i in chunk], [requests[i] for i in chunk])
+        fresh = {keys[i]: score.__dict__ for i, score in zip(chunk, scores)}
         store.put_many("score", fresh)
         found |= fresh
         if progress:

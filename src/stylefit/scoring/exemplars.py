@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from stylefit.data.task import Task
 from stylefit.data.verifiers import check
-from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
+from stylefit.generation import generate_cached
+from stylefit.models.base import GenerationSpec, LanguageModel, Progress
 from stylefit.prompts import own_template, render_prompt
-from stylefit.store import Store, content_key
+from stylefit.store import Store
 
 
 @dataclass
@@ -33,25 +34,6 @@ class ExemplarSet:
         if self.hit_length_limit:
             notes.append(f"self-exemplars: {self.hit_length_limit}/{self.answered} zero-shot answers hit the token limit")
         return notes
-
-
-def generate_cached(lm: LanguageModel, prompts: list[str], spec: GenerationSpec, store: Store, progress: Progress | None = None) -> list[Generation]:
-    """Generate once per (model revision, chat template, prompt, sampling parameters, seed)."""
-    keys = [
-        content_key({"kind": "generation", "model": lm.revision, "template": lm.template_id, "prompt": p, "spec": spec.as_key()})
-        for p in prompts
-    ]
-    found = store.get_many(keys)
-    missing = [i for i, k in enumerate(keys) if k not in found]
-    if progress and len(missing) < len(prompts):
-        progress(len(prompts) - len(missing))
-    for start in range(0, len(missing), 16):  # commit every batch: a killed run resumes from here
-        chunk = missing[start : start + 16]
-        generations = lm.generate([prompts[i] for i in chunk], spec, progress=progress)
-        fresh = {keys[i]: g.__dict__ for i, g in zip(chunk, generations)}
-        store.put_many("generation", fresh)
-        found |= fresh
-    return [Generation(**found[k]) for k in keys]
 
 
 def build_self_exemplars(

@@ -10,19 +10,23 @@ from stylefit.prompts import check_template, continuation_request, own_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
 
 
-@register
-class Perplexity(Scorer):
-    """PPL(y|x) = exp(mean token NLL of the response given the question)."""
-
-    name = "ppl"
-    version = "1"
-    unit = "perplexity"
+class _TemplatedScorer(Scorer):
+    """A scorer of the response given the question under one prompt template."""
 
     def __init__(self, template: str = "native"):
         self.template = check_template(template)
 
     def params(self) -> dict[str, Any]:
         return {"template": self.template}
+
+
+@register
+class Perplexity(_TemplatedScorer):
+    """PPL(y|x) = exp(mean token NLL of the response given the question)."""
+
+    name = "ppl"
+    version = "1"
+    unit = "perplexity"
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         c = item.candidate
@@ -34,7 +38,7 @@ class Perplexity(Scorer):
 
 
 @register
-class InstructionFollowingDifficulty(Scorer):
+class InstructionFollowingDifficulty(_TemplatedScorer):
     """IFD = L(y|x) / L(y): how much the question helps predict the response (mean token NLLs).
 
     L(y) is scored after the tokenizer's BOS token alone (EOS where there is no BOS)."""
@@ -42,12 +46,6 @@ class InstructionFollowingDifficulty(Scorer):
     name = "ifd"
     version = "1"
     unit = "L(y|x)/L(y)"
-
-    def __init__(self, template: str = "native"):
-        self.template = check_template(template)
-
-    def params(self) -> dict[str, Any]:
-        return {"template": self.template}
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         c = item.candidate

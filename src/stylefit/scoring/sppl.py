@@ -38,10 +38,11 @@ class SelfAlignedPerplexity(Scorer):
         # The exemplar texts are inside every prompt, so the key already covers how they were made.
         return {"k": self.k, "variant": self.variant}
 
-    def prepare_units(self, candidates: CandidateSet) -> int:
+    def prepare_units(self, candidates: CandidateSet, ids: list[str]) -> int:
         return min(self.m, len(candidates.task.train))
 
-    def prepare(self, lm: LanguageModel, candidates: CandidateSet, store: Store, progress: Progress | None = None) -> list[str]:
+    def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
+                progress: Progress | None = None) -> list[str]:
         spec = GenerationSpec(max_new_tokens=self.max_new_tokens)
         self.exemplars = build_self_exemplars(lm, candidates.task, self.m, spec, store, progress)
         notes = self.exemplars.notes()

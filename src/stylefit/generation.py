@@ -1,0 +1,42 @@
+"""The target's own generations, through the cache: each is generated once per (model revision,
+chat template, prompt, sampling parameters, seed, sample index) and shared by every scorer."""
+
+from __future__ import annotations
+
+import hashlib
+
+from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
+from stylefit.store import Store, content_key
+
+BATCH = 32  # generations run and committed together: a killed run resumes from the last batch
+
+
+def generate_cached(
+    lm: LanguageModel,
+    prompts: list[str],
+    spec: GenerationSpec,
+    store: Store,
+    progress: Progress | None = None,
+    sample_index: list[int] | None = None,
+) -> list[Generation]:
+    """One generation per prompt; ``sample_index`` tells repeated prompts' samples apart."""
+    sample_index = sample_index or [0] * len(prompts)
+    sampled = spec.temperature > 0
+    keys = [
+        content_key({"kind": "generation", "model": lm.revision, "template": lm.template_id, "prompt": p,
+                     "spec": spec.as_key()} | ({"sample": j} if sampled else {}))
+        for p, j in zip(prompts, sample_index)
+    ]
+    # Each sample's seed depends on its run seed, prompt and index, not on what else is in its batch.
+    seeds = [int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "little") for k in keys]
+    found = store.get_many(keys)
+    missing = [i for i, k in enumerate(keys) if k not in found]
+    if progress and len(missing) < len(prompts):
+        progress(len(prompts) - len(missing))
+    for start in range(0, len(missing), BATCH):
+        chunk = missing[start : start + BATCH]
+        generations = lm.generate([prompts[i] for i in chunk], spec, progress=progress, seeds=[seeds[i] for i in chunk], batch_size=BATCH)
+        fresh = {keys[i]: g.__dict__ for i, g in zip(chunk, generations)}
+        store.put_many("generation", fresh)
+        found |= fresh
+    return [Generation(**found[k]) for k in keys]

@@ -1,0 +1,95 @@
+"""Evaluation: greedy answers to held-out questions, checked by the task's verifier.
+
+Every item keeps its raw output and both extractions (strict: after the "Final Answer:" marker;
+flexible: falls back to e.g. the last number), so an accuracy difference between two runs can be
+traced to the items that moved (DESIGN.md §5: extraction errors masquerade as accuracy).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+from stylefit.data.verifiers import check, get_verifier
+from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
+from stylefit.prompts import own_template, render_prompt
+
+
+class EvalQuestion(BaseModel):
+    """A held-out question as the run sees it: the user prompt (task instruction included) and the gold label."""
+
+    id: str
+    prompt: str
+    gold: str
+    metadata: dict[str, Any] = {}
+
+
+class ItemResult(BaseModel):
+    id: str
+    gold: str
+    output: str
+    n_tokens: int
+    finish_reason: str
+    strict_extracted: str | None
+    strict_correct: bool
+    flexible_extracted: str | None
+    flexible_correct: bool
+
+
+class Evaluation(BaseModel):
+    n: int
+    accuracy_strict: float
+    accuracy_flexible: float
+    hit_length_limit: int  # outputs cut by max_new_tokens (kept and scored as written)
+    generated_tokens: int
+    generation_s: float
+    verification_s: float
+    items: list[ItemResult]
+
+    def accuracy(self, metric: str) -> float:
+        return self.accuracy_strict if metric == "strict" else self.accuracy_flexible
+
+
+def score_outputs(questions: list[EvalQuestion], outputs: list[Generation], verifier_name: str) -> Evaluation:
+    """Check known outputs against the gold labels, strictly and flexibly."""
+    if len(outputs) != len(questions):
+        raise ValueError(f"{len(outputs)} outputs for {len(questions)} questions")
+    if not questions:
+        raise ValueError("no questions to evaluate")
+    verifier = get_verifier(verifier_name)
+    t = time.perf_counter()
+    items = []
+    for q, g in zip(questions, outputs):
+        strict = check(verifier, g.text, q.gold, q.metadata, strict=True)
+        flexible = check(verifier, g.text, q.gold, q.metadata, strict=False)
+        items.append(ItemResult(
+            id=q.id, gold=q.gold, output=g.text, n_tokens=g.n_tokens, finish_reason=g.finish_reason,
+            strict_extracted=strict.extracted, strict_correct=strict.correct,
+            flexible_extracted=flexible.extracted, flexible_correct=flexible.correct,
+        ))
+    n = len(items)
+    return Evaluation(
+        n=n,
+        accuracy_strict=sum(i.strict_correct for i in items) / n,
+        accuracy_flexible=sum(i.flexible_correct for i in items) / n,
+        hit_length_limit=sum(i.finish_reason == "length" for i in items),
+        generated_tokens=sum(i.n_tokens for i in items),
+        generation_s=0.0,
+        verification_s=time.perf_counter() - t,
+        items=items,
+    )
+
+
+def evaluate(
+    lm: LanguageModel, questions: list[EvalQuestion], verifier_name: str, max_new_tokens: int,
+    batch_size: int = 16, progress: Progress | None = None,
+) -> Evaluation:
+    """Answer every question greedily as the model was trained (its chat template, or plain text
+    without one), then score the answers."""
+    prompts = [render_prompt(lm, own_template(lm), q.prompt) for q in questions]
+    t = time.perf_counter()
+    outputs = lm.generate(prompts, GenerationSpec(max_new_tokens=max_new_tokens), progress=progress, batch_size=batch_size)
+    generation_s = time.perf_counter() - t
+    return score_outputs(questions, outputs, verifier_name).model_copy(update={"generation_s": generation_s})

@@ -1,0 +1,76 @@
+"""The fine-tuning recipe: every hyperparameter of one training run, validated, recorded in full.
+
+Defaults follow the paper (LoRA rank 8 on the q/v projections) and this CPU (DESIGN.md §5: TRL
+defaults to bf16 and gradient checkpointing, ~18x slower on CPUs without native bf16, so both
+are off unless asked for; ``bf16=None`` turns bf16 on only on a CUDA device that supports it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The learning rate when none is given: adapters take a larger step than full weights.
+DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
+
+
+class Recipe(BaseModel):
+    """How the target is fine-tuned on one strategy's data (the seed is given per run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["lora", "full"] = "lora"
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    learning_rate: float | None = Field(None, gt=0, description="None = 2e-4 for LoRA, 2e-5 for full fine-tuning")
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    epochs: float = Field(2.0, gt=0)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=8, description="longest prompt + response in tokens; longer is an error, never truncated")
+    skip_overlong: bool = Field(False, description="drop (and count) over-long examples instead of failing")
+    select_checkpoint: bool = Field(False, description="keep the epoch with the best validation accuracy (the paper's choice)")
+    validation_questions: int = Field(50, ge=1, description="held-out training questions used when select_checkpoint")
+    bf16: bool | None = None
+    gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _resolve_learning_rate(self) -> "Recipe":
+        if self.learning_rate is None:  # record the value actually used, not "default"
+            object.__setattr__(self, "learning_rate", DEFAULT_LR[self.method])
+        return self
+
+    def sft_kwargs(self, seed: int, on_cuda: bool, bf16_supported: bool) -> dict[str, Any]:
+        """The SFTConfig arguments this recipe fixes (output and logging settings are the trainer's)."""
+        return dict(
+            learning_rate=self.learning_rate,
+            lr_scheduler_type=self.lr_scheduler,
+            warmup_steps=self.warmup_ratio,  # transformers 5: a value below 1 is a ratio of the steps
+            weight_decay=self.weight_decay,
+            max_grad_norm=self.max_grad_norm,
+            num_train_epochs=self.epochs,
+            per_device_train_batch_size=self.batch_size,
+            gradient_accumulation_steps=self.grad_accum,
+            max_length=None,  # lengths are checked beforehand: TRL would truncate silently
+            completion_only_loss=True,
+            bf16=(on_cuda and bf16_supported) if self.bf16 is None else self.bf16,
+            activation_checkpointing=self.gradient_checkpointing,  # transformers 5 name; TRL defaults it to on
+            use_cpu=not on_cuda,
+            seed=seed,
+            data_seed=seed,
+        )
+
+
+class EvalSettings(BaseModel):
+    """How answers are generated for evaluation: greedy, up to ``max_new_tokens``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(16, ge=1, description="prompts per generate call (speed only, not part of a run's key)")

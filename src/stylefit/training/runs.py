@@ -1,0 +1,139 @@
+"""One run of the ground truth: fine-tune the target on one strategy's data with one seed (or
+leave it as it is: the base-model reference), then answer the test questions.
+
+A ``RunSpec`` carries everything the run needs (the texts included), so it executes the same in
+this process or on a Ray worker, and its content key is the run's identity in the store.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import socket
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from stylefit.errors import StylefitError
+from stylefit.store import content_key
+from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate
+from stylefit.training.recipe import EvalSettings, Recipe
+from stylefit.training.sft import TrainExample, TrainingOutcome, finetune
+
+KEY_VERSION = "verify-run/v1"
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "stylefit")
+
+# progress(stage, total, advance), as in stylefit.select
+StageProgress = Callable[[str, int, int], None]
+
+
+class RunSpec(BaseModel):
+    task: str
+    verifier: str
+    target: str  # registered name, local folder or hub id: resolved again where the run executes
+    revision: str  # the weights' content hash; a run refuses a target whose revision changed
+    chat_template: str  # "" when the target has none (plain prompt + newline)
+    strategy: str | None  # None = the base model, no fine-tuning
+    seed: int | None
+    recipe: Recipe | None
+    eval: EvalSettings
+    train: list[TrainExample] = []
+    validation: list[EvalQuestion] = []
+    test: list[EvalQuestion]
+
+    @property
+    def label(self) -> str:
+        return f"{self.target}:{self.strategy}:seed{self.seed}" if self.strategy else f"{self.target}:base"
+
+    def key(self) -> str:
+        """Everything the result depends on; not the model's name (the revision is its identity) nor
+        the generation batch size."""
+        depends = self.model_dump(mode="json", exclude={"target": True, "eval": {"batch_size"}})
+        return content_key({"kind": KEY_VERSION, **depends})
+
+
+class RunResult(BaseModel):
+    key: str
+    label: str
+    task: str
+    target: str
+    revision: str
+    strategy: str | None
+    seed: int | None
+    recipe: dict[str, Any] | None
+    training: TrainingOutcome | None
+    evaluation: Evaluation
+    device: str
+    host: str
+    pid: int
+    versions: dict[str, str]
+    timings: dict[str, float]
+    finished_at: str
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            versions[lib] = "absent"
+    return versions
+
+
+def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
+    """Load the target, fine-tune it (unless this is the base run), evaluate it on the test questions."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stylefit.models.registry import resolve_model
+    from stylefit.models.transformers_lm import TransformersLM
+
+    def stage(name: str, total: int):
+        if progress is None:
+            return None
+        progress(f"{spec.label}: {name}", total, 0)
+        return lambda k: progress(f"{spec.label}: {name}", total, k)
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    resolved = resolve_model(spec.target)
+    if resolved.revision != spec.revision:
+        raise StylefitError(f"{spec.label}: model '{spec.target}' has revision {resolved.revision[:16]} here, "
+                            f"but the run was planned for {spec.revision[:16]}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch.float32).to(device)
+    timings["load_s"] = time.perf_counter() - t0
+
+    training = None
+    if spec.strategy is not None:
+        def validate(trained) -> float:
+            lm = TransformersLM(resolved, device=device, model=trained, tokenizer=tokenizer)
+            return evaluate(lm, spec.validation, spec.verifier, spec.eval.max_new_tokens, spec.eval.batch_size).accuracy_strict
+
+        steps = (lambda total, k: progress(f"{spec.label}: training steps", total, k)) if progress else None
+        model, training = finetune(model, tokenizer, spec.train, spec.recipe, spec.seed, validate=validate,
+                                   progress=steps, label=spec.label)
+        timings["train_s"] = training.train_s
+        timings["validation_s"] = training.validation_s
+        if hasattr(model, "merge_and_unload"):
+            # Fold the LoRA adapters into the weights: the same function, and generation runs the base
+            # model's graph instead of adding two small matmuls per adapted layer and token.
+            model = model.merge_and_unload()
+
+    lm = TransformersLM(resolved, device=device, model=model, tokenizer=tokenizer)
+    evaluation = evaluate(lm, spec.test, spec.verifier, spec.eval.max_new_tokens, spec.eval.batch_size,
+                          progress=stage("test answers", len(spec.test)))
+    timings["generation_s"] = evaluation.generation_s
+    timings["verification_s"] = evaluation.verification_s
+    timings["total_s"] = time.perf_counter() - t0
+    return RunResult(
+        key=spec.key(), label=spec.label, task=spec.task, target=spec.target, revision=spec.revision,
+        strategy=spec.strategy, seed=spec.seed, recipe=spec.recipe.model_dump(mode="json") if spec.recipe else None,
+        training=training, evaluation=evaluation, device=device, host=socket.gethostname(), pid=os.getpid(),
+        versions=library_versions(), timings=timings, finished_at=datetime.now(timezone.utc).isoformat(),
+    )

@@ -1,0 +1,184 @@
+"""Supervised fine-tuning with TRL's SFTTrainer: LoRA through PEFT, or all weights.
+
+The data is a prompt-completion dataset, so TRL computes the loss on the response tokens only and
+renders both through the target's own chat template (the plain "prompt\\n" + response for a model
+without one, the same text evaluation generates from). Nothing is truncated: TRL's ``max_length``
+is off and every tokenized example is checked against the recipe's limit before training.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any, Callable
+
+import torch
+from pydantic import BaseModel
+from transformers import PrinterCallback, TrainerCallback
+
+from stylefit.errors import StylefitError
+from stylefit.training.recipe import Recipe
+
+
+class TrainExample(BaseModel):
+    """One training pair: the user prompt (with the task's instruction) and the strategy's response."""
+
+    id: str
+    prompt: str
+    response: str
+
+
+class TrainingOutcome(BaseModel):
+    examples: int  # trained on
+    skipped: list[str]  # "id (N tokens)" of over-long examples dropped at the user's request
+    steps: int
+    epochs: float
+    loss_history: list[tuple[int, float]]  # (optimizer step, training loss of that step)
+    train_tokens: int  # non-padding tokens through forward + backward, prompts included, all epochs
+    loss_tokens: int  # response tokens that carry the loss, all epochs
+    train_s: float  # the optimisation loop, validation passes excluded
+    validation_s: float
+    checkpoints: list[dict[str, float]]  # per epoch end: epoch, step, validation_accuracy (select_checkpoint)
+    selected_epoch: float | None
+    sft_config: dict[str, Any]  # every argument the trainer ran with
+
+
+def training_rows(examples: list[TrainExample], chat: bool) -> list[dict[str, Any]]:
+    """TRL prompt-completion rows: conversational (TRL applies the chat template) or plain text."""
+    if chat:
+        return [{"id": e.id, "prompt": [{"role": "user", "content": e.prompt}],
+                 "completion": [{"role": "assistant", "content": e.response}]} for e in examples]
+    return [{"id": e.id, "prompt": e.prompt + "\n", "completion": e.response} for e in examples]  # TRL appends EOS
+
+
+def check_target_modules(model: torch.nn.Module, recipe: Recipe) -> None:
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    missing = [m for m in recipe.target_modules if m not in names]
+    if missing:
+        raise StylefitError(f"LoRA target module(s) {', '.join(missing)} not in the model (its linear layers: {', '.join(sorted(names))})")
+
+
+class _StepProgress(TrainerCallback):
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress = progress  # (total steps, advance)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.progress(state.max_steps, 0)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.progress(state.max_steps, 1)
+
+
+class _BestEpoch(TrainerCallback):
+    """At every epoch end, scores the model on validation and keeps a copy of its best trainable weights."""
+
+    def __init__(self, score: Callable[[torch.nn.Module], float]):
+        self.score = score
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, float] | None = None
+        self.seconds = 0.0
+        self._weights: dict[str, torch.Tensor] = {}
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        t = time.perf_counter()
+        accuracy = self.score(model)
+        self.history.append({"epoch": round(state.epoch, 4), "step": state.global_step, "validation_accuracy": accuracy})
+        if self.best is None or accuracy > self.best["validation_accuracy"]:  # ties keep the earlier epoch
+            self.best = self.history[-1]
+            self._weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        self.seconds += time.perf_counter() - t
+
+    @torch.no_grad()
+    def restore(self, model: torch.nn.Module) -> None:
+        for name, param in model.named_parameters():
+            if name in self._weights:
+                param.copy_(self._weights[name])
+
+
+def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, output_dir: str,
+                  callbacks: list[TrainerCallback] = (), label: str = "run"):
+    """An SFTTrainer over the examples, its dataset tokenized and length-checked (nothing truncated),
+    and the over-long examples it dropped (only where the recipe allows skipping)."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    if not examples:
+        raise StylefitError(f"{label}: no training examples")
+    on_cuda = next(model.parameters()).device.type == "cuda"
+    config = SFTConfig(
+        output_dir=output_dir, save_strategy="no", report_to="none", logging_steps=1, disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
+        **recipe.sft_kwargs(seed, on_cuda, on_cuda and torch.cuda.is_bf16_supported()),
+    )
+    peft_config = None
+    if recipe.method == "lora":
+        check_target_modules(model, recipe)
+        peft_config = LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                                 target_modules=list(recipe.target_modules), task_type="CAUSAL_LM")
+    dataset = Dataset.from_list(training_rows(examples, chat=bool(tokenizer.chat_template)))
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)  # per-step log lines; the loss history is kept in the outcome instead
+    skipped = _enforce_max_length(trainer, recipe, model, label)
+    return trainer, skipped
+
+
+def _enforce_max_length(trainer, recipe: Recipe, model, label: str) -> list[str]:
+    """Over-long examples are an error naming the first one, or dropped and counted if the recipe says so."""
+    limit = min(recipe.max_length, getattr(model.config, "max_position_embeddings", None) or recipe.max_length)
+    data = trainer.train_dataset
+    over = [f"{i} ({len(ids)} tokens)" for i, ids in zip(data["id"], data["input_ids"]) if len(ids) > limit]
+    if over and not recipe.skip_overlong:
+        raise StylefitError(f"{label}: training example {over[0]} is longer than max_length {limit} "
+                            f"({len(over)} over-long in all); nothing is truncated: raise max_length or skip over-long examples")
+    if over:
+        trainer.train_dataset = data.filter(lambda row: len(row["input_ids"]) <= limit)
+        if len(trainer.train_dataset) == 0:
+            raise StylefitError(f"{label}: every training example is longer than max_length {limit}")
+    return over
+
+
+def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, *,
+             validate: Callable[[torch.nn.Module], float] | None = None,
+             progress: Callable[[int, int], None] | None = None, label: str = "run"):
+    """Fine-tune in place; returns (the trained model, possibly PEFT-wrapped, and the outcome).
+
+    ``validate(model) -> accuracy`` is called at every epoch end when the recipe selects checkpoints;
+    the best epoch's weights are restored before returning. ``progress(total steps, advance)``.
+    """
+    callbacks: list[TrainerCallback] = []
+    if progress is not None:
+        callbacks.append(_StepProgress(progress))
+    best = None
+    if recipe.select_checkpoint:
+        if validate is None:
+            raise ValueError("select_checkpoint needs a validate function")
+        best = _BestEpoch(validate)
+        callbacks.append(best)
+    with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as output_dir:
+        trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label)
+        loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
+        t = time.perf_counter()
+        trainer.train()
+        elapsed = time.perf_counter() - t
+        state = trainer.state
+        if best is not None:
+            best.restore(trainer.model)
+        sft_config = {k: v for k, v in trainer.args.to_dict().items() if k not in ("output_dir", "logging_dir")}
+    validation_s = best.seconds if best else 0.0
+    outcome = TrainingOutcome(
+        examples=len(trainer.train_dataset),
+        skipped=skipped,
+        steps=state.global_step,
+        epochs=state.epoch,
+        loss_history=[(h["step"], h["loss"]) for h in state.log_history if "loss" in h],
+        train_tokens=int(state.num_input_tokens_seen),
+        loss_tokens=int(round(loss_tokens * state.epoch)),
+        train_s=elapsed - validation_s,
+        validation_s=validation_s,
+        checkpoints=best.history if best else [],
+        selected_epoch=best.best["epoch"] if best else None,
+        sft_config=sft_config,
+    )
+    return trainer.model, outcome

@@ -1,0 +1,184 @@
+"""From runs to a verdict: per strategy the mean accuracy over seeds, its spread, the noise floor,
+and whether neighbouring strategies are separated by more than that noise.
+
+Two noise sources bound what a ranking of fine-tuned accuracies can say (DESIGN.md §5):
+- seed to seed: the same strategy trained with another seed lands 1-2 points away;
+  measured as the standard deviation over seeds (ddof=1), pooled over strategies;
+- test items: an accuracy on n items has a binomial standard error sqrt(p(1-p)/n); p is
+  Agresti-Coull adjusted ((x+2)/(n+4)) so that 0% and 100% do not claim zero noise.
+A strategy's mean over k seeds has standard error sqrt(std²/k + binomial²); two strategies are
+"separated" when the 95% interval of their difference, from those errors, excludes zero. Pairing
+on the shared test items is ignored, which makes the verdict conservative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from stylefit.training.runs import RunResult
+
+Z95 = float(norm.ppf(0.975))
+
+
+def binomial_se(accuracy: float, n: int) -> float:
+    """Standard error of an accuracy on n items, Agresti-Coull adjusted."""
+    p = (accuracy * n + 2) / (n + 4)
+    return math.sqrt(p * (1 - p) / n)
+
+
+@dataclass
+class StrategyAccuracy:
+    strategy: str
+    rank: int
+    seeds: list[int]
+    accuracies: list[float]  # the ranking metric, one per seed
+    strict: list[float]
+    flexible: list[float]
+    mean: float
+    mean_strict: float
+    mean_flexible: float
+    std: float | None  # over seeds, ddof=1; None with a single seed
+    binomial_se: float
+    se: float  # of the mean: sqrt(std²/k + binomial_se²)
+    ci_low: float  # mean ± 1.96 se, clipped to [0, 1]
+    ci_high: float
+    within_noise_of_best: bool
+    hit_length_limit: float  # test outputs cut by max_new_tokens, mean over seeds
+    skipped_examples: int  # over-long training examples dropped, summed over seeds
+
+
+@dataclass
+class BaseAccuracy:
+    """The target without fine-tuning, evaluated the same way: the reference row."""
+
+    accuracy: float
+    strict: float
+    flexible: float
+    binomial_se: float
+    hit_length_limit: int
+
+
+@dataclass
+class Comparison:
+    better: str
+    worse: str
+    diff: float
+    ci_low: float
+    ci_high: float
+    separated: bool  # the 95% interval excludes zero
+
+
+@dataclass
+class NoiseFloor:
+    seed_std: float | None  # pooled over strategies (root mean of the per-strategy variances)
+    binomial_se: float  # at the mean accuracy over strategies
+    run_sd: float  # sqrt(seed_std² + binomial_se²): how far one run's accuracy strays from the truth
+    strategy_spread: float | None  # std (ddof=1) of the strategy means: the signal to compare with
+
+
+@dataclass
+class VerifyCase:
+    """One (task, target): the strategies ranked by fine-tuned accuracy."""
+
+    task: str
+    target: str
+    revision: str
+    metric: str
+    n_test: int
+    strategies: list[StrategyAccuracy]
+    comparisons: list[Comparison]  # between neighbouring ranks
+    noise: NoiseFloor
+    base: BaseAccuracy | None
+    notes: list[str]
+
+    @property
+    def best(self) -> str:
+        return self.strategies[0].strategy
+
+    @property
+    def ranking(self) -> list[str]:
+        return [s.strategy for s in self.strategies]
+
+
+def _compare(a: StrategyAccuracy, b: StrategyAccuracy) -> Comparison:
+    diff = a.mean - b.mean
+    half = Z95 * math.hypot(a.se, b.se)
+    return Comparison(a.strategy, b.strategy, diff, diff - half, diff + half, diff - half > 0)
+
+
+def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
+    """Aggregate the runs of one (task, target): fine-tuned runs per strategy and at most one base run."""
+    base_runs = [r for r in runs if r.strategy is None]
+    by_strategy: dict[str, list[RunResult]] = {}
+    for r in runs:
+        if r.strategy is not None:
+            by_strategy.setdefault(r.strategy, []).append(r)
+    if not by_strategy:
+        raise ValueError("no fine-tuned runs to summarize")
+    first = runs[0]
+    n = first.evaluation.n
+    if any(r.evaluation.n != n for r in runs) or len({(r.task, r.revision) for r in runs}) != 1:
+        raise ValueError("runs of different tasks, targets or test sets cannot be summarized together")
+
+    rows = []
+    for strategy, group in by_strategy.items():
+        group = sorted(group, key=lambda r: r.seed)
+        acc = [r.evaluation.accuracy(metric) for r in group]
+        mean = float(np.mean(acc))
+        std = float(np.std(acc, ddof=1)) if len(acc) > 1 else None
+        b_se = binomial_se(mean, n)
+        se = math.sqrt((std**2 / len(acc) if std is not None else 0.0) + b_se**2)
+        strict = [r.evaluation.accuracy_strict for r in group]
+        flexible = [r.evaluation.accuracy_flexible for r in group]
+        rows.append(StrategyAccuracy(
+            strategy=strategy, rank=0, seeds=[r.seed for r in group], accuracies=acc, strict=strict, flexible=flexible,
+            mean=mean, mean_strict=float(np.mean(strict)), mean_flexible=float(np.mean(flexible)), std=std, binomial_se=b_se, se=se, ci_low=max(0.0, mean - Z95 * se), ci_high=min(1.0, mean + Z95 * se),
+            within_noise_of_best=False,
+            hit_length_limit=float(np.mean([r.evaluation.hit_length_limit for r in group])),
+            skipped_examples=sum(len(r.training.skipped) for r in group if r.training),
+        ))
+    rows.sort(key=lambda s: (-s.mean, s.strategy))
+    for rank, row in enumerate(rows, start=1):
+        row.rank = rank
+        row.within_noise_of_best = rank > 1 and not _compare(rows[0], row).separated
+    comparisons = [_compare(a, b) for a, b in zip(rows, rows[1:])]
+
+    variances = [s.std**2 for s in rows if s.std is not None]
+    seed_std = math.sqrt(float(np.mean(variances))) if variances else None
+    floor_se = binomial_se(float(np.mean([s.mean for s in rows])), n)
+    noise = NoiseFloor(
+        seed_std=seed_std, binomial_se=floor_se, run_sd=math.hypot(seed_std or 0.0, floor_se),
+        strategy_spread=float(np.std([s.mean for s in rows], ddof=1)) if len(rows) > 1 else None,
+    )
+    base = None
+    if base_runs:
+        e = base_runs[0].evaluation
+        base = BaseAccuracy(e.accuracy(metric), e.accuracy_strict, e.accuracy_flexible, binomial_se(e.accuracy(metric), n), e.hit_length_limit)
+    return VerifyCase(task=first.task, target=first.target, revision=first.revision, metric=metric, n_test=n,
+                      strategies=rows, comparisons=comparisons, noise=noise, base=base, notes=_notes(rows, noise, n))
+
+
+def _notes(rows: list[StrategyAccuracy], noise: NoiseFloor, n: int) -> list[str]:
+    notes = []
+    single = [s.strategy for s in rows if len(s.seeds) < 2]
+    if single:
+        notes.append(f"one seed only for {', '.join(single)}: seed-to-seed noise not measured there, "
+                     "its interval holds test-item noise alone")
+    close = [s.strategy for s in rows if s.within_noise_of_best]
+    if len(rows) > 1:
+        notes.append(f"best: {rows[0].strategy}; within noise of it (95% interval of the difference includes 0): "
+                     + (", ".join(close) if close else "none"))
+    if noise.strategy_spread is not None and noise.strategy_spread <= noise.run_sd:
+        notes.append(f"the strategies' accuracies spread by {noise.strategy_spread:.3f} (sd), no more than the noise "
+                     f"of a single run ({noise.run_sd:.3f}): a ranking of them is mostly noise")
+    cut = [f"{s.strategy} {s.hit_length_limit:g}" for s in rows if s.hit_length_limit]
+    if cut:
+        notes.append(f"test outputs cut by max_new_tokens (of {n}, mean over seeds): {', '.join(cut)}")
+    skipped = [f"{s.strategy} {s.skipped_examples}" for s in rows if s.skipped_examples]
+    if skipped:
+        notes.append(f"over-long training examples skipped (summed over seeds): {', '.join(skipped)}")
+    return notes

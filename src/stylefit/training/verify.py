@@ -1,0 +1,177 @@
+"""``stylefit.verify``: the ground truth the selectors are judged against.
+
+For a task, one or more targets and K candidate sets: fine-tune each target on each strategy's
+data with several seeds, evaluate every fine-tuned model (and the untouched target, once) on the
+task's test questions, and rank the strategies by accuracy against the noise floor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from stylefit.data.candidates import CandidateSet, load_candidates
+from stylefit.data.task import Task, load_task
+from stylefit.errors import StylefitError
+from stylefit.models.registry import DEFAULT_MODEL
+from stylefit.store import Store
+from stylefit.training.evaluate import EvalQuestion
+from stylefit.training.grid import RunResources, run_grid
+from stylefit.training.recipe import EvalSettings, Recipe
+from stylefit.training.runs import RunResult, RunSpec, StageProgress
+from stylefit.training.sft import TrainExample
+from stylefit.training.summary import VerifyCase, summarize
+
+
+def _settings(cls, value, what: str):
+    """A pydantic settings object from itself, a dict or None; invalid values are a one-line error."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(**(value or {}))
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise StylefitError(f"{what}: {'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}") from None
+
+
+def _chosen(requested: list[str] | None, known: list[str], what: str) -> list[str]:
+    if requested is None:
+        return known
+    unknown = [s for s in requested if s not in known]
+    if unknown:
+        raise StylefitError(f"unknown {what} '{unknown[0]}' (known: {', '.join(known)})")
+    if len(set(requested)) != len(requested):
+        raise StylefitError(f"{what}s given twice: {', '.join(requested)}")
+    return requested
+
+
+def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: list[str] | None = None,
+              seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, eval_settings: EvalSettings | None = None,
+              n_train: int | None = None, n_test: int | None = None, base: bool = True) -> list[RunSpec]:
+    """The runs of one (task, target): strategies x seeds, plus the base model once."""
+    from transformers import AutoTokenizer
+
+    from stylefit.models.registry import resolve_model
+
+    recipe = recipe or Recipe()
+    eval_settings = eval_settings or EvalSettings()
+    strategies = _chosen(strategies, candidates.strategies, "strategy")
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise StylefitError(f"seeds must be distinct and at least one, got {seeds}")
+    _ = task.verifier  # a task without a verifier fails here, not after the first training run
+    if not task.test:
+        raise StylefitError(f"task '{task.name}' ({task.source}) has no test split: add \"test\": \"test.jsonl\" to task.json")
+    n_train = len(candidates.ids) if n_train is None else n_train
+    if not 1 <= n_train <= len(candidates.ids):
+        raise StylefitError(f"n_train={n_train}, but the candidate sets hold {len(candidates.ids)} questions")
+    n_test = len(task.test) if n_test is None else n_test
+    if not 1 <= n_test <= len(task.test):
+        raise StylefitError(f"n_test={n_test}, but task '{task.name}' has {len(task.test)} test questions")
+
+    train_ids = candidates.ids[:n_train]
+    test = [EvalQuestion(id=q.id, prompt=task.prompt(q), gold=q.gold, metadata=q.metadata) for q in task.test[:n_test]]
+    validation: list[EvalQuestion] = []
+    if recipe.select_checkpoint:
+        trained = set(train_ids)
+        held_out = [q for q in task.train if q.id not in trained]
+        if len(held_out) < recipe.validation_questions:
+            raise StylefitError(f"checkpoint selection needs {recipe.validation_questions} validation questions, but task "
+                                f"'{task.name}' has only {len(held_out)} training questions outside the {n_train} trained on")
+        validation = [EvalQuestion(id=q.id, prompt=task.prompt(q), gold=q.gold, metadata=q.metadata)
+                      for q in held_out[: recipe.validation_questions]]
+
+    resolved = resolve_model(target)
+    chat_template = AutoTokenizer.from_pretrained(resolved.path).chat_template or ""
+    common = dict(task=task.name, verifier=task.verifier_name, target=target, revision=resolved.revision,
+                  chat_template=chat_template, eval=eval_settings, test=test)
+    specs = [RunSpec(**common, strategy=None, seed=None, recipe=None)] if base else []
+    for strategy in strategies:
+        train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)]
+        for seed in seeds:
+            specs.append(RunSpec(**common, strategy=strategy, seed=seed, recipe=recipe, train=train, validation=validation))
+    return specs
+
+
+@dataclass
+class VerifyResult:
+    task: str
+    metric: str
+    seeds: list[int]
+    recipe: dict[str, Any]
+    eval: dict[str, Any]
+    n_train: int
+    cases: list[VerifyCase]  # one per target
+    runs: list[RunResult]  # every run in full: training record and per-item outputs
+    computed: int  # runs executed now (the rest came from the store)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["runs"] = [r.model_dump(mode="json") for r in self.runs]
+        for case, out in zip(self.cases, d["cases"]):
+            out["best"], out["ranking"] = case.best, case.ranking
+        return d
+
+
+def verify(
+    task: Task | str | Path,
+    candidates: CandidateSet | str | Path | list[str | Path],
+    *,
+    targets: str | list[str] = DEFAULT_MODEL,
+    strategies: list[str] | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    recipe: Recipe | dict[str, Any] | None = None,
+    eval_settings: EvalSettings | dict[str, Any] | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    base: bool = True,
+    metric: str = "strict",
+    store: Store | str | Path | None = None,
+    ray_address: str | None = None,
+    resources: RunResources | dict[str, Any] | None = None,
+    progress: StageProgress | None = None,
+) -> VerifyResult:
+    """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
+
+    ``targets``: registered model names, local Hugging Face folders or hub ids. ``n_train``: the
+    first N candidate questions are trained on (default all); ``n_test``: the first N test questions.
+    ``metric``: "strict" (the answer after "Final Answer:") or "flexible" ranks; both are reported.
+    ``ray_address``: None runs here, one run after another; "local" starts a Ray instance on this
+    machine; "auto" or "ray://host:port" joins a cluster (stylefit must be installed on its nodes).
+    """
+    if metric not in ("strict", "flexible"):
+        raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
+    t0 = time.perf_counter()
+    task = task if isinstance(task, Task) else load_task(task)
+    candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates)
+    recipe = _settings(Recipe, recipe, "recipe")
+    eval_settings = _settings(EvalSettings, eval_settings, "evaluation settings")
+    resources = _settings(RunResources, resources, "resources")
+    store = store if isinstance(store, Store) else Store(store)
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    seeds = list(seeds)
+
+    plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
+                       n_train=n_train, n_test=n_test, base=base) for t in targets]
+    outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources, progress=progress)
+
+    cases, start = [], 0
+    for plan in plans:
+        cases.append(summarize(outcome.results[start : start + len(plan)], metric))
+        start += len(plan)
+    notes = []
+    versions = {tuple(sorted(r.versions.items())) for r in outcome.results}
+    if len(versions) > 1:
+        notes.append(f"runs were made with {len(versions)} different sets of library versions (see runs[].versions)")
+    return VerifyResult(
+        task=task.name, metric=metric, seeds=seeds, recipe=recipe.model_dump(mode="json"),
+        eval=eval_settings.model_dump(mode="json"), n_train=n_train or len(candidates.ids), cases=cases,
+        runs=outcome.results, computed=outcome.computed, notes=notes, timings={"total_s": time.perf_counter() - t0},
+    )

@@ -1,0 +1,101 @@
+"""Fine-tuning with TRL on a tiny random Llama: the loss goes down, only response tokens carry it,
+nothing is truncated, checkpoint selection restores the best epoch, the recipe is recorded."""
+
+import math
+
+import pytest
+import torch
+
+from conftest import char_tokenizer, tiny_llama
+from stylefit.errors import StylefitError
+from stylefit.training.recipe import Recipe
+from stylefit.training.sft import TrainExample, build_trainer, finetune
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and don't fight other jobs for the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def examples(n=16):
+    return [TrainExample(id=f"q{i}", prompt=f"What is {i} + 1?", response=f"{i} + 1 = {i + 1}\nFinal Answer: {i + 1}") for i in range(n)]
+
+
+def test_a_tiny_model_learns_its_loss_goes_down(tmp_path):
+    recipe = Recipe(epochs=4, batch_size=4, learning_rate=5e-2, lora_dropout=0.0)  # LoRA r=8 on q/v, as the paper
+    model, outcome = finetune(tiny_llama(seed=1), char_tokenizer(), examples(), recipe, seed=0)
+    losses = [loss for _, loss in outcome.loss_history]
+    assert outcome.steps == 16 and len(losses) == 16 and outcome.epochs == 4
+    assert all(math.isfinite(x) for x in losses)
+    # A random 128-token model starts near ln(128) = 4.85. Adapters on q/v of a random network move it
+    # slowly (measured: 4.86 -> 4.66), but steadily.
+    assert losses[0] > 4.5
+    assert sum(losses[-4:]) / 4 < losses[0] - 0.1
+    assert sum(losses[-4:]) < sum(losses[4:8])
+    assert outcome.examples == 16 and outcome.skipped == []
+    assert outcome.train_tokens > outcome.loss_tokens > 0
+    assert type(model).__name__.startswith("PeftModel")
+    config = outcome.sft_config
+    assert config["learning_rate"] == 5e-2 and config["num_train_epochs"] == 4 and config["seed"] == 0
+    assert config["bf16"] is False and config["activation_checkpointing"] is False and config["use_cpu"] is True
+    assert config["per_device_train_batch_size"] == 4 and config["lr_scheduler_type"] == "linear"
+
+
+def test_full_fine_tuning_trains_every_weight_and_learns_fast():
+    base = tiny_llama(seed=1)
+    before = {n: p.detach().clone() for n, p in base.named_parameters()}
+    recipe = Recipe(method="full", epochs=4, batch_size=4, learning_rate=1e-2)
+    model, outcome = finetune(base, char_tokenizer(), examples(), recipe, seed=0)
+    assert Recipe(method="full").learning_rate == 2e-5 and Recipe().learning_rate == 2e-4
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == set(before)
+    losses = [loss for _, loss in outcome.loss_history]
+    assert losses[-1] < losses[0] - 1.5  # measured: 4.86 -> 2.42
+
+
+def test_the_loss_covers_the_response_and_its_end_of_turn_only(tmp_path):
+    tok = char_tokenizer()
+    trainer, skipped = build_trainer(tiny_llama(), tok, examples(4), Recipe(), seed=0, output_dir=str(tmp_path))
+    assert skipped == []
+    for i, row in enumerate(trainer.train_dataset):
+        trained = [t for t in row["labels"] if t != -100]
+        assert tok.decode(trained) == f"{i} + 1 = {i + 1}\nFinal Answer: {i + 1}</s>"
+        prompt = tok.decode(row["input_ids"][: len(row["input_ids"]) - len(trained)])
+        assert prompt == f"<|user|>What is {i} + 1?</s><|assistant|>"  # the target's own chat template
+
+
+def test_an_over_long_example_is_an_error_naming_it_or_a_counted_skip(tmp_path):
+    # <|user|> + 14 prompt chars + </s> + <|assistant|> + 120 response chars + </s> = 138 tokens
+    data = examples(4) + [TrainExample(id="long-one", prompt="What is 1 + 1?", response="2 " * 60)]
+    with pytest.raises(StylefitError, match=r"run: training example long-one \(138 tokens\) is longer than max_length 100"):
+        build_trainer(tiny_llama(), char_tokenizer(), data, Recipe(max_length=100), seed=0, output_dir=str(tmp_path))
+    trainer, skipped = build_trainer(tiny_llama(), char_tokenizer(), data, Recipe(max_length=100, skip_overlong=True),
+                                     seed=0, output_dir=str(tmp_path))
+    assert skipped == ["long-one (138 tokens)"] and len(trainer.train_dataset) == 4
+
+
+def test_unknown_lora_modules_are_a_clear_error(tmp_path):
+    with pytest.raises(StylefitError, match=r"LoRA target module\(s\) qkv not in the model .*q_proj"):
+        build_trainer(tiny_llama(), char_tokenizer(), examples(2), Recipe(target_modules=("qkv",)), seed=0, output_dir=str(tmp_path))
+
+
+def test_checkpoint_selection_restores_the_best_epoch():
+    scripted = iter([0.2, 0.9, 0.5])  # validation accuracy at the end of epochs 1, 2, 3
+    snapshots = []
+
+    def validate(model):
+        snapshots.append({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+        return next(scripted)
+
+    recipe = Recipe(epochs=3, batch_size=4, learning_rate=1e-2, select_checkpoint=True)
+    model, outcome = finetune(tiny_llama(), char_tokenizer(), examples(8), recipe, seed=0, validate=validate)
+    assert [c["validation_accuracy"] for c in outcome.checkpoints] == [0.2, 0.9, 0.5]
+    assert [c["step"] for c in outcome.checkpoints] == [2, 4, 6]
+    assert outcome.selected_epoch == 2.0
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert all(torch.equal(trained[n], snapshots[1][n]) for n in trained)
+    assert not all(torch.equal(trained[n], snapshots[2][n]) for n in trained)

@@ -1,0 +1,197 @@
+"""The ground-truth grid end to end on a tiny model saved as a local folder: in-process, through the
+real CLI killed mid-grid and resumed, and through a real local Ray instance; the statistics by hand."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import char_tokenizer, tiny_llama, write_task
+from stylefit.errors import StylefitError
+from stylefit.training import Evaluation, RunResult, summarize, verify
+
+TINY = {"recipe": {"epochs": 1, "batch_size": 4}, "eval_settings": {"max_new_tokens": 6}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    """A tiny random Llama with a chat template, saved like any local Hugging Face folder."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tiny_llama(seed=0).save_pretrained(folder)
+    char_tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    root = write_task(tmp_path_factory.mktemp("verify") / "task", n=8)
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(5)]
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
+    spec = json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}
+    (root / "task.json").write_text(json.dumps(spec))
+    return root
+
+
+def test_verify_trains_every_strategy_and_seed_evaluates_and_never_repeats_a_run(task, target, tmp_path):
+    store = tmp_path / "store.sqlite"
+    result = verify(task, task / "candidates", targets=target, strategies=["short", "wordy"], seeds=[3, 4], store=store, **TINY)
+    assert result.computed == 5  # the base model once + 2 strategies x 2 seeds
+    case = result.cases[0]
+    assert sorted(case.ranking) == ["short", "wordy"] and case.n_test == 5
+    for s in case.strategies:
+        assert s.seeds == [3, 4] and len(s.accuracies) == 2
+        assert s.std == pytest.approx(abs(s.accuracies[0] - s.accuracies[1]) / 2**0.5)  # ddof=1 with two seeds
+    assert case.base is not None and case.noise.binomial_se > 0
+    trained = [r for r in result.runs if r.strategy]
+    assert {(r.strategy, r.seed) for r in trained} == {("short", 3), ("short", 4), ("wordy", 3), ("wordy", 4)}
+    for r in trained:
+        assert r.training.examples == 8 and r.training.steps == 2 and r.training.loss_history
+        assert r.recipe["lora_rank"] == 8 and r.recipe["learning_rate"] == 2e-4 and r.training.sft_config["seed"] == r.seed
+        assert {"torch", "transformers", "trl", "peft"} <= set(r.versions)
+        assert [i.id for i in r.evaluation.items] == [f"t{i}" for i in range(5)]
+        assert all(i.n_tokens <= 6 for i in r.evaluation.items)
+    # Two seeds train differently (LoRA initialisation, dropout, data order).
+    losses = {(r.strategy, r.seed): r.training.loss_history for r in trained}
+    assert losses[("short", 3)] != losses[("short", 4)] and losses[("wordy", 3)] != losses[("wordy", 4)]
+    json.dumps(result.to_dict())  # every run, every item: plain JSON
+
+    again = verify(task, task / "candidates", targets=target, strategies=["short", "wordy"], seeds=[3, 4], store=store, **TINY)
+    assert again.computed == 0
+    assert [r.finished_at for r in again.runs] == [r.finished_at for r in result.runs]
+    # A new seed runs only what is new; a changed recipe is a different run.
+    more = verify(task, task / "candidates", targets=target, strategies=["short"], seeds=[3, 5], store=store, **TINY)
+    assert more.computed == 1
+    changed = verify(task, task / "candidates", targets=target, strategies=["short"], seeds=[3], store=store, base=False,
+                     recipe={"epochs": 1, "batch_size": 4, "learning_rate": 1e-3}, eval_settings=TINY["eval_settings"])
+    assert changed.computed == 1
+
+
+def test_checkpoint_selection_validates_on_held_out_training_questions(task, target, tmp_path):
+    recipe = {"epochs": 2, "batch_size": 4, "select_checkpoint": True, "validation_questions": 3}
+    result = verify(task, task / "candidates", targets=target, strategies=["short"], seeds=[0], n_train=5, base=False,
+                    recipe=recipe, eval_settings=TINY["eval_settings"], store=tmp_path / "s.sqlite")
+    training = result.runs[0].training
+    assert training.examples == 5 and [c["epoch"] for c in training.checkpoints] == [1.0, 2.0]
+    assert all(0 <= c["validation_accuracy"] <= 1 for c in training.checkpoints)
+    assert training.selected_epoch in (1.0, 2.0) and training.validation_s > 0
+
+
+def _stored(store) -> dict[str, str]:
+    """key -> finished_at of the runs in the store (read while another process writes it)."""
+    try:
+        with sqlite3.connect(store) as db:
+            return {k: json.loads(v)["finished_at"] for k, v in db.execute("SELECT key, value FROM results WHERE kind = 'verify-run'")}
+    except sqlite3.OperationalError:  # not created yet
+        return {}
+
+
+def test_the_cli_killed_mid_grid_resumes_where_it_stopped(task, target, tmp_path):
+    store, out = tmp_path / "store.sqlite", tmp_path / "result.json"
+    args = [sys.executable, "-m", "stylefit", "verify", str(task), str(task / "candidates"), "--model", target,
+            "--seeds", "0,1", "--epochs", "1", "--batch-size", "4", "--max-new-tokens", "6", "--cache", str(store)]
+    env = os.environ | {"STYLEFIT_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1", "COLUMNS": "160"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while len(_stored(store)) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed, not finished
+    before = _stored(store)
+    assert 2 <= len(before) < 7, before  # 7 runs: base + 3 strategies x 2 seeds
+
+    done = subprocess.run(args + ["--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{7 - len(before)} of 7 runs computed now" in done.stdout
+    assert "strategies ranked by fine-tuned strict accuracy" in done.stdout and "Noise floor" in done.stdout
+    after = _stored(store)
+    assert len(after) == 7 and all(after[k] == v for k, v in before.items())  # nothing finished was redone
+    result = json.loads(out.read_text())
+    assert result["computed"] == 7 - len(before) and len(result["runs"]) == 7
+    assert {e["strategy"] for e in result["cases"][0]["strategies"]} == {"short", "steps", "wordy"}
+
+
+def test_a_grid_runs_through_a_real_local_ray_instance(task, target, tmp_path):
+    import ray
+
+    store = tmp_path / "store.sqlite"
+    kwargs = dict(targets=target, strategies=["short", "steps"], seeds=[0], store=store, **TINY)
+    result = verify(task, task / "candidates", ray_address="local", resources={"num_cpus": 1}, **kwargs)
+    assert not ray.is_initialized()  # the instance it started is shut down again
+    assert result.computed == 3
+    assert all(r.pid != os.getpid() for r in result.runs)  # each run executed in a Ray worker process
+    assert {r.strategy for r in result.runs} == {None, "short", "steps"}
+    local = verify(task, task / "candidates", **kwargs)  # the results are in the store: nothing runs again
+    assert local.computed == 0 and [r.key for r in local.runs] == [r.key for r in result.runs]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"strategies": ["shorter"]}, "unknown strategy 'shorter' (known: short, steps, wordy)"),
+    ({"seeds": []}, "seeds must be distinct and at least one"),
+    ({"recipe": {"epochs": 0}}, "recipe: epochs: Input should be greater than 0"),
+    ({"recipe": {"method": "qlora"}}, "recipe: method: Input should be 'lora' or 'full'"),
+    ({"n_test": 50}, "n_test=50, but task 'tiny-sums' has 5 test questions"),
+    ({"recipe": {"select_checkpoint": True}}, "checkpoint selection needs 50 validation questions, but task 'tiny-sums' has only 0"),
+    ({"metric": "lenient"}, "unknown metric 'lenient'"),
+])
+def test_bad_requests_are_one_line_errors(task, target, tmp_path, kwargs, message):
+    with pytest.raises(StylefitError) as e:
+        verify(task, task / "candidates", targets=target, store=tmp_path / "s.sqlite", **kwargs)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_a_task_without_a_test_split_is_refused(tmp_path, target):
+    root = write_task(tmp_path / "notest", n=4)
+    with pytest.raises(StylefitError, match="task 'tiny-sums' .* has no test split"):
+        verify(root, root / "candidates", targets=target, store=tmp_path / "s.sqlite")
+
+
+def fake_run(strategy, seed, accuracy, n=100):
+    evaluation = Evaluation(n=n, accuracy_strict=accuracy, accuracy_flexible=min(1.0, accuracy + 0.05), hit_length_limit=0,
+                            generated_tokens=0, generation_s=0, verification_s=0, items=[])
+    return RunResult(key=f"{strategy}-{seed}", label="", task="t", target="m", revision="r", strategy=strategy, seed=seed,
+                     recipe=None, training=None, evaluation=evaluation, device="cpu", host="h", pid=1, versions={},
+                     timings={}, finished_at="")
+
+
+def test_the_statistics_by_hand():
+    runs = [fake_run(None, None, 0.30)]
+    runs += [fake_run("A", s, a) for s, a in enumerate([0.80, 0.70, 0.90])]
+    runs += [fake_run("B", s, a) for s, a in enumerate([0.50, 0.50, 0.60])]
+    runs += [fake_run("C", s, a) for s, a in enumerate([0.78, 0.75, 0.84])]
+    case = summarize(runs, "strict")
+    assert case.ranking == ["A", "C", "B"] and case.best == "A"
+    a, c, b = case.strategies
+    assert (a.mean, a.std) == (pytest.approx(0.80), pytest.approx(0.10))
+    assert (b.mean, b.std) == (pytest.approx(0.53333, abs=1e-5), pytest.approx(0.057735, abs=1e-6))
+    assert (c.mean, c.std) == (pytest.approx(0.79), pytest.approx(0.045826, abs=1e-6))
+    # Binomial SE at 80% of 100 items, Agresti-Coull: p = 82/104, sqrt(p(1-p)/100) = 0.040840
+    assert a.binomial_se == pytest.approx(0.040840, abs=1e-6)
+    assert a.se == pytest.approx(0.070719, abs=1e-6)  # sqrt(0.1^2 / 3 + 0.040840^2)
+    assert (a.ci_low, a.ci_high) == (pytest.approx(0.8 - 1.959964 * 0.070719, abs=1e-5), pytest.approx(0.8 + 1.959964 * 0.070719, abs=1e-5))
+    # A vs C: 1 point apart, far inside the noise; C vs B: 25.7 points, half-width 1.96 * 0.077610 = 0.15211.
+    assert not case.comparisons[0].separated and c.within_noise_of_best and not b.within_noise_of_best
+    assert case.comparisons[1].separated
+    assert case.comparisons[1].ci_low == pytest.approx(0.25667 - 0.15211, abs=1e-4)
+    assert case.noise.seed_std == pytest.approx(0.071725, abs=1e-6)  # sqrt(mean(0.01, 0.003333, 0.0021))
+    assert case.base.accuracy == 0.30 and case.base.strict == 0.30 and case.base.flexible == pytest.approx(0.35)
+    assert any("within noise of it (95% interval of the difference includes 0): C" in note for note in case.notes)
+    assert summarize(runs, "flexible").strategies[0].mean == pytest.approx(0.85)
+
+    single = summarize([fake_run("A", 0, 0.8), fake_run("B", 0, 0.75)])
+    assert single.strategies[0].std is None and single.noise.seed_std is None
+    assert any("one seed only for A, B" in note for note in single.notes)
+    assert any("a ranking of them is mostly noise" in note for note in single.notes)
