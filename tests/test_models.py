@@ -20,11 +20,15 @@ def test_greedy_generation_is_deterministic_and_reports_why_it_stopped(tiny_lm):
 def test_sampling_depends_on_the_seed_and_is_reproducible(tiny_lm):
     prompts = [tiny_lm.render_chat("Tell me a story")] * 4
     spec = GenerationSpec(max_new_tokens=20, temperature=1.0, seed=7)
-    first = [g.text for g in tiny_lm.generate(prompts, spec)]
-    assert first == [g.text for g in tiny_lm.generate(prompts, spec)]
+    first = [g.text for g in tiny_lm.generate(prompts, spec, seeds=[0, 1, 2, 3])]
+    assert first == [g.text for g in tiny_lm.generate(prompts, spec, seeds=[0, 1, 2, 3])]
     assert len(set(first)) > 1  # four samples of a random model differ
-    other = [g.text for g in tiny_lm.generate(prompts, GenerationSpec(max_new_tokens=20, temperature=1.0, seed=8))]
+    other = [g.text for g in tiny_lm.generate(prompts, GenerationSpec(max_new_tokens=20, temperature=1.0, seed=8), seeds=[0, 1, 2, 3])]
     assert other != first
+    # A sample depends on its own seed only, not on the batch it was drawn in.
+    alone = tiny_lm.generate(prompts[:1], spec, seeds=[2])[0].text
+    mixed = tiny_lm.generate([tiny_lm.render_chat("Another, longer prompt here"), prompts[0]], spec, seeds=[9, 2])[1].text
+    assert alone == mixed == first[2]
 
 
 def test_stop_strings_end_a_generation(tiny_lm):

@@ -8,7 +8,7 @@ import hashlib
 from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
 from stylefit.store import Store, content_key
 
-BATCH = 32  # generations run and committed together: a killed run resumes from the last batch
+BATCH = 64  # generations run and committed together: a killed run resumes from the last batch
 
 
 def generate_cached(

@@ -9,7 +9,6 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from stylefit.errors import StylefitError
 from stylefit.models.base import (
@@ -45,17 +44,6 @@ def _length_batches(continuations: list[list[int]]) -> list[list[int]]:
         batches.append([i])
         real = length
     return batches
-
-
-class _RegexStop(StoppingCriteria):
-    """Stop a row once its new text matches a pattern (e.g. the end of a "Final Answer: N" line)."""
-
-    def __init__(self, tokenizer, pattern: str, prompt_width: int):
-        self.tokenizer, self.pattern, self.width = tokenizer, re.compile(pattern), prompt_width
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
-        return torch.tensor([bool(self.pattern.search(t)) for t in texts], device=input_ids.device)
 
 
 class TransformersLM:
@@ -173,10 +161,12 @@ class TransformersLM:
     @torch.inference_mode()
     def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None,
                  seeds: list[int] | None = None, batch_size: int = 16) -> list[Generation]:
-        """Batched generation (left padding), stopping at end-of-turn, a stop string or ``spec.stop_regex``.
+        """Batched generation, stopping at end-of-turn, a stop string or ``spec.stop_regex``.
 
-        Sampling draws from one RNG per batch, seeded by the batch's row seeds (default: its
-        prompts) and ``spec.seed``: the same batches give the same samples."""
+        A row leaves the batch as soon as it stops, so one long answer does not make the whole
+        batch compute to ``max_new_tokens``. When sampling, each row draws from its own RNG seeded
+        by its entry of ``seeds`` (default: a hash of its prompt) and ``spec.seed``: a sample does
+        not depend on which other prompts share its batch."""
         seeds = seeds if seeds is not None else [int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little") for p in prompts]
         encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
         for p, ids in zip(prompts, encoded):
@@ -186,45 +176,77 @@ class TransformersLM:
         results: dict[int, Generation] = {}
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):  # left padding keeps every prompt's end aligned
-                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]) :] = 1
-            kwargs = dict(max_new_tokens=spec.max_new_tokens, eos_token_id=self._stop_ids, pad_token_id=self._pad_id)
-            if spec.temperature > 0:
-                # One seed per batch, derived from the run's seed and the batch's prompts.
-                batch_key = hashlib.sha256(repr(([seeds[i] for i in batch], spec.seed)).encode()).digest()
-                torch.manual_seed(int.from_bytes(batch_key[:8], "little") % (2**63))
-                kwargs |= dict(do_sample=True, temperature=spec.temperature, top_p=spec.top_p, top_k=0)
-            else:
-                kwargs |= dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if spec.stop:
-                kwargs |= dict(stop_strings=list(spec.stop), tokenizer=self.tokenizer)
-            if spec.stop_regex:
-                kwargs |= dict(stopping_criteria=StoppingCriteriaList([_RegexStop(self.tokenizer, spec.stop_regex, width)]))
-            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
-            for row, i in enumerate(batch):
-                results[i] = self._finish(out[row, width:].tolist(), spec)
-                self.stats["generated_tokens"] += results[i].n_tokens
+            for i, generation in zip(batch, self._generate_batch([encoded[i] for i in batch], spec, [seeds[i] for i in batch])):
+                results[i] = generation
+                self.stats["generated_tokens"] += generation.n_tokens
             if progress:
                 progress(len(batch))
         return [results[i] for i in range(len(prompts))]
 
-    def _finish(self, new_ids: list[int], spec: GenerationSpec) -> Generation:
-        stopped = False
-        for k, token in enumerate(new_ids):
-            if token in self._stop_ids:
-                new_ids, stopped = new_ids[:k], True
+    def _generate_batch(self, encoded: list[list[int]], spec: GenerationSpec, seeds: list[int]) -> list[Generation]:
+        n, width = len(encoded), max(len(e) for e in encoded)
+        ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
+        for row, e in enumerate(encoded):  # left padding keeps every prompt's end aligned
+            ids[row, width - len(e) :] = torch.tensor(e)
+            mask[row, width - len(e) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        generators = []
+        if spec.temperature > 0:
+            for seed in seeds:
+                generators.append(torch.Generator(device=self.device).manual_seed(hash((seed, spec.seed)) % (2**63)))
+        stop_regex = re.compile(spec.stop_regex) if spec.stop_regex else None
+        new: list[list[int]] = [[] for _ in range(n)]
+        done: list[Generation | None] = [None] * n
+        active = list(range(n))  # rows of the original batch still generating
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache, logits, last = out.cache, out.logits[:, -1], positions[:, -1]
+        for step in range(spec.max_new_tokens):
+            tokens = self._next_tokens(logits.float(), spec, [generators[r] for r in active] if generators else None)
+            keep = []
+            for k, (row, token) in enumerate(zip(active, tokens.tolist())):
+                if token in self._stop_ids:
+                    done[row] = self._finished(new[row], "stop")
+                    continue
+                new[row].append(token)
+                text = self.tokenizer.decode(new[row], skip_special_tokens=True)
+                hit = min((text.index(s) + len(s) for s in spec.stop if s in text), default=None)
+                if hit is None and stop_regex and (m := stop_regex.search(text)):
+                    hit = m.end()
+                if hit is not None:
+                    done[row] = Generation(text[:hit], len(new[row]), "stop")
+                elif step == spec.max_new_tokens - 1:
+                    done[row] = self._finished(new[row], "length")
+                else:
+                    keep.append(k)
+            if not keep:
                 break
-        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        for s in spec.stop:
-            if s in text:
-                text, stopped = text[: text.index(s) + len(s)], True
-        if spec.stop_regex and (m := re.search(spec.stop_regex, text)):
-            text, stopped = text[: m.end()], True
-        return Generation(text, len(new_ids), "stop" if stopped else "length")
+            if len(keep) < len(active):  # finished rows leave the batch and its cache
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, last, tokens = mask[index], last[index], tokens[index]
+                active = [active[k] for k in keep]
+            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], dim=1)
+            last = last + 1
+            out = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=last[:, None], cache=cache, use_cache=True)
+            cache, logits = out.cache, out.logits[:, -1]
+        return done  # type: ignore[return-value]
+
+    @staticmethod
+    def _next_tokens(logits: torch.Tensor, spec: GenerationSpec, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Greedy, or a draw from the temperature-scaled, top-p-truncated distribution (one RNG per row)."""
+        if generators is None:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / spec.temperature, dim=-1)
+        if spec.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_probs.cumsum(-1) - sorted_probs > spec.top_p  # keep the smallest set reaching top_p
+            sorted_probs[outside] = 0.0
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        return torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
+
+    def _finished(self, new_ids: list[int], reason: str) -> Generation:
+        return Generation(self.tokenizer.decode(new_ids, skip_special_tokens=True), len(new_ids), reason)
 
     # ---- representations -------------------------------------------------------------------
     @torch.inference_mode()
