@@ -58,6 +58,15 @@ def make_lm(seed: int = 0, uniform: bool = False, name: str = "tiny"):
     return TransformersLM(ResolvedModel(name, "<in-memory>", revision), model=tiny_llama(seed, uniform), tokenizer=char_tokenizer())
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread, and don't fight other jobs for the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_lm():
     return make_lm(seed=0)

@@ -12,13 +12,7 @@ from stylefit.training.recipe import Recipe
 from stylefit.training.sft import TrainExample, build_trainer, finetune
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and don't fight other jobs for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def examples(n=16):

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-import torch
 
 from conftest import char_tokenizer, tiny_llama, write_task
 from stylefit.errors import StylefitError
@@ -19,12 +18,7 @@ from stylefit.training import Evaluation, RunResult, summarize, verify
 TINY = {"recipe": {"epochs": 1, "batch_size": 4}, "eval_settings": {"max_new_tokens": 6}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
