@@ -60,7 +60,11 @@ class TransformersLM:
         self.model.to(self.device).eval()
         template = self.tokenizer.chat_template or ""
         self.template_id = hashlib.sha256(template.encode()).hexdigest()[:16] if template else "none"
-        self.max_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
+        # The context window bounds every sequence; guessing one would truncate or crash silently later.
+        max_length = getattr(self.model.config, "max_position_embeddings", None)
+        if not max_length:
+            raise StylefitError(f"model '{self.name}': its config gives no max_position_embeddings (context length)")
+        self.max_length = int(max_length)
         # Ids that end a generation: EOS plus the end-of-turn token of the chat template, if any.
         self._stop_ids = sorted({i for i in [self.tokenizer.eos_token_id, *self._generation_eos()] if i is not None})
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
