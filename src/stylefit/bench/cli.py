@@ -7,11 +7,14 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from stylefit.bench import selection_quality as sq
 from stylefit.bench.paper_data import DEFAULT_PAPER_BENCH, PAPER_BENCH_ENV
 from stylefit.bench.paper_report import verdict
-from stylefit.bench.paper_track import run_paper_track, write_results
+from stylefit.bench.paper_track import N_DRAWS, reproduction_failures, run_paper_track, write_results
+from stylefit.errors import StylefitError
 
 bench_app = typer.Typer(help="Benchmarks of strategy selectors.", no_args_is_help=True)
 
@@ -30,19 +33,35 @@ def paper(
         help="paper-bench folder (relative to the current directory).",
     ),
     out: Path = typer.Option(Path("benchmarks/results"), "--out", help="where paper_track.md/.json go."),
+    resamples: int = typer.Option(sq.N_RESAMPLES, "--resamples", min=1, help="bootstrap resamples over cases."),
+    draws: int = typer.Option(N_DRAWS, "--draws", min=1, help="random item sets per sample size (the curve)."),
 ) -> None:
-    """Reproduce the paper's tables, judge every selector on its cases, write the results."""
+    """Reproduce the paper's tables, judge every selector on its cases, write the results.
+    Exits non-zero (after writing them) if a reproduction that could run does not match."""
     console = Console()
-    results = run_paper_track(data)
+    results = run_paper_track(data, n_resamples=resamples, n_draws=draws)
     json_path, md_path = write_results(results, out)
     print_summary(console, results)
     console.print(f"wrote {md_path} and {json_path}")
+    failures = reproduction_failures(results)
+    if failures:
+        raise StylefitError(f"reproduction does not match: {'; '.join(failures)}; see {md_path}")
 
 
 def print_summary(console: Console, results: dict[str, Any]) -> None:
-    for name, rep in results["reproduction"]["tables"].items():
+    reproduction = results["reproduction"]
+    for name, rep in reproduction["tables"].items():
+        if "skipped" in rep:
+            console.print(f"reproduction of {name}: [yellow]skipped[/yellow]: {escape(rep['skipped'])}")
+            continue
         status = "[green]match[/green]" if rep["matches"] else f"[red]{rep['n_mismatches']} mismatches[/red]"
         console.print(f"reproduction of {name}: {status} ({rep['n_numbers_compared']} numbers, tolerance {rep['tolerance']})")
+        for benchmark, why in rep.get("skipped_benchmarks", {}).items():
+            console.print(f"reproduction of {name}, {benchmark} tables: [yellow]skipped[/yellow]: "
+                          f"{escape(why)}")
+    if "skipped" in reproduction["paper_formula_sppl"]:
+        why = reproduction["paper_formula_sppl"]["skipped"]
+        console.print(f"paper-formula SPPL figures: [yellow]skipped[/yellow]: {escape(why)}")
     judging = results["judging"]
     table = Table(title=f"Selectors vs fine-tuned accuracy: {judging['all']['n_cases']} cases (σ>4: "
                         f"{judging['sigma_gt_4']['n_cases']}); Δ = paired gap to the paper's SPPL; "
@@ -59,6 +78,14 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
                       _number(f["top1_accuracy_points"], "{:.2f}"), _number(gap["top1_accuracy_points"], "{:+.2f}")]
         table.add_row(*cells)
     console.print(table)
+    for subset, block in judging.items():
+        if block["not_computed"]:
+            console.print(f"subset {subset}: {escape(block['not_computed'])}")
+    curve = results["settings"]["sample_size_curve"]
+    if curve["not_computed"]:
+        console.print(f"sample-size curve: {escape(curve['not_computed'])}")
+    elif curve["missing_cases"]:
+        console.print(f"sample-size curve: {len(curve['missing_cases'])} cases without per-example SPPL left out")
     console.print(verdict(results))
 
 

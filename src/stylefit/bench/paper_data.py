@@ -2,8 +2,9 @@
 
 The bundle is read in place (never copied into the repo) from a folder given on the command
 line, $STYLEFIT_PAPER_BENCH, or ../shared/paper-bench. Every file is validated on load: a
-missing file, a malformed JSON line, a missing field or an inconsistent record is a
-StylefitError naming the file (and line).
+missing required file, a malformed JSON line, a missing field or an inconsistent record is a
+StylefitError naming the file (and line). Optional files may be absent: the bundle records
+which, and what needs them reports the cases it cannot score (see `OPTIONAL_FILES`).
 
 Units: accuracies are fractions in [0, 1] (rounded to 3 decimals by the authors' loader);
 SPPL/perplexity are perplexities (>= 1); response lengths are whitespace-separated words.
@@ -37,6 +38,16 @@ SEEDS = (0, 1, 2)
 PROXY_SETTING = "proxy_n100_lr2e-4_ep40"
 # Strategies that are trained but never ranked, and excluded from sigma.
 LABEL_ONLY = "gold_label"
+# Without these there is nothing to judge: the ground truth and the paper's metric scores.
+CASES_FILE = "cases.jsonl"
+BLOCK_SCORES_FILE = "metric_scores_blocks.jsonl.gz"
+# Each of these only feeds some selectors, the sample-size curve or the reproduction.
+REFERENCE_FILE = "reference_tables.json"
+SPPL_PER_EXAMPLE_FILE = "sppl_per_example.jsonl.gz"
+SKYWORK_PER_EXAMPLE_FILE = "skywork_per_example.jsonl.gz"
+GROUND_TRUTH_FILE = "ground_truth.jsonl"
+CANDIDATES_FILE = "candidates.jsonl.gz"
+OPTIONAL_FILES = (REFERENCE_FILE, SPPL_PER_EXAMPLE_FILE, SKYWORK_PER_EXAMPLE_FILE, GROUND_TRUTH_FILE, CANDIDATES_FILE)
 
 
 def resolve_bundle_dir(path: str | Path | None = None) -> Path:
@@ -280,6 +291,11 @@ def load_response_words(path: Path) -> dict[tuple[str, str], np.ndarray]:
 # The bundle
 
 
+class MissingScores(StylefitError):
+    """The bundle has no block scores of some metric for a case: an error for the reproduction,
+    a missing case for a selector."""
+
+
 @dataclass
 class PaperBench:
     """Everything the paper track reads, keyed as in the bundle's README."""
@@ -291,38 +307,53 @@ class PaperBench:
     skywork_per_example: dict[tuple[str, str], np.ndarray]
     proxy_accuracy: dict[tuple[str, str, str], dict[int, float]]
     response_words: dict[tuple[str, str], np.ndarray]
-    reference_tables: dict[str, Any] = field(repr=False)
+    reference_tables: dict[str, Any] | None = field(repr=False)  # None: the file is absent
+    absent_files: tuple[str, ...] = ()  # optional files the bundle lacks
 
     def benchmark_cases(self, benchmark: str) -> list[PaperCase]:
         cases = [c for c in self.cases if c.benchmark == benchmark]
         if not cases:
-            raise StylefitError(f"{self.root / 'cases.jsonl'}: no case of benchmark {benchmark!r}")
+            present = sorted({c.benchmark for c in self.cases})
+            raise StylefitError(
+                f"{self.root / CASES_FILE}: no case of benchmark {benchmark!r} (the bundle has {', '.join(present)})"
+            )
         return cases
 
     def block_score(self, case: PaperCase, key: ScoreKey, block: tuple[int, int]) -> dict[str, float]:
         """Block-mean scores of all of the case's scored strategies (an error if one is missing)."""
         scores = self.block_scores.get((case.model, case.task, key, block))
         if scores is None:
-            raise StylefitError(f"metric_scores_blocks.jsonl.gz: no {key} scores for {case.case_id} block {block}")
+            raise MissingScores(f"{BLOCK_SCORES_FILE}: no {key} scores for {case.case_id} block {block}")
         missing = [s for s in case.scored_strategies if s not in scores]
         if missing:
-            raise StylefitError(f"metric_scores_blocks.jsonl.gz: {key} for {case.case_id} lacks {missing}")
+            raise MissingScores(f"{BLOCK_SCORES_FILE}: {key} for {case.case_id} lacks {missing}")
         return scores
 
 
 def load_paper_bench(path: str | Path | None = None) -> PaperBench:
-    """Load and validate the whole bundle (about 2 s)."""
+    """Load and validate the whole bundle (about 2 s). Required files missing -> StylefitError
+    naming the file; optional ones missing -> empty tables, listed in `absent_files`."""
     root = resolve_bundle_dir(path)
-    reference = read_json(root / "reference_tables.json")
-    if "recomputed_shared_cases" not in reference:
-        raise StylefitError(f"{root / 'reference_tables.json'}: missing 'recomputed_shared_cases'")
+    absent = tuple(name for name in OPTIONAL_FILES if not (root / name).exists())
+
+    def optional(name: str, loader, empty):
+        return empty if name in absent else loader(root / name)
+
     return PaperBench(
         root=root,
-        cases=load_cases(root / "cases.jsonl"),
-        block_scores=load_block_scores(root / "metric_scores_blocks.jsonl.gz"),
-        sppl_per_example=load_sppl_per_example(root / "sppl_per_example.jsonl.gz"),
-        skywork_per_example=load_skywork_per_example(root / "skywork_per_example.jsonl.gz"),
-        proxy_accuracy=load_proxy_accuracies(root / "ground_truth.jsonl"),
-        response_words=load_response_words(root / "candidates.jsonl.gz"),
-        reference_tables=reference,
+        cases=load_cases(root / CASES_FILE),
+        block_scores=load_block_scores(root / BLOCK_SCORES_FILE),
+        sppl_per_example=optional(SPPL_PER_EXAMPLE_FILE, load_sppl_per_example, {}),
+        skywork_per_example=optional(SKYWORK_PER_EXAMPLE_FILE, load_skywork_per_example, {}),
+        proxy_accuracy=optional(GROUND_TRUTH_FILE, load_proxy_accuracies, {}),
+        response_words=optional(CANDIDATES_FILE, load_response_words, {}),
+        reference_tables=optional(REFERENCE_FILE, load_reference_tables, None),
+        absent_files=absent,
     )
+
+
+def load_reference_tables(path: Path) -> dict[str, Any]:
+    reference = read_json(path)
+    if "recomputed_shared_cases" not in reference:
+        raise StylefitError(f"{path}: missing 'recomputed_shared_cases'")
+    return reference

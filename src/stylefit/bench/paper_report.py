@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 SUBSET_LABELS = {"all": "All", "sigma_gt_2": "σ > 2 points", "sigma_gt_4": "σ > 4 points"}
+MODEL_NAMES = {
+    "mistral": "Mistral-7B-Instruct-v0.2",
+    "llama_3_instruct": "Llama-3-8B-Instruct",
+    "qwen": "Qwen2.5-7B-Instruct",
+}
+BENCHMARK_LABELS = {"main17": "main", "planbench6": "PlanBench"}
 HEADLINE_LABELS = {
     "all:weighted_spearman": "Δ weighted ρ, All",
     "all:top1_accuracy_points": "Δ top-1 acc (pts), All",
@@ -25,6 +31,8 @@ def interval(i: dict[str, float | None] | None, digits: int) -> str:
 def signed(i: dict[str, float | None] | None, digits: int) -> str:
     if not i or i["estimate"] is None:
         return "—"
+    if i["low"] is None:  # one case: no interval
+        return f"{i['estimate']:+.{digits}f}"
     return f"{i['estimate']:+.{digits}f} [{i['low']:+.{digits}f}, {i['high']:+.{digits}f}]"
 
 
@@ -38,7 +46,18 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def verdict(results: dict[str, Any]) -> str:
     """Plain sentences on whether a new selector beats the paper's SPPL, and how surely."""
     rows = results["headline"]
-    n_gaps = sum(len(r["gaps"]) for r in rows)
+    if not rows:
+        return "No new selector was judged."
+    gaps = [g for r in rows for g in r["gaps"].values()]
+    n_gaps = len(gaps)
+    n_tested = sum(g["low"] is not None for g in gaps)  # a gap over < 2 cases has no interval
+    untested = ""
+    if n_tested < n_gaps:
+        n_undefined = sum(g["estimate"] is None for g in gaps)
+        untested = (
+            f" Of the {n_gaps} gaps, {n_undefined} are not computed (no case in common) and "
+            f"{n_gaps - n_tested - n_undefined} have no interval (a single case)."
+        )
     winners = [r for r in rows if r["n_beaten"] == len(r["gaps"])]
     if winners:
         names = " and ".join(f"**{r['selector']}**" for r in winners)
@@ -58,15 +77,17 @@ def verdict(results: dict[str, Any]) -> str:
         for key in r["gaps"]
         if r["gaps"][key]["low"] is not None and r["gaps"][key]["low"] > 0
     ]
+    text += untested
     if not beyond:
-        return text + f" None of the {n_gaps} gaps has a 95% interval above 0: every difference is within noise."
+        which = " with an interval" if untested else ""
+        return text + f" None of the {n_tested} gaps{which} has a 95% interval above 0: every difference is within noise."
     details = "; ".join(
         f"{name}, {HEADLINE_LABELS[key]}: {signed(gap, 3 if 'spearman' in key else 2)}, "
         f"{sign['wins']} wins vs {sign['losses']} losses over cases (sign test p = {sign['sign_test_p']:.2f})"
         for name, key, gap, sign in beyond
     )
     return (
-        text + f" {len(beyond)} of the {n_gaps} gaps tested has a 95% interval above 0 ({details}); with this "
+        text + f" {len(beyond)} of the {n_tested} gaps tested has a 95% interval above 0 ({details}); with this "
         "many comparisons and so few cases whose pick differs, treat the differences as within noise."
     )
 
@@ -76,6 +97,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     boot = s["bootstrap"]
     judging = results["judging"]
     n_subset = {k: judging[k]["n_cases"] for k in judging}
+    n_models = len(s["models"])
+    if s["n_cases"] == s["n_tasks"] * n_models:  # every task with every model
+        cases = f"{s['n_cases']} = {s['n_tasks']} tasks × {n_models} target models"
+    else:
+        cases = f"{s['n_cases']} of {s['n_tasks']} tasks and {n_models} target models"
+    low, high = s["strategies_per_case"]
     lines = [
         "# Paper track: strategy selection on the released records of arXiv 2502.11779",
         "",
@@ -84,12 +111,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "## Setup",
         "",
-        f"- **Cases**: {s['n_cases']} = {s['n_tasks']} tasks × {len(s['models'])} target models "
-        f"(Mistral-7B-Instruct-v0.2, Llama-3-8B-Instruct, Qwen2.5-7B-Instruct). Subsets by σ, the sample std of "
+        f"- **Cases**: {cases} ({', '.join(MODEL_NAMES[m] for m in s['models'])}). Subsets by σ, the sample std of "
         f"the strategies' seed-0 accuracies: All {n_subset['all']}, σ > 2 points {n_subset['sigma_gt_2']}, "
         f"σ > 4 points {n_subset['sigma_gt_4']} cases.",
         f"- **Ground truth**: a strategy's test accuracy after fine-tuning on 1000 examples, mean over seeds "
-        f"{', '.join(map(str, s['accuracy_seeds']))} (6 to 8 strategies per case).",
+        f"{', '.join(map(str, s['accuracy_seeds']))} ({low if low == high else f'{low} to {high}'} strategies per case).",
         "- **Scoring**: each selector ranks the strategies from the items of one 50-item block "
         "(ids 0-50, 50-100, 100-150); the three blocks are averaged per case, then over cases.",
         "- **Figures**: weighted ρ = Σσ·ρ / Σσ with ρ = scipy's Spearman between the selector's preference and the "
@@ -100,15 +126,16 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"- **Intervals**: 95% {boot['method']} bootstrap over cases, {boot['n_resamples']:,} resamples, "
         f"seed {boot['seed']} (scipy.stats.bootstrap). Δ columns are paired differences to "
         f"**{s['reference_selector']}** on the cases both cover; a Δ interval containing 0 means within noise.",
-        f"- **Paper formula vs scipy**: with the authors' Spearman formula and tie handling (reproduction), "
-        f"SPPL k=2 gets weighted ρ {_paper_rho(results, 'all')} (All) and {_paper_rho(results, 'sigma_gt_4')} "
-        "(σ > 4); the tables below use scipy's tie-corrected ρ throughout, so small differences are expected.",
+        _paper_formula_line(results),
         "- **Honesty rules**: the selector list was fixed before the first run and every selector is reported. "
         "The one fitted selector is fitted leave-one-task-out (its weights never see the scored task). "
         "Several new selectors are compared, so a single interval excluding 0 would still need a "
         "multiple-comparison discount.",
-        "",
     ]
+    if s["absent_optional_files"]:
+        lines.append(f"- **Absent optional files**: {', '.join(s['absent_optional_files'])} (what needs them is "
+                     "reported as missing in section 5).")
+    lines.append("")
     lines += _reproduction_section(results)
     lines += _headline_section(results)
     lines += _judging_section(results)
@@ -118,31 +145,56 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _paper_rho(results: dict[str, Any], subset: str) -> str:
-    return f"{results['reproduction']['paper_formula_sppl'][subset]['weighted_spearman']:.3f}"
+def _paper_formula_line(results: dict[str, Any]) -> str:
+    formula = results["reproduction"]["paper_formula_sppl"]
+    if "skipped" in formula:
+        return f"- **Paper formula vs scipy**: skipped: {formula['skipped']}."
+    return (
+        f"- **Paper formula vs scipy**: with the authors' Spearman formula and tie handling (reproduction), "
+        f"SPPL k=2 gets weighted ρ {_paper_rho(formula, 'all')} (All) and {_paper_rho(formula, 'sigma_gt_4')} "
+        "(σ > 4); the tables below use scipy's tie-corrected ρ throughout, so small differences are expected."
+    )
+
+
+def _paper_rho(formula: dict[str, Any], subset: str) -> str:
+    rho = formula[subset]["weighted_spearman"]
+    return "—" if rho is None else f"{rho:.3f}"
 
 
 def _reproduction_section(results: dict[str, Any]) -> list[str]:
     rep = results["reproduction"]
     ref, pub = rep["tables"]["reference_tables"], rep["tables"]["published_planbench"]
 
-    def status(r: dict[str, Any]) -> str:
-        word = "**match**" if r["matches"] else f"**{r['n_mismatches']} MISMATCHES**"
-        return (
-            f"{word}: {r['n_numbers_compared']} numbers compared (tolerance {r['tolerance']}); max |diff| "
-            f"{r['max_abs_diff_accuracy_points']:.2g} points, {r['max_abs_diff_rho']:.2g} ρ"
-        )
-
     lines = [
         "## 1. Reproduction of the paper's tables",
         "",
-        f"- `reference_tables.json` (4 configurations × main and PlanBench tables, all rows, per-block values): {status(ref)}.",
-        f"- The published PlanBench tables (the paper's own numbers; no held-out case): {status(pub)}.",
+        f"- `reference_tables.json` (4 configurations × {_benchmarks(ref)} tables, all rows, per-block values): "
+        f"{_reproduction_status(ref)}.",
+        f"- The published PlanBench tables (the paper's own numbers; no held-out case): {_reproduction_status(pub)}.",
         "- Metric-score ties (CAR, IFD rounded to 3 significant digits) follow numpy's default argsort, as in the "
         f"authors' code; this machine orders them as the authors did: {rep['numpy_breaks_ties_like_authors']}.",
         "",
     ]
     return lines
+
+
+def _reproduction_status(r: dict[str, Any]) -> str:
+    """'match: ...', 'N MISMATCHES: ...' or 'skipped: reason' (also for benchmarks left out)."""
+    if "skipped" in r:
+        return f"skipped: {r['skipped']}"
+    word = "match" if r["matches"] else f"{r['n_mismatches']} MISMATCHES"
+    text = (
+        f"**{word}**: {r['n_numbers_compared']} numbers compared (tolerance {r['tolerance']}); "
+        f"max |diff| {r['max_abs_diff_accuracy_points']:.2g} points, {r['max_abs_diff_rho']:.2g} ρ"
+    )
+    for benchmark, why in r.get("skipped_benchmarks", {}).items():
+        text += f"; {BENCHMARK_LABELS[benchmark]} tables skipped: {why}"
+    return text
+
+
+def _benchmarks(r: dict[str, Any]) -> str:
+    compared = r.get("benchmarks", list(BENCHMARK_LABELS))
+    return " and ".join(BENCHMARK_LABELS[b] for b in compared)
 
 
 def _headline_section(results: dict[str, Any]) -> list[str]:
@@ -181,6 +233,8 @@ def _judging_section(results: dict[str, Any]) -> list[str]:
     kinds = {sel["name"]: sel["kind"] for sel in results["selectors"]}
     for subset, block in results["judging"].items():
         lines += [f"### {SUBSET_LABELS[subset]} ({block['n_cases']} cases)", ""]
+        if block["not_computed"]:
+            lines += [f"{block['not_computed'][0].upper()}{block['not_computed'][1:]}.", ""]
         header = ["selector", "kind", "cases", "weighted ρ", "top-1 acc (pts)", "hit rate", "regret (pts)",
                   "pairwise acc", "Δ weighted ρ", "Δ top-1 (pts)"]
         rows = []
@@ -199,9 +253,13 @@ def _judging_section(results: dict[str, Any]) -> list[str]:
 def _curve_section(results: dict[str, Any]) -> list[str]:
     curve = results["sample_size_curve"]
     setting = results["settings"]["sample_size_curve"]
-    lines = [
-        "## 4. How small can the sample be?",
-        "",
+    lines = ["## 4. How small can the sample be?", ""]
+    if setting["not_computed"]:
+        return lines + [f"{setting['not_computed'][0].upper()}{setting['not_computed'][1:]}.", ""]
+    if setting["missing_cases"]:
+        lines += [f"On {setting['n_cases']} cases; {len(setting['missing_cases'])} without per-example SPPL are "
+                  "left out (section 5).", ""]
+    lines += [
         f"Score: {setting['score']}. For each case and N, {setting['n_draws']} random sets of N items "
         f"(seed {setting['seed']}; the same items for every strategy) are drawn without replacement; N = 300 is "
         "the whole released set (one draw). Figures are the expected value of one sample of size N, with the "
@@ -214,6 +272,9 @@ def _curve_section(results: dict[str, Any]) -> list[str]:
     for subset in ("all", "sigma_gt_4"):
         n_cases = next(iter(curve.values()))["subsets"][subset]["n_cases"]
         lines += [f"### {SUBSET_LABELS[subset]} ({n_cases} cases)", ""]
+        if not n_cases:
+            lines += ["Not computed: no case in this subset.", ""]
+            continue
         header = ["N", "score", "weighted ρ", "ρ single-draw 5-95%", "top-1 acc (pts)", "regret (pts)",
                   "hit rate", "same pick as N=300"]
         rows = []
@@ -232,6 +293,8 @@ def _curve_section(results: dict[str, Any]) -> list[str]:
 def _curve_summary(curve: dict[str, Any], subset: str, score: str = "SPPL mean (paper)") -> str:
     """One line: how regret and agreement with the full sample move with N."""
     sizes = list(curve)
+    if not curve[sizes[0]]["subsets"][subset]["n_cases"]:
+        return f"- {score}, {SUBSET_LABELS[subset]}: not computed: no case in this subset."
     agg = {n: curve[n]["subsets"][subset]["aggregates"][score] for n in sizes}
     regret = ", ".join(f"{n}: {agg[n]['figures']['regret_points']['estimate']:.2f}" for n in sizes)
     same = ", ".join(f"{n}: {100 * agg[n]['agreement_with_full']['estimate']:.0f}%" for n in sizes[:-1])
@@ -249,6 +312,11 @@ def _missing_section(results: dict[str, Any]) -> list[str]:
             any_missing = True
             reasons = "; ".join(f"{case}: {why}" for case, why in sel["missing_cases"].items())
             lines.append(f"- **{sel['name']}**: {len(sel['missing_cases'])} cases left out ({reasons}).")
+    curve_missing = results["settings"]["sample_size_curve"]["missing_cases"]
+    if curve_missing:
+        any_missing = True
+        reasons = "; ".join(f"{case}: {why}" for case, why in curve_missing.items())
+        lines.append(f"- **sample-size curve (section 4)**: {len(curve_missing)} cases left out ({reasons}).")
     if not any_missing:
         lines.append("- none")
     lines += [

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata, trim_mean, zscore
 
-from stylefit.bench.paper_data import MAIN_BLOCKS, PaperBench, PaperCase, ScoreKey
+from stylefit.bench.paper_data import (
+    CANDIDATES_FILE,
+    GROUND_TRUTH_FILE,
+    MAIN_BLOCKS,
+    SPPL_PER_EXAMPLE_FILE,
+    MissingScores,
+    PaperBench,
+    PaperCase,
+    ScoreKey,
+)
 from stylefit.bench.paper_tables import FIXED_STRATEGIES
 
 Block = tuple[int, int]
@@ -52,9 +61,26 @@ class Selector:
 # Inputs
 
 
+def check_judgeable(case: PaperCase) -> None:
+    """MissingData if the case cannot tell selectors apart: it needs >= 2 evaluated strategies
+    with different accuracies (what selection_quality.evaluate requires)."""
+    accuracy = case.accuracies()
+    if len(accuracy) < 2 or np.ptp(accuracy) == 0:
+        raise MissingData(f"{len(accuracy)} evaluated strategies, all with the same accuracy: nothing to judge")
+
+
+def need_file(bench: PaperBench, name: str) -> None:
+    """MissingData naming an optional file the bundle lacks (a clearer reason than 'no record')."""
+    if name in bench.absent_files:
+        raise MissingData(f"{name} is not in the bundle")
+
+
 def block_scores(bench: PaperBench, case: PaperCase, key: ScoreKey, block: Block) -> np.ndarray:
     """Released block means of `key` for the evaluated strategies."""
-    scores = bench.block_score(case, key, block)
+    try:
+        scores = bench.block_score(case, key, block)
+    except MissingScores as e:
+        raise MissingData(str(e)) from None
     values = np.array([scores[s] for s in case.evaluated_strategies])
     if not np.isfinite(values).all():
         raise MissingData(f"{key.metric} is not finite for an evaluated strategy")
@@ -63,6 +89,7 @@ def block_scores(bench: PaperBench, case: PaperCase, key: ScoreKey, block: Block
 
 def per_example_sppl(bench: PaperBench, case: PaperCase, key: ScoreKey, block: Block | None) -> np.ndarray:
     """Per-example SPPL, shape (n_strategies, n_items), for the ids of `block` (all if None)."""
+    need_file(bench, SPPL_PER_EXAMPLE_FILE)
     rows = []
     for s in case.evaluated_strategies:
         values = bench.sppl_per_example.get((case.model, case.task, key, s))
@@ -74,6 +101,7 @@ def per_example_sppl(bench: PaperBench, case: PaperCase, key: ScoreKey, block: B
 
 def response_words(bench: PaperBench, case: PaperCase, block: Block) -> np.ndarray:
     """Mean response length (words) of each evaluated strategy over the block's ids."""
+    need_file(bench, CANDIDATES_FILE)
     means = []
     for s in case.evaluated_strategies:
         words = bench.response_words.get((case.task, s))
@@ -117,6 +145,7 @@ def fixed(strategy: str) -> Selector:
 
 def proxy_accuracy(bench: PaperBench, case: PaperCase, block: Block) -> np.ndarray:
     """Test accuracy after training on 100 examples, seed 0 (the paper's proxy baseline)."""
+    need_file(bench, GROUND_TRUTH_FILE)
     accuracies = []
     for s in case.evaluated_strategies:
         runs = bench.proxy_accuracy.get((case.model, case.task, s), {})
@@ -195,14 +224,24 @@ class MetricRidge:
         return np.nan_to_num(zscore(np.array(columns).T, axis=0))  # a constant column -> 0
 
     def fit(self, bench: PaperBench, cases: Sequence[PaperCase]) -> tuple[Selector, np.ndarray]:
-        """Fit on `cases` (never the scored task); returns the selector and its weights."""
+        """Fit on `cases` (never the scored task); returns the selector and its weights.
+
+        A case whose features are missing, or that cannot judge, is left out of the fit; the
+        track reports it as missing for this selector anyway (it cannot be scored either).
+        MissingData if no case is left."""
         X, y, w = [], [], []
         for case in cases:
+            try:
+                check_judgeable(case)
+                features = [self.features(bench, case, block) for block in self.blocks]
+            except MissingData:
+                continue
             target = zscore(case.accuracies())
-            for block in self.blocks:
-                X.append(self.features(bench, case, block))
-                y.append(target)
-                w.append(np.full(len(target), case.sigma_seed0))
+            X += features
+            y += [target] * len(features)
+            w += [np.full(len(target), case.sigma_seed0)] * len(features)
+        if not X:
+            raise MissingData(f"none of the {len(cases)} training cases has all {len(self.FEATURES)} metrics")
         X, y, w = np.vstack(X), np.concatenate(y), np.concatenate(w)
         weights = np.linalg.solve(X.T @ (w[:, None] * X) + self.alpha * np.eye(X.shape[1]), X.T @ (w * y))
         selector = Selector(

@@ -42,6 +42,8 @@ FIXED_STRATEGIES = (
 # subset name -> sigma threshold (fraction); a case is in the subset if sigma > threshold.
 PAPER_SUBSETS = {"all": -np.inf, "std_gt_2pct": 0.02, "std_gt_4pct": 0.04}
 BENCHMARK_SUBSETS = {"main17": ("all", "std_gt_2pct", "std_gt_4pct"), "planbench6": ("all",)}
+# The reference_tables.json key listing the case ids each benchmark's tables were computed on.
+REFERENCE_CASE_LISTS = {"main17": "shared_cases_main17", "planbench6": "cases_planbench6"}
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,15 @@ def _metric_row(bench: PaperBench, cases: Sequence[PaperCase], key: ScoreKey, hi
         columns = _accuracy_columns(cases, lambda c: picks[c.case_id].top1_accuracy)
         sigma = np.array([c.sigma_seed0 for c in cases])
         rho = np.array([picks[c.case_id].spearman for c in cases])
-        columns["weighted_spearman"] = float(np.sum(sigma * rho) / np.sum(sigma))
+        columns["weighted_spearman"] = float(np.sum(sigma * rho) / np.sum(sigma)) if cases else None
         per_block.append({"block": f"{block[0]}-{block[1]}", **columns})
-    row = {name: float(np.mean([b[name] for b in per_block])) for name in per_block[0] if name != "block"}
+    row = {name: _block_mean([b[name] for b in per_block]) for name in per_block[0] if name != "block"}
     return {**row, "per_block": per_block}
+
+
+def _block_mean(values: Sequence[float | None]) -> float | None:
+    """Step 8; None (an empty column: e.g. a model without a case in the subset) stays None."""
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def recompute_tables(bench: PaperBench, config: str, benchmark: str) -> list[dict[str, Any]]:
@@ -183,16 +190,50 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def reference_coverage(bench: PaperBench, benchmark: str) -> str | None:
+    """None if reference_tables.json's `benchmark` tables were computed on exactly the bundle's
+    cases of that benchmark; otherwise why not (then comparing them would be meaningless).
+
+    The file lists the case ids of each benchmark's tables (REFERENCE_CASE_LISTS); without that
+    list nothing identifies the cases (equal counts do not), so coverage is not assumed."""
+    if bench.reference_tables is None:
+        return "reference_tables.json is not in the bundle"
+    ours = {c.case_id for c in bench.cases if c.benchmark == benchmark}
+    if not ours:
+        return f"the bundle has no {benchmark} case"
+    key = REFERENCE_CASE_LISTS[benchmark]
+    listed = bench.reference_tables.get(key)
+    if listed is None:
+        return f"reference_tables.json does not list the cases of its {benchmark} tables (no '{key}')"
+    if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+        raise StylefitError(f"reference_tables.json: '{key}' is not a list of case ids")
+    theirs = set(listed)
+    if theirs == ours:
+        return None
+    only_theirs, only_ours = sorted(theirs - ours), sorted(ours - theirs)
+    example = (only_theirs or only_ours)[0]
+    return (
+        f"reference_tables.json's {benchmark} tables cover {len(theirs)} cases, the bundle has {len(ours)} "
+        f"({len(only_theirs)} only in the tables, {len(only_ours)} only in the bundle, e.g. {example})"
+    )
+
+
 def compare_with_reference(
-    bench: PaperBench, accuracy_tol_points: float = 0.01, rho_tol: float = 0.001
+    bench: PaperBench,
+    accuracy_tol_points: float = 0.01,
+    rho_tol: float = 0.001,
+    benchmarks: Sequence[str] = BENCHMARKS,
 ) -> ReproductionReport:
-    """Recompute every table of reference_tables.json['recomputed_shared_cases'] and compare
-    every number (accuracies in points, rho unitless). Rows or columns missing on either side
-    count as mismatches."""
+    """Recompute every table of reference_tables.json['recomputed_shared_cases'] for
+    `benchmarks` and compare every number (accuracies in points, rho unitless). Rows or columns
+    missing on either side count as mismatches. Only meaningful for benchmarks the tables cover
+    (`reference_coverage`)."""
+    if bench.reference_tables is None:
+        raise StylefitError("reference_tables.json is not in the bundle")
     reference = bench.reference_tables["recomputed_shared_cases"]
     mismatches, compared, max_acc, max_rho = [], 0, 0.0, 0.0
     for config in CONFIGS:
-        for benchmark in BENCHMARKS:
+        for benchmark in benchmarks:
             try:
                 ref_rows = reference[config][benchmark]["rows"]
             except (KeyError, TypeError):
@@ -229,9 +270,12 @@ def _published_value(ours: dict[str, dict[str, Any]], row: str, column: str) -> 
         return ours[row].get(column)
     left, right = row.split("_minus_")
     if right == "mean_of_fixed":
-        subtrahend = float(np.mean([ours[f"fixed:{s}"][column] for s in FIXED_STRATEGIES]))
+        parts = [ours[f"fixed:{s}"][column] for s in FIXED_STRATEGIES]
+        subtrahend = None if None in parts else float(np.mean(parts))
     else:
         subtrahend = ours[right if right in ours else f"fixed:{right}"][column]
+    if ours[left][column] is None or subtrahend is None:
+        return None  # an empty column (no case): compared as a mismatch
     return ours[left][column] - subtrahend
 
 
@@ -239,6 +283,8 @@ def compare_with_published_planbench(bench: PaperBench) -> ReproductionReport:
     """Recompute the two *published* PlanBench tables (no held-out case, so these are the
     paper's own numbers) and check that every printed number is a correct rounding of ours:
     2 decimals for accuracy points, 3 for rho."""
+    if bench.reference_tables is None:
+        raise StylefitError("reference_tables.json is not in the bundle")
     ours = {r["row"]: r for r in recompute_tables(bench, "published_config", "planbench6")}
     mismatches, compared, max_acc, max_rho = [], 0, 0.0, 0.0
     for table_name, table in bench.reference_tables.get("published_planbench", {}).items():
@@ -249,6 +295,11 @@ def compare_with_published_planbench(bench: PaperBench) -> ReproductionReport:
                 compared += 1
                 is_rho = column == "weighted_spearman"
                 value = _published_value(ours, published["row"], column)
+                if value is None:
+                    mismatches.append(
+                        Mismatch("published", table_name, published["subset"], published["row"], column, published[column], None)
+                    )
+                    continue
                 diff = abs(value - published[column])
                 if is_rho:
                     max_rho = max(max_rho, diff)

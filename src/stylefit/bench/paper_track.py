@@ -2,10 +2,16 @@
 and measure selection quality against sample size.
 
 Ground truth is the released fine-tuning accuracy (mean over seeds 0-2) of each strategy on
-the 36 shared main cases (12 tasks x 3 target models). Each selector is scored per case and
-per 50-item block (ids 0-50, 50-100, 100-150), the three blocks are averaged per case, and
-cases are summarized with bootstrap intervals over cases (`selection_quality`). Fitted
-selectors are scored leave-one-task-out.
+the bundle's main cases (in the shared bundle: 36 = 12 tasks x 3 target models). Each selector
+is scored per case and per 50-item block (ids 0-50, 50-100, 100-150), the three blocks are
+averaged per case, and cases are summarized with bootstrap intervals over cases
+(`selection_quality`). Fitted selectors are scored leave-one-task-out.
+
+Any bundle of the paper-bench format works: the reproduction runs only for the benchmarks
+whose reference tables were computed on exactly the bundle's cases (otherwise it is recorded
+as {"skipped": reason}); what lacks data (a selector on a case, a fit with one task, a
+bootstrap over fewer than 2 cases, the curve without per-example SPPL) is reported as missing
+or "not computed: reason", never dropped.
 """
 
 from __future__ import annotations
@@ -30,15 +36,18 @@ from stylefit.bench.paper_selectors import (
     MetricRidge,
     MissingData,
     Selector,
+    check_judgeable,
     paper_track_selectors,
     per_example_sppl,
 )
 from stylefit.bench.paper_tables import (
+    BENCHMARKS,
     ReproductionReport,
     compare_with_published_planbench,
     compare_with_reference,
     numpy_breaks_ties_like_authors,
     recompute_tables,
+    reference_coverage,
 )
 from stylefit.data.jsonl import write_atomic
 
@@ -51,6 +60,8 @@ HEADLINE = (("all", "weighted_spearman"), ("all", "top1_accuracy_points"),
             ("sigma_gt_4", "weighted_spearman"), ("sigma_gt_4", "top1_accuracy_points"))
 PAPER_SUBSET_NAMES = {"all": "all", "std_gt_2pct": "sigma_gt_2", "std_gt_4pct": "sigma_gt_4"}
 SIGN_FIELD = {"weighted_spearman": "spearman", "top1_accuracy_points": "top1_accuracy"}
+MIN_TASKS_TO_FIT = 2  # leave-one-task-out needs another task to fit on
+MIN_CASES_TO_BOOTSTRAP = 2
 
 
 @dataclass
@@ -72,6 +83,7 @@ class SelectorRecord:
 
 def score_case(bench: PaperBench, case: PaperCase, selector: Selector) -> sq.CaseOutcome:
     """Outcome of one selector on one case, averaged over the three 50-item blocks."""
+    check_judgeable(case)
     accuracy = case.accuracies()
     return sq.mean_outcome(
         [sq.evaluate(selector.prefer(bench, case, block), accuracy, ranks=selector.ranks) for block in MAIN_BLOCKS]
@@ -91,15 +103,31 @@ def judge(
         records.append(record)
     for model in fitted:
         record = SelectorRecord(model.name, model.kind, model.description, model.ranks, fitted=True)
-        for task in sorted({c.task for c in cases}):
-            selector, _ = model.fit(bench, [c for c in cases if c.task != task])
-            for case in cases:
-                if case.task == task:
-                    _score_into(record, bench, case, selector)
+        _judge_leave_one_task_out(record, bench, cases, model)
         order = {c.case_id: i for i, c in enumerate(cases)}
         record.outcomes = dict(sorted(record.outcomes.items(), key=lambda kv: order[kv[0]]))
+        record.missing = dict(sorted(record.missing.items(), key=lambda kv: order[kv[0]]))
         records.append(record)
     return records
+
+
+def _judge_leave_one_task_out(
+    record: SelectorRecord, bench: PaperBench, cases: Sequence[PaperCase], model: MetricRidge
+) -> None:
+    tasks = sorted({c.task for c in cases})
+    if len(tasks) < MIN_TASKS_TO_FIT:
+        reason = f"not computed: leave-one-task-out needs cases of >= {MIN_TASKS_TO_FIT} tasks, the bundle has {len(tasks)}"
+        record.missing.update({c.case_id: reason for c in cases})
+        return
+    for task in tasks:
+        held_out = [c for c in cases if c.task == task]
+        try:
+            selector, _ = model.fit(bench, [c for c in cases if c.task != task])
+        except MissingData as e:
+            record.missing.update({c.case_id: f"not computed: fit without {task}: {e}" for c in held_out})
+            continue
+        for case in held_out:
+            _score_into(record, bench, case, selector)
 
 
 def _score_into(record: SelectorRecord, bench: PaperBench, case: PaperCase, selector: Selector) -> None:
@@ -132,19 +160,33 @@ def summarize_records(cases: Sequence[PaperCase], records: Sequence[SelectorReco
             rows[record.name] = {
                 "n_cases": len(covered),
                 "figures": sq.summarize(outcomes, [c.sigma_seed0 for c in covered], **bootstrap),
-                "top1_accuracy_points_by_model": {
-                    m: 100 * float(np.mean([o.top1_accuracy for c, o in zip(covered, outcomes) if c.model == m]))
-                    for m in MODELS
-                    if any(c.model == m for c in covered)
-                },
+                "top1_accuracy_points_by_model": _by_model(covered, outcomes),
                 "vs_reference": {
                     "n_cases": len(common),
                     "figures": sq.summarize(diffs, [c.sigma_seed0 for c in common], **bootstrap),
                     "per_case_signs": signs,
                 },
             }
-        summary[subset] = {"n_cases": len(chosen), "selectors": rows}
+        summary[subset] = {"n_cases": len(chosen), "not_computed": _subset_limit(len(chosen)), "selectors": rows}
     return summary
+
+
+def _by_model(cases: Sequence[PaperCase], outcomes: Sequence[sq.CaseOutcome]) -> dict[str, float | None]:
+    """Mean top-1 accuracy (points) per target model; None for a model without a case."""
+    by_model = {}
+    for m in MODELS:
+        top1 = [o.top1_accuracy for c, o in zip(cases, outcomes) if c.model == m]
+        by_model[m] = 100 * float(np.mean(top1)) if top1 else None
+    return by_model
+
+
+def _subset_limit(n_cases: int) -> str | None:
+    """What cannot be computed on a subset this small (None: everything can)."""
+    if n_cases == 0:
+        return "not computed: no case in this subset"
+    if n_cases < MIN_CASES_TO_BOOTSTRAP:
+        return f"intervals not computed: {n_cases} case (a bootstrap over cases needs >= {MIN_CASES_TO_BOOTSTRAP})"
+    return None
 
 
 def headline(records: Sequence[SelectorRecord], summary: dict) -> list[dict]:
@@ -212,7 +254,7 @@ def sample_size_curve(
     sppl = {c.case_id: per_example_sppl(bench, c, SPPL_K2, None) for c in cases}
     lengths = {x.shape[1] for x in sppl.values()}
     if len(lengths) != 1:
-        raise ValueError(f"per-example SPPL has different lengths: {sorted(lengths)}")
+        raise MissingData(f"per-example SPPL has different lengths across cases: {sorted(lengths)}")
     (n_items,) = lengths
     item_ranks = {k: rankdata(x, axis=0, method="average") for k, x in sppl.items()}  # rank within item
     full_pick = {
@@ -222,7 +264,7 @@ def sample_size_curve(
     curve = {}
     for n in sample_sizes:
         if n > n_items:
-            raise ValueError(f"sample size {n} exceeds the {n_items} released items")
+            raise MissingData(f"sample size {n} exceeds the {n_items} released items")
         draws = 1 if n == n_items else n_draws
         per_draw = {name: {} for name in CURVE_AGGREGATES}  # name -> case -> batch outcome
         agreement = {name: {} for name in CURVE_AGGREGATES}  # name -> case -> P(same pick)
@@ -236,7 +278,7 @@ def sample_size_curve(
             chosen = subset_cases(cases, subset)
             sigma = np.array([c.sigma_seed0 for c in chosen])
             rows = {}
-            for name in CURVE_AGGREGATES:
+            for name in CURVE_AGGREGATES if chosen else ():  # an empty subset has no figure
                 batch = [per_draw[name][c.case_id] for c in chosen]
                 rho = np.array([np.atleast_1d(o.spearman) for o in batch])  # (cases, draws)
                 top1 = np.array([np.atleast_1d(o.top1_accuracy) for o in batch])
@@ -254,6 +296,97 @@ def sample_size_curve(
     return curve
 
 
+def curve_cases(bench: PaperBench, cases: Sequence[PaperCase]) -> tuple[list[PaperCase], dict[str, str]]:
+    """The cases the curve can use (per-example SPPL k=2 of every evaluated strategy), and why
+    each other case is left out."""
+    usable, missing = [], {}
+    for case in cases:
+        try:
+            check_judgeable(case)
+            per_example_sppl(bench, case, SPPL_K2, None)
+        except MissingData as e:
+            missing[case.case_id] = str(e)
+        else:
+            usable.append(case)
+    return usable, missing
+
+
+def curve_or_reason(bench: PaperBench, cases: Sequence[PaperCase], **options) -> tuple[dict, dict[str, Any]]:
+    """(curve, coverage): the curve on the cases that have per-example SPPL; coverage counts the
+    cases left out and says why the curve is not computed at all (empty curve), if so."""
+    usable, missing = curve_cases(bench, cases)
+    coverage = {"n_cases": len(usable), "missing_cases": missing, "not_computed": None}
+    if not usable:
+        coverage["not_computed"] = f"not computed: no case has per-example SPPL k=2 ({len(missing)} cases left out)"
+        return {}, coverage
+    try:
+        return sample_size_curve(bench, usable, **options), coverage
+    except MissingData as e:
+        coverage["not_computed"] = f"not computed: {e}"
+        return {}, coverage
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproduction
+
+
+def reproduction(bench: PaperBench) -> dict[str, Any]:
+    """Compare with reference_tables.json where its tables cover the bundle's cases; every part
+    that cannot be compared is {"skipped": reason}."""
+    coverage = {benchmark: reference_coverage(bench, benchmark) for benchmark in BENCHMARKS}
+    return {
+        "numpy_breaks_ties_like_authors": numpy_breaks_ties_like_authors(),
+        "paper_formula_sppl": _paper_formula_sppl(bench, coverage[BENCHMARK]),
+        "tables": {
+            "reference_tables": _reference_tables(bench, coverage),
+            "published_planbench": _published_planbench(bench, coverage["planbench6"]),
+        },
+    }
+
+
+def _paper_formula_sppl(bench: PaperBench, skipped: str | None) -> dict[str, Any]:
+    if skipped:
+        return {"skipped": skipped}
+    return {
+        PAPER_SUBSET_NAMES[r["subset"]]: {"avg_acc_points": r["avg_acc"], "weighted_spearman": r["weighted_spearman"]}
+        for r in recompute_tables(bench, "published_config", BENCHMARK)
+        if r["row"] == "SPPL"
+    }
+
+
+def _reference_tables(bench: PaperBench, coverage: dict[str, str | None]) -> dict[str, Any]:
+    covered = [b for b, why in coverage.items() if why is None]
+    skipped = {b: why for b, why in coverage.items() if why is not None}
+    if not covered:
+        reasons = set(skipped.values())
+        return {"skipped": reasons.pop() if len(reasons) == 1 else "; ".join(f"{b}: {w}" for b, w in skipped.items())}
+    report = compare_with_reference(bench, benchmarks=covered)
+    return {**_reproduction(report, "0.01 points / 0.001 rho"), "benchmarks": covered, "skipped_benchmarks": skipped}
+
+
+def _published_planbench(bench: PaperBench, skipped: str | None) -> dict[str, Any]:
+    if skipped:
+        return {"skipped": skipped}
+    if not bench.reference_tables.get("published_planbench"):
+        return {"skipped": "reference_tables.json has no published PlanBench tables"}
+    return _reproduction(compare_with_published_planbench(bench), "printed precision")
+
+
+def reproduction_failures(results: dict[str, Any]) -> list[str]:
+    """One line per reproduction that ran and did not match: table, count, first mismatch."""
+    failures = []
+    for name, rep in results["reproduction"]["tables"].items():
+        if "skipped" in rep or rep["matches"]:
+            continue
+        first = rep["mismatches"][0]
+        where = "/".join(str(first[k]) for k in ("config", "benchmark", "subset", "row", "column"))
+        failures.append(
+            f"{name}: {rep['n_mismatches']} of {rep['n_numbers_compared']} numbers differ (first: {where}: "
+            f"reference {first['reference']}, recomputed {first['recomputed']})"
+        )
+    return failures
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole track
 
@@ -269,18 +402,22 @@ def run_paper_track(
     """Reproduce the reference tables, judge all selectors, and compute the sample-size curve.
     Returns a JSON-ready dict (deterministic for fixed seeds)."""
     bench = load_paper_bench(data)
-    cases = bench.benchmark_cases(BENCHMARK)
+    cases = bench.benchmark_cases(BENCHMARK)  # none: a StylefitError (nothing to judge)
     bootstrap = {"n_resamples": n_resamples, "seed": bootstrap_seed}
     selectors, fitted = paper_track_selectors()
     records = judge(bench, cases, selectors, fitted)
     summary = summarize_records(cases, records, **bootstrap)
+    curve, curve_coverage = curve_or_reason(bench, cases, n_draws=n_draws, draw_seed=curve_seed, **bootstrap)
+    n_strategies = [len(c.evaluated_strategies) for c in cases]
     return _jsonable(
         {
             "settings": {
                 "benchmark": BENCHMARK,
                 "n_cases": len(cases),
                 "n_tasks": len({c.task for c in cases}),
-                "models": list(MODELS),
+                "models": [m for m in MODELS if any(c.model == m for c in cases)],
+                "strategies_per_case": [min(n_strategies), max(n_strategies)],
+                "absent_optional_files": list(bench.absent_files),
                 "blocks": [list(b) for b in MAIN_BLOCKS],
                 "accuracy_seeds": list(SEEDS),
                 "bootstrap": {"over": "cases", "method": "percentile", "n_resamples": n_resamples,
@@ -288,20 +425,10 @@ def run_paper_track(
                 "subsets": {k: (None if math.isinf(v) else v) for k, v in sq.SUBSETS.items()},
                 "reference_selector": REFERENCE_SELECTOR,
                 "sample_size_curve": {"sizes": list(SAMPLE_SIZES), "n_draws": n_draws, "seed": curve_seed,
-                                      "score": "per-example SPPL k=2 (record_book_backup), ids 0-299"},
+                                      "score": "per-example SPPL k=2 (record_book_backup), ids 0-299",
+                                      **curve_coverage},
             },
-            "reproduction": {
-                "numpy_breaks_ties_like_authors": numpy_breaks_ties_like_authors(),
-                "paper_formula_sppl": {
-                    PAPER_SUBSET_NAMES[r["subset"]]: {"avg_acc_points": r["avg_acc"], "weighted_spearman": r["weighted_spearman"]}
-                    for r in recompute_tables(bench, "published_config", BENCHMARK)
-                    if r["row"] == "SPPL"
-                },
-                "tables": {
-                    "reference_tables": _reproduction(compare_with_reference(bench), "0.01 points / 0.001 rho"),
-                    "published_planbench": _reproduction(compare_with_published_planbench(bench), "printed precision"),
-                },
-            },
+            "reproduction": reproduction(bench),
             "selectors": [
                 {
                     "name": r.name,
@@ -316,7 +443,7 @@ def run_paper_track(
             ],
             "judging": summary,
             "headline": headline(records, summary),
-            "sample_size_curve": sample_size_curve(bench, cases, n_draws=n_draws, draw_seed=curve_seed, **bootstrap),
+            "sample_size_curve": curve,
         }
     )
 
