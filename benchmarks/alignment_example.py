@@ -35,6 +35,7 @@ def main() -> None:
     from stylefit import select
     from stylefit.models import load_model
     from stylefit.models.registry import DEFAULT_MODEL
+    from stylefit.report import ranking_text
 
     try:
         lm = load_model(DEFAULT_MODEL)
@@ -54,6 +55,7 @@ def main() -> None:
                 "s_per_question": round(wall / args.n, 2),
                 "generated_tokens": generated,
                 "ranking": [e.strategy for e in result.ranking.estimates],
+                "ranking_text": ranking_text(result.ranking),
                 "top_two_separated": result.ranking.top_two_separated,
                 "notes": result.notes,
             })
@@ -70,10 +72,10 @@ def main() -> None:
     lines = [f"# alignment scorer on examples/chain_sum (N={args.n} questions, m={args.m} samples, {DEFAULT_MODEL}, {figures['torch_threads']} torch thread(s))", "",
              "Produced by `python benchmarks/alignment_example.py`; one run, one machine, fresh cache. The first row pays for",
              "the target's samples; later rows reuse them from the cache (generated tokens = 0).", "",
-             "| function | sampling s | scoring s | s / question | generated tokens | ranking (best first) | top two separated |",
+             "| function | sampling s | scoring s | s / question | generated tokens | ranking (best first; = shares a rank) | top two separated |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['function']} | {r['sampling_s']} | {r['scoring_s']} | {r['s_per_question']} | {r['generated_tokens']} | "
-              f"{' > '.join(r['ranking'])} | {r['top_two_separated']} |" for r in rows]
+              f"{r['ranking_text']} | {r['top_two_separated']} |" for r in rows]
     (RESULTS / "alignment_example.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -6,7 +6,9 @@ One run measures, on this machine:
   cold    fresh $STYLEFIT_HOME: GGUF -> HF conversion, target's zero-shot answers, SPPL scoring
   warm    the same selection again from the cache, in-process and as a fresh `stylefit` CLI process
   rates   SPPL scoring throughput (tokens/s) against the plain forward-pass rate of the same model
-Results go to benchmarks/results/select_example.{json,md}. Targets: cold < 300 s, warm CLI < 30 s.
+Results go to benchmarks/results/select_example.{json,md}, and the selection itself to
+select_example_result.json, from which the README's example table is rendered
+(benchmarks/readme_example.py). Targets: cold < 300 s, warm CLI < 30 s.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> None:
     from stylefit import select
     from stylefit.models import load_model
     from stylefit.models.registry import DEFAULT_MODEL
+    from stylefit.report import write_json
 
     try:
         t0 = time.perf_counter()
@@ -96,6 +99,7 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(cold, RESULTS / "select_example_result.json")
     (RESULTS / "select_example.json").write_text(json.dumps(figures, indent=2) + "\n")
     lines = ["# select --scorer sppl on examples/chain_sum", "", "Produced by `python benchmarks/select_example.py`; one run, one machine.", "",
              "| figure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in figures.items()]
@@ -104,6 +108,7 @@ def main() -> None:
               "The ratios compare SPPL's scoring throughput with a plain (4 x 256) forward pass measured in the same run."]
     (RESULTS / "select_example.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "readme_example.py")], check=True)
 
 
 if __name__ == "__main__":

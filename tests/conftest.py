@@ -121,3 +121,46 @@ def paper_bench() -> Path:
     if not path.is_dir():
         pytest.fail(f"paper-bench bundle not found at {path}: check out ../shared next to the repo or set STYLEFIT_PAPER_BENCH")
     return path
+
+
+def parrot_llama(answer: str, questions: list[str], steps: int = 60):
+    """A tiny Llama taught (in about a second) to answer every such question with ``answer``
+    under the chat template: a real model whose outputs a test knows in advance."""
+    tokenizer = char_tokenizer()
+    torch.manual_seed(0)
+    model = tiny_llama(seed=0).train()
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+               for q in questions]
+    target = tokenizer(answer + "</s>", add_special_tokens=False).input_ids
+    encoded = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+    width = max(len(e) for e in encoded) + len(target)
+    ids = torch.zeros((len(encoded), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, -100)
+    for row, e in enumerate(encoded):
+        ids[row, : len(e) + len(target)] = torch.tensor(e + target)
+        mask[row, : len(e) + len(target)] = 1
+        labels[row, len(e) : len(e) + len(target)] = torch.tensor(target)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
+    for _ in range(steps):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), tokenizer
+
+
+TASK_QUESTIONS = [f"What is {i} + {i % 3}? End with 'Final Answer: N'." for i in range(12)]  # write_task's prompts
+
+
+@pytest.fixture(scope="session")
+def parrot_lm():
+    """Answers 'Final Answer: 1' to write_task's questions (and to others like them)."""
+    from stylefit.models.registry import ResolvedModel
+    from stylefit.models.transformers_lm import TransformersLM
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model, tokenizer = parrot_llama("Final Answer: 1", TASK_QUESTIONS)
+    torch.set_num_threads(threads)
+    return TransformersLM(ResolvedModel("parrot", "<in-memory>", "parrot-1"), model=model, tokenizer=tokenizer)

@@ -132,3 +132,50 @@ def test_correct_only_says_how_many_questions_had_no_correct_sample(tiny_lm, tin
         return
     result = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="alignment", scorer_params=params, n=4, store=store)
     assert any("4/4 questions had no correct sample -> scored against all their samples" in n for n in result.notes)
+
+
+def test_options_that_would_do_nothing_are_errors():
+    from stylefit.scoring import get_scorer
+
+    with pytest.raises(StylefitError, match="with_question applies only to function 'hidden_cosine', not 'rouge_l'"):
+        get_scorer("alignment", function="rouge_l", with_question=False)
+    with pytest.raises(StylefitError, match="no_correct applies only with correct_only"):
+        get_scorer("alignment", function="exact", no_correct="drop")
+    assert get_scorer("alignment", function="hidden_cosine", with_question=False).params()["with_question"] is False
+    assert get_scorer("alignment", function="exact").params()["with_question"] is None
+
+
+def test_samples_and_dropped_questions_do_not_outlive_their_run(tiny_lm, tiny_task, store):
+    from stylefit.data import load_candidates, load_task
+    from stylefit.scoring import get_scorer
+
+    candidates = load_candidates(load_task(tiny_task), tiny_task / "candidates")
+    scorer = get_scorer("alignment", function="exact", m=1, max_new_tokens=4, correct_only=True, no_correct="drop")
+    scorer.prepare(tiny_lm, candidates, ["q0", "q1"], store)
+    assert scorer.excluded() == {"q0", "q1"}  # the random model answers nothing right
+    scorer.prepare(tiny_lm, candidates, ["q2", "q3"], store)
+    assert scorer.excluded() == {"q2", "q3"} and set(scorer.samples) == set()
+
+
+class ProtocolOnly:
+    """A language model seen only through the protocol (no tokenizer or model attributes)."""
+
+    VERBS = ("name", "revision", "template_id", "dtype", "max_length", "render_chat", "tokenize", "count_tokens",
+             "loglikelihood", "generate", "hidden_states")
+
+    def __init__(self, lm):
+        self._lm = lm
+
+    def __getattr__(self, name):
+        if name not in self.VERBS:
+            raise AttributeError(f"'{name}' is not part of the language-model protocol")
+        return getattr(self._lm, name)
+
+
+@pytest.mark.parametrize("function", ["token_f1", "rouge_l", "exact", "hidden_cosine"])
+def test_alignment_functions_need_only_the_protocol(tiny_lm, function):
+    from stylefit.scoring.alignment_functions import get_alignment_function
+
+    f = get_alignment_function(function)
+    samples = ["The answer is 4.", "4"]
+    assert f(ProtocolOnly(tiny_lm), "Q?", "The answer is 4.", samples) == pytest.approx(f(tiny_lm, "Q?", "The answer is 4.", samples))

@@ -55,10 +55,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     (["--scorer", "ppl", "--k", "3"], "error: scorer 'ppl': "),
     (["--model", "no-such-model"], "error: unknown model 'no-such-model': not a registered name"),
     (["--variant", "fancy"], "error: sppl: unknown variant 'fancy'"),
+    (["--device", "gpu"], "error: unknown device 'gpu' (known: auto, cpu, cuda, cuda:N)"),
+    (["--bogus"], "Error: No such option: --bogus"),  # a usage error, whichever click typer runs on: no traceback
+    (["--dtype", "fp8"], "error: unknown dtype 'fp8' (known: auto, float32, bfloat16, float16)"),
+    pytest.param(["--device", "cuda"], "error: device 'cuda': no CUDA device is visible",
+                 marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")),
 ])
 def test_unknown_names_are_clear_errors(tmp_path, args, message):
     proc = run(["select", str(EXAMPLE), str(EXAMPLE / "candidates"), *args], tmp_path)
-    assert proc.returncode == 2
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(message)
 
 
@@ -67,3 +72,20 @@ def test_models_and_scorers_are_listed(tmp_path):
     assert proc.returncode == 0 and "smollm2-135m-instruct" in proc.stdout and "qwen2.5-coder-0.5b-instruct" in proc.stdout
     proc = run(["scorers"], tmp_path)
     assert proc.returncode == 0 and all(name in proc.stdout for name in ("ppl", "ifd", "length", "sppl", "alignment"))
+
+
+def test_select_options_reach_the_model_and_the_scorer(tmp_path):
+    from conftest import char_tokenizer, tiny_llama, write_task
+
+    task = write_task(tmp_path / "task")
+    folder = tmp_path / "tiny-model"
+    tiny_llama(seed=0).save_pretrained(folder)
+    char_tokenizer().save_pretrained(folder)
+    out = tmp_path / "r.json"
+    proc = run(["select", str(task), str(task / "candidates"), "--model", str(folder), "--scorer", "sppl", "--n", "4",
+                "--m", "6", "--k", "2", "-p", "max_new_tokens=6", "--variant", "paper", "--paper-wrapper", "mistral",
+                "--exclude-own-answer", "--device", "cpu", "--dtype", "bfloat16", "--token-budget", "32", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["dtype"] == "bfloat16" and "(bfloat16)" in proc.stdout
+    assert result["scorer_params"] == {"k": 2, "variant": "paper", "paper_wrapper": "mistral", "exclude_own_answer": True}

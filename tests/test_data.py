@@ -82,3 +82,32 @@ def test_task_without_verifier_fails_where_one_is_needed(tmp_path, tiny_lm, stor
     assert result.ranking.n == 4
     with pytest.raises(StylefitError, match="task 'tiny-sums' .* names no verifier"):
         select(root, root / "candidates", target=tiny_lm, scorer="sppl", scorer_params={"m": 4}, n=4, store=store)
+
+
+def test_gzipped_candidate_files_are_read(tiny_task):
+    import gzip
+
+    plain = tiny_task / "candidates" / "wordy.jsonl"
+    with gzip.open(tiny_task / "candidates" / "wordy.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(plain.read_text())
+    text = plain.read_text()
+    plain.unlink()
+    candidates = load_candidates(load_task(tiny_task), tiny_task / "candidates")
+    assert candidates.strategies == ["short", "steps", "wordy"]
+    assert [c.response for c in candidates.candidates("wordy")] == [json.loads(line)["response"] for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "extra.json", "more.jsonl.bz2"])
+def test_a_file_that_is_not_a_candidate_file_is_an_error_not_skipped(tiny_task, name):
+    (tiny_task / "candidates" / name).write_text("{}\n")
+    with pytest.raises(StylefitError, match=rf"candidates/{name}: not a candidate file \(expected <strategy>.jsonl or <strategy>.jsonl.gz\)"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_the_same_strategy_gzipped_and_plain_is_an_error(tiny_task):
+    import gzip
+
+    with gzip.open(tiny_task / "candidates" / "short.jsonl.gz", "wt") as f:
+        f.write((tiny_task / "candidates" / "short.jsonl").read_text())
+    with pytest.raises(StylefitError, match="strategy 'short' given twice"):
+        load_candidates(load_task(tiny_task), tiny_task / "candidates")

@@ -1,6 +1,7 @@
 """The main job end to end on a tiny model: every scorer, the cache, and resuming after a crash."""
 
 import json
+import math
 
 import pytest
 
@@ -9,15 +10,53 @@ from stylefit.errors import StylefitError
 from stylefit.report import write_json
 
 
+def reference_means(lm, scorer: str, params: dict, root, n: int, exemplars: list[str] | None) -> dict[str, float]:
+    """Each strategy's mean score computed the slow, obvious way: one full forward pass per example."""
+    from test_scorers import naive_logprobs
+
+    from stylefit.data import load_candidates, load_task
+    from stylefit.prompts import PAPER_SYSTEM_WRAPPER, sppl_prompt
+
+    candidates = load_candidates(load_task(root), root / "candidates")
+    means = {}
+    for strategy in candidates.strategies:
+        values = []
+        for i, c in enumerate(candidates.candidates(strategy)[:n]):
+            if scorer == "length":
+                values.append(len(lm.tokenizer(lm.render_chat(c.prompt) + c.response).input_ids) - len(lm.tokenizer(lm.render_chat(c.prompt)).input_ids))
+                continue
+            prompt = c.prompt
+            if scorer == "sppl":  # question i sees exemplars (i+1+j) mod (n-1), j < k
+                prompt = sppl_prompt(prompt, [exemplars[(i + 1 + j) % (len(exemplars) - 1)] for j in range(params["k"])])
+            if params.get("template", params.get("variant", "native")) == "paper":
+                context, response, special = PAPER_SYSTEM_WRAPPER.replace("{prompt}", prompt), " " + c.response, True
+            else:
+                context, response, special = lm.render_chat(prompt), c.response, False
+            logprobs = naive_logprobs(lm, context, response, special)
+            nll = -sum(logprobs) / len(logprobs)
+            if scorer == "ifd":
+                unconditional = naive_logprobs(lm, "<s>", c.response, False)
+                values.append(nll / (-sum(unconditional) / len(unconditional)))
+            else:
+                values.append(math.exp(nll))
+        means[strategy] = sum(values) / len(values)
+    return means
+
+
 @pytest.mark.parametrize("scorer,params", [("ppl", {}), ("ppl", {"template": "paper"}), ("ifd", {}), ("length", {}),
                                            ("sppl", {"m": 6, "k": 2, "max_new_tokens": 8}),
                                            ("sppl", {"m": 6, "k": 2, "max_new_tokens": 8, "variant": "paper"})])
-def test_every_scorer_ranks_all_strategies(tiny_lm, tiny_task, store, scorer, params):
-    result = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer=scorer, scorer_params=params, n=8, store=store)
-    assert sorted(e.strategy for e in result.ranking.estimates) == ["short", "steps", "wordy"]
+def test_every_scorer_ranks_all_strategies_as_a_naive_computation_does(tiny_lm, tiny_task, store, scorer, params):
+    from stylefit.scoring import get_scorer
+
+    instance = get_scorer(scorer, **params)
+    result = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer=instance, n=8, store=store)
     assert result.computed == 24 and result.ranking.n == 8
-    if scorer == "length":  # the only scorer whose order is known in advance: shortest first
-        assert [e.strategy for e in result.ranking.estimates] == ["short", "steps", "wordy"]
+    exemplars = instance.exemplars.texts if scorer == "sppl" else None
+    expected = reference_means(tiny_lm, scorer, params, tiny_task, 8, exemplars)
+    assert {e.strategy: e.mean for e in result.ranking.estimates} == pytest.approx(expected, rel=1e-5)
+    assert [e.strategy for e in result.ranking.estimates] == sorted(expected, key=expected.get)
+    assert len(set(expected.values())) == 3  # distinct means: the order above is a real check
     again = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer=scorer, scorer_params=params, n=8, store=store)
     assert again.computed == 0
     assert [e.mean for e in again.ranking.estimates] == [e.mean for e in result.ranking.estimates]
@@ -76,3 +115,91 @@ def test_result_json_is_complete(tiny_lm, tiny_task, store, tmp_path):
     assert data["best"] == result.best and data["revision"] == "tiny-0" and data["scorer_params"] == {"template": "native"}
     assert len(data["ranking"]["estimates"]) == 3 and data["ranking"]["n"] == 6 and data["ranking"]["n_bootstrap"] == 2000
     assert {"mean", "ci_low", "ci_high", "p_best", "mean_nll", "median"} <= set(data["ranking"]["estimates"][0])
+
+
+def base_model():
+    """The tiny model without a chat template, like a base model."""
+    from conftest import char_tokenizer, tiny_llama
+    from stylefit.models.registry import ResolvedModel
+    from stylefit.models.transformers_lm import TransformersLM
+
+    tokenizer = char_tokenizer()
+    tokenizer.chat_template = None
+    return TransformersLM(ResolvedModel("tiny-base", "<in-memory>", "tiny-0"), model=tiny_llama(0), tokenizer=tokenizer)
+
+
+@pytest.mark.parametrize("scorer,params", [("ppl", {"template": "plain"}), ("ppl", {"template": "paper"}),
+                                           ("ifd", {"template": "plain"}), ("length", {}),
+                                           ("sppl", {"variant": "plain", "m": 6, "k": 2, "max_new_tokens": 8}),
+                                           ("sppl", {"variant": "paper", "m": 6, "k": 2, "max_new_tokens": 8}),
+                                           ("alignment", {"function": "token_f1", "m": 2, "max_new_tokens": 6})])
+def test_a_model_without_chat_template_is_scored_with_every_scorer(tiny_task, store, scorer, params):
+    lm = base_model()
+    assert lm.template_id == "none"
+    result = select(tiny_task, tiny_task / "candidates", target=lm, scorer=scorer, scorer_params=params, n=4, store=store)
+    assert sorted(e.strategy for e in result.ranking.estimates) == ["short", "steps", "wordy"] and result.computed == 12
+
+
+@pytest.mark.parametrize("scorer,params,option", [("ppl", {}, "template"), ("ifd", {}, "template"),
+                                                  ("sppl", {"m": 6, "k": 2}, "variant")])
+def test_the_chat_template_on_a_base_model_is_an_error_naming_options_that_exist(tiny_task, store, scorer, params, option):
+    from stylefit.scoring import get_scorer
+
+    with pytest.raises(StylefitError) as e:
+        select(tiny_task, tiny_task / "candidates", target=base_model(), scorer=scorer, scorer_params=params, n=4, store=store)
+    message = str(e.value)
+    assert message == (f"{scorer}: model 'tiny-base' has no chat template, so {option} 'native' cannot be used; "
+                       f"use {option} 'plain' or 'paper'")
+    for value in ("plain", "paper"):  # the options named exist
+        get_scorer(scorer, **params, **{option: value})
+
+
+def test_tied_scores_share_rank_and_p_best_and_no_pick_is_claimed(tiny_lm, tiny_task, store):
+    from rich.console import Console
+
+    from stylefit.report import print_selection, ranking_text
+
+    # A random tiny model never writes a candidate exactly: every strategy scores 0 with exact match.
+    result = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="alignment",
+                    scorer_params={"function": "exact", "m": 2, "max_new_tokens": 6}, n=6, store=store)
+    assert [e.rank for e in result.ranking.estimates] == [1, 1, 1]
+    assert [e.p_best for e in result.ranking.estimates] == pytest.approx([1 / 3] * 3)
+    assert sorted(result.ranking.tied_best) == ["short", "steps", "wordy"]
+    assert ranking_text(result.ranking).count(" = ") == 2 and " > " not in ranking_text(result.ranking)
+    console = Console(width=200, record=True)
+    print_selection(result, console)
+    text = console.export_text()
+    assert "1.00" not in text and "0.33" in text
+    assert "No pick at N=6: 3 strategies tie for best" in text and "Pick:" not in text
+
+
+@pytest.mark.parametrize("scorer,params", [("ppl", {}), ("sppl", {"m": 12, "k": 3, "max_new_tokens": 8}),
+                                           ("alignment", {"function": "token_f1", "m": 2, "max_new_tokens": 20, "temperature": 0.01,
+                                                          "correct_only": True, "no_correct": "drop"})])
+def test_one_scorer_instance_on_two_tasks_equals_two_fresh_instances(parrot_lm, tmp_path, scorer, params):
+    import json as json_
+
+    from conftest import write_task
+    from stylefit.scoring import get_scorer
+
+    first = write_task(tmp_path / "a", n=3)  # few questions: SPPL lowers k for this one
+    second = write_task(tmp_path / "b", n=12)
+    rows = [json_.loads(line) for line in (second / "train.jsonl").read_text().splitlines()]
+    # The parrot answers 1: right on every question of the second task but q5..q7 (dropped there), wrong on
+    # every question of the first (all dropped there: q0..q2, which the second task must keep).
+    (second / "train.jsonl").write_text("".join(json_.dumps(r | {"gold": "0" if 5 <= i <= 7 else "1"}) + "\n" for i, r in enumerate(rows)))
+    shared = get_scorer(scorer, **params)
+    run = lambda root, instance, name: select(root, root / "candidates", target=parrot_lm, scorer=instance, n=3 if root == first else 8,
+                                              store=tmp_path / f"{name}.sqlite")
+    if scorer == "alignment":  # every question of the first task has no correct sample: all dropped
+        with pytest.raises(StylefitError, match="only 0 questions left"):
+            run(first, shared, "shared")
+    else:
+        run(first, shared, "shared")
+    reused = run(second, shared, "shared")
+    fresh = run(second, get_scorer(scorer, **params), "fresh")
+    assert reused.sample_ids == fresh.sample_ids
+    if scorer == "alignment":
+        assert fresh.sample_ids == ["q0", "q1", "q2", "q3", "q4"]
+    assert [(e.strategy, e.mean) for e in reused.ranking.estimates] == [(e.strategy, e.mean) for e in fresh.ranking.estimates]
+    assert reused.notes == fresh.notes

@@ -30,3 +30,23 @@ def test_higher_is_better_reverses_the_order():
     values = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([2.0, 3.0, 4.0])}
     assert rank_strategies(values, higher_is_better=True).best == "b"
     assert rank_strategies(values, higher_is_better=False).best == "a"
+
+
+def test_tied_strategies_share_p_best_and_rank_whatever_their_order():
+    values = {"c": np.zeros(10), "a": np.zeros(10), "b": np.ones(10)}
+    r = rank_strategies(values, higher_is_better=False, n_bootstrap=500)
+    by_name = {e.strategy: e for e in r.estimates}
+    assert by_name["c"].p_best == by_name["a"].p_best == pytest.approx(0.5)
+    assert by_name["b"].p_best == 0 and (by_name["a"].rank, by_name["c"].rank, by_name["b"].rank) == (1, 1, 3)
+    assert sorted(r.tied_best) == ["a", "c"] and not r.top_two_separated and r.n_to_separate is None
+    everything = rank_strategies({s: np.full(8, 0.25) for s in "xyzw"}, higher_is_better=True, n_bootstrap=200)
+    assert [e.rank for e in everything.estimates] == [1, 1, 1, 1]
+    assert [e.p_best for e in everything.estimates] == pytest.approx([0.25] * 4)
+
+
+def test_means_tied_only_on_average_share_the_rank_and_split_the_resamples():
+    a = np.array([1.0, 3.0, 2.0, 4.0, 5.0, 0.0])
+    r = rank_strategies({"a": a, "b": a[::-1].copy()}, higher_is_better=False, n_bootstrap=2000)
+    assert [e.rank for e in r.estimates] == [1, 1]
+    assert r.estimates[0].p_best + r.estimates[1].p_best == pytest.approx(1.0)
+    assert 0.3 < r.estimates[0].p_best < 0.7

@@ -93,3 +93,15 @@ def test_checkpoint_selection_restores_the_best_epoch():
     trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert all(torch.equal(trained[n], snapshots[1][n]) for n in trained)
     assert not all(torch.equal(trained[n], snapshots[2][n]) for n in trained)
+
+
+def test_a_model_config_without_context_length_is_an_error_not_a_default(tmp_path):
+    model = tiny_llama()
+
+    class NoContextLength(type(model.config)):  # as configs of architectures that do not record one
+        max_position_embeddings = None
+
+    model.config.__dict__.pop("max_position_embeddings", None)
+    model.config.__class__ = NoContextLength
+    with pytest.raises(StylefitError, match="run: the model's config gives no max_position_embeddings"):
+        build_trainer(model, char_tokenizer(), examples(4), Recipe(), seed=0, output_dir=str(tmp_path))

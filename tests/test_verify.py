@@ -14,6 +14,7 @@ import pytest
 from conftest import char_tokenizer, tiny_llama, write_task
 from stylefit.errors import StylefitError
 from stylefit.training import Evaluation, RunResult, summarize, verify
+from stylefit.training.summary import Z95, binomial_se
 
 TINY = {"recipe": {"epochs": 1, "batch_size": 4}, "eval_settings": {"max_new_tokens": 6}}
 
@@ -82,6 +83,38 @@ def test_checkpoint_selection_validates_on_held_out_training_questions(task, tar
     assert training.examples == 5 and [c["epoch"] for c in training.checkpoints] == [1.0, 2.0]
     assert all(0 <= c["validation_accuracy"] <= 1 for c in training.checkpoints)
     assert training.selected_epoch in (1.0, 2.0) and training.validation_s > 0
+
+
+@pytest.mark.parametrize("metric,accuracy", [("flexible", 1 / 3), ("strict", 0.0)])
+def test_checkpoint_selection_maximises_the_ranking_metric(task, tmp_path, metric, accuracy):
+    from conftest import TASK_QUESTIONS, parrot_llama
+
+    # Answers "It is 6." everywhere: no 'Final Answer:' marker, so strictly always wrong; flexibly
+    # right on q6 of the validation questions q5, q6, q7 (golds 7, 6, 8).
+    folder = tmp_path / "parrot"
+    model, tokenizer = parrot_llama("It is 6.", TASK_QUESTIONS)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    recipe = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-9, "select_checkpoint": True, "validation_questions": 3}
+    result = verify(task, task / "candidates", targets=str(folder), strategies=["short"], seeds=[0], n_train=5, base=False,
+                    recipe=recipe, eval_settings={"max_new_tokens": 12}, metric=metric, store=tmp_path / "s.sqlite")
+    run = result.runs[0]
+    assert run.recipe["checkpoint_metric"] == metric
+    assert [c["validation_accuracy"] for c in run.training.checkpoints] == [pytest.approx(accuracy)]
+
+
+def test_the_dtype_is_part_of_a_run_and_auto_is_fp32_on_a_cpu(task, target, tmp_path):
+    import torch
+
+    store = tmp_path / "s.sqlite"
+    common = dict(targets=target, strategies=["short"], seeds=[0], base=False, store=store, **TINY)
+    auto = verify(task, task / "candidates", **common)
+    expected = "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+    assert auto.runs[0].dtype == expected and auto.computed == 1
+    other = "bfloat16" if expected == "float32" else "float32"
+    changed = verify(task, task / "candidates", dtype=other, **common)
+    assert changed.computed == 1 and changed.runs[0].dtype == other and changed.runs[0].key != auto.runs[0].key
+    assert verify(task, task / "candidates", dtype=expected, **common).computed == 0
 
 
 def _stored(store) -> dict[str, str]:
@@ -157,8 +190,21 @@ def fake_run(strategy, seed, accuracy, n=100):
     evaluation = Evaluation(n=n, accuracy_strict=accuracy, accuracy_flexible=min(1.0, accuracy + 0.05), hit_length_limit=0,
                             generated_tokens=0, generation_s=0, verification_s=0, items=[])
     return RunResult(key=f"{strategy}-{seed}", label="", task="t", target="m", revision="r", strategy=strategy, seed=seed,
-                     recipe=None, training=None, evaluation=evaluation, device="cpu", host="h", pid=1, versions={},
+                     recipe=None, training=None, evaluation=evaluation, device="cpu", dtype="float32", host="h", pid=1, versions={},
                      timings={}, finished_at="")
+
+
+@pytest.mark.parametrize("correct,n", [(80, 100), (53, 100), (3, 20), (290, 300), (1, 7)])
+def test_binomial_se_is_the_agresti_coull_interval_of_statsmodels(correct, n):
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(correct, n, alpha=0.05, method="agresti_coull")
+    assert Z95 * binomial_se(correct / n, n) == pytest.approx((high - low) / 2, rel=1e-9)
+
+
+def test_tied_strategies_share_a_rank():
+    runs = [fake_run("A", 0, 0.6), fake_run("B", 0, 0.7), fake_run("C", 0, 0.6)]
+    assert [(s.strategy, s.rank) for s in summarize(runs).strategies] == [("B", 1), ("A", 2), ("C", 2)]
 
 
 def test_the_statistics_by_hand():
@@ -172,14 +218,14 @@ def test_the_statistics_by_hand():
     assert (a.mean, a.std) == (pytest.approx(0.80), pytest.approx(0.10))
     assert (b.mean, b.std) == (pytest.approx(0.53333, abs=1e-5), pytest.approx(0.057735, abs=1e-6))
     assert (c.mean, c.std) == (pytest.approx(0.79), pytest.approx(0.045826, abs=1e-6))
-    # Binomial SE at 80% of 100 items, Agresti-Coull: p = 82/104, sqrt(p(1-p)/100) = 0.040840
-    assert a.binomial_se == pytest.approx(0.040840, abs=1e-6)
-    assert a.se == pytest.approx(0.070719, abs=1e-6)  # sqrt(0.1^2 / 3 + 0.040840^2)
-    assert (a.ci_low, a.ci_high) == (pytest.approx(0.8 - 1.959964 * 0.070719, abs=1e-5), pytest.approx(0.8 + 1.959964 * 0.070719, abs=1e-5))
-    # A vs C: 1 point apart, far inside the noise; C vs B: 25.7 points, half-width 1.96 * 0.077610 = 0.15211.
+    # Binomial SE at 80% of 100 items, Agresti-Coull (n~ = 100 + 1.96², p~ = (80 + 1.96²/2) / n~): 0.040047
+    assert a.binomial_se == pytest.approx(0.040047, abs=1e-6)
+    assert a.se == pytest.approx(0.070264, abs=1e-6)  # sqrt(0.1^2 / 3 + 0.040047^2)
+    assert (a.ci_low, a.ci_high) == (pytest.approx(0.8 - 1.959964 * 0.070264, abs=1e-5), pytest.approx(0.8 + 1.959964 * 0.070264, abs=1e-5))
+    # A vs C: 1 point apart, far inside the noise; C vs B: 25.7 points, half-width 0.15010.
     assert not case.comparisons[0].separated and c.within_noise_of_best and not b.within_noise_of_best
     assert case.comparisons[1].separated
-    assert case.comparisons[1].ci_low == pytest.approx(0.25667 - 0.15211, abs=1e-4)
+    assert case.comparisons[1].ci_low == pytest.approx(0.25667 - 0.15010, abs=1e-4)
     assert case.noise.seed_std == pytest.approx(0.071725, abs=1e-6)  # sqrt(mean(0.01, 0.003333, 0.0021))
     assert case.base.accuracy == 0.30 and case.base.strict == 0.30 and case.base.flexible == pytest.approx(0.35)
     assert any("within noise of it (95% interval of the difference includes 0): C" in note for note in case.notes)

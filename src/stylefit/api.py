@@ -16,7 +16,7 @@ from stylefit.errors import StylefitError
 from stylefit.models.base import LanguageModel
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.scoring import Scorer, get_scorer, score_sample
-from stylefit.selection import Ranking, rank_strategies
+from stylefit.selection import Ranking, StrategyEstimate, rank_strategies
 from stylefit.store import Store
 
 # progress(stage, total, advance): a stage starts with advance=0 and its total; then advances.
@@ -28,6 +28,7 @@ class SelectionResult:
     task: str
     target: str
     revision: str
+    dtype: str
     scorer: str
     scorer_params: dict[str, Any]
     unit: str
@@ -46,7 +47,17 @@ class SelectionResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["best"] = self.best
+        d["tied_best"] = self.ranking.tied_best
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SelectionResult":
+        """The inverse of ``to_dict`` (e.g. a result JSON written by ``select --out``)."""
+        fields = {k: v for k, v in data.items() if k not in ("best", "tied_best")}
+        ranking = dict(fields.pop("ranking"))
+        ranking["estimates"] = [StrategyEstimate(**e) for e in ranking["estimates"]]
+        ranking["top_two_diff"] = tuple(ranking["top_two_diff"])
+        return cls(**fields, ranking=Ranking(**ranking))
 
 
 def _sample_ids(candidates: CandidateSet, n: int, seed: int | None) -> list[str]:
@@ -72,12 +83,17 @@ def select(
     skip_overlong: bool = False,
     n_bootstrap: int = 2000,
     bootstrap_seed: int = 0,
+    device: str = "auto",
+    dtype: str = "auto",
+    token_budget: int | None = None,
     progress: StageProgress | None = None,
 ) -> SelectionResult:
     """Score a sample of N questions for every strategy and rank the strategies.
 
     ``target`` is a registered model name, a local Hugging Face folder, a hub id or a loaded
     LanguageModel. ``sample_seed=None`` takes the first N questions; an int draws N at random.
+    ``device``, ``dtype`` and ``token_budget`` say how a named target is loaded (see
+    ``stylefit.models.load_model``); a loaded LanguageModel keeps its own.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -91,7 +107,7 @@ def select(
     if isinstance(target, str):
         from stylefit.models import load_model
 
-        lm = load_model(target)
+        lm = load_model(target, device=device, dtype=dtype, token_budget=token_budget)
     else:
         lm = target
     timings["load_model_s"] = time.perf_counter() - t
@@ -129,7 +145,7 @@ def select(
     )
     timings["total_s"] = time.perf_counter() - t0
     return SelectionResult(
-        task=task.name, target=lm.name, revision=lm.revision, scorer=scorer.name, scorer_params=scorer.params(),
+        task=task.name, target=lm.name, revision=lm.revision, dtype=lm.dtype, scorer=scorer.name, scorer_params=scorer.params(),
         unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
         skipped=sample.skipped, notes=notes, timings=timings, computed=sample.computed,
     )

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -48,8 +47,10 @@ def select(
     sample_seed: Optional[int] = typer.Option(None, "--sample-seed", help="Draw the N questions at random with this seed (default: the first N)."),
     k: Optional[int] = typer.Option(None, "--k", help="sppl: self-exemplars per candidate (default 3)."),
     m: Optional[int] = typer.Option(None, "--m", help="sppl: training questions answered zero-shot for exemplars (default 100); alignment: samples per question (default 4)."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="sppl: 'native' (target's chat template, default) or 'paper' (the authors' [INST] wrapper)."),
-    template: Optional[str] = typer.Option(None, "--template", help="ppl/ifd: native (default) | paper | plain."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="sppl: native (target's chat template, default) | paper (the authors' [INST] wrapper) | plain (base models)."),
+    template: Optional[str] = typer.Option(None, "--template", help="ppl/ifd: native (default) | paper | plain (base models)."),
+    paper_wrapper: Optional[str] = typer.Option(None, "--paper-wrapper", help="ppl/ifd/sppl with the paper template: llama2 (with system block, default) | mistral (the authors' Mistral wrapper)."),
+    exclude_own_answer: Optional[bool] = typer.Option(None, "--exclude-own-answer", help="sppl: never show a question the target's own answer to it as an exemplar."),
     function: Optional[str] = typer.Option(None, "--function", help="alignment: hidden_cosine (default) | embed_cosine | rouge_l | token_f1 | exact."),
     correct_only: Optional[bool] = typer.Option(None, "--correct-only/--all-samples", help="alignment: align only with target samples the verifier accepts."),
     param: list[str] = typer.Option([], "--param", "-p", help="Any other scorer parameter as KEY=VALUE (VALUE read as JSON if it parses), e.g. -p temperature=0.7."),
@@ -57,18 +58,23 @@ def select(
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
     skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) questions longer than the context instead of failing."),
     bootstrap: int = typer.Option(2000, "--bootstrap", help="Paired bootstrap resamples."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available) | cpu | cuda | cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
+    token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Most tokens in one forward pass (default 2048); longer sequences run in chunks."),
 ) -> None:
     """Rank strategies by predicted fine-tuning benefit for the target model."""
     from stylefit.api import select as run_select
     from stylefit.report import print_selection, write_json
 
     # Only the options given reach the scorer, so one that does not apply is an error, not ignored.
-    given = {"k": k, "m": m, "variant": variant, "template": template, "function": function, "correct_only": correct_only}
+    given = {"k": k, "m": m, "variant": variant, "template": template, "function": function, "correct_only": correct_only,
+             "paper_wrapper": paper_wrapper, "exclude_own_answer": exclude_own_answer}
     params = {key: value for key, value in given.items() if value is not None} | _parse_params(param)
     with stage_progress() as progress:
         result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
                             sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,
-                            n_bootstrap=bootstrap, progress=progress)
+                            n_bootstrap=bootstrap, device=device, dtype=dtype, token_budget=token_budget,
+                            progress=progress)
     print_selection(result, console)
     if out is not None:
         write_json(result, out)
@@ -122,6 +128,8 @@ def verify(
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local' starts one here, 'auto' or ray://host:port joins a cluster."),
     num_cpus: float = typer.Option(1, "--num-cpus", help="Ray: CPUs per run."),
     num_gpus: float = typer.Option(0, "--num-gpus", help="Ray: GPUs per run."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available; on Ray: a GPU when --num-gpus > 0) | cpu | cuda | cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 mixed precision on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result (every run, every item) as JSON here."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite results store (default $STYLEFIT_HOME/cache.sqlite)."),
 ) -> None:
@@ -151,7 +159,8 @@ def verify(
         result = run_verify(task, candidates, targets=model, strategies=strategy, seeds=_int_list(seeds, "--seeds"),
                             recipe=recipe, eval_settings={"max_new_tokens": max_new_tokens}, n_train=n_train, n_test=n_test,
                             base=not no_base, metric=metric, store=cache, ray_address=ray,
-                            resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, progress=progress)
+                            resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, device=device, dtype=dtype,
+                            progress=progress)
     print_verify(result, console)
     if out is not None:
         write_json(result, out)
@@ -188,10 +197,19 @@ def main() -> None:
     except StylefitError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
-    except click.exceptions.ClickException as e:
+    except _click_exceptions().ClickException as e:  # a usage error: click's one-line message, its exit code
         e.show()
         raise SystemExit(e.exit_code) from None
-    except click.exceptions.Abort:
+    except typer.Abort:
         raise SystemExit(130) from None
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
+
+
+def _click_exceptions():
+    """The click that typer runs on: its own bundled copy from typer 0.26, the click package before."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions

@@ -1,5 +1,5 @@
 """The target's own generations, through the cache: each is generated once per (model revision,
-chat template, prompt, sampling parameters, seed, sample index) and shared by every scorer."""
+dtype, chat template, prompt, sampling parameters, seed, sample index) and shared by every scorer."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def generate_cached(
     sample_index = sample_index or [0] * len(prompts)
     sampled = spec.temperature > 0
     keys = [
-        content_key({"kind": "generation", "model": lm.revision, "template": lm.template_id, "prompt": p,
+        content_key({"kind": "generation", "model": lm.revision, "dtype": lm.dtype, "template": lm.template_id, "prompt": p,
                      "spec": spec.as_key()} | ({"sample": j} if sampled else {}))
         for p, j in zip(prompts, sample_index)
     ]

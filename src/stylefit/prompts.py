@@ -3,8 +3,9 @@
 Three templates:
 - ``native``: the target's own chat template (the default: familiarity moves wholesale with the
   template, DESIGN.md §5);
-- ``paper``: the authors' Llama-2 style wrapper, used for every model in their code, with the
-  response appended after one space and the tokenizer's special tokens added (PROMPTS.md);
+- ``paper``: the authors' Llama-2 style wrapper, with the response appended after one space and
+  the tokenizer's special tokens added (PROMPTS.md); they used it with a system block for every
+  model but Mistral (wrapper ``llama2``), and without one for Mistral (wrapper ``mistral``);
 - ``plain``: the prompt, a newline, the response (for base models without a chat template).
 
 The SPPL prompt text is reproduced character for character from the authors' code.
@@ -19,6 +20,7 @@ TEMPLATES = ("native", "paper", "plain")
 
 PAPER_SYSTEM_WRAPPER = "[INST] <<SYS>>\nYou are a helpful assistant.\n<</SYS>>\n\n{prompt} [/INST]"
 PAPER_MISTRAL_WRAPPER = "[INST] {prompt} [/INST]"
+PAPER_WRAPPERS = {"llama2": PAPER_SYSTEM_WRAPPER, "mistral": PAPER_MISTRAL_WRAPPER}
 
 SPPL_HEADER = (
     "Question: {question}\n\nWe have inference examples below to show you how to solve the problem. "
@@ -36,19 +38,37 @@ def sppl_prompt(question: str, exemplars: list[str]) -> str:
     return text + SPPL_CLOSING
 
 
-def paper_wrap(prompt: str, mistral: bool = False) -> str:
-    return (PAPER_MISTRAL_WRAPPER if mistral else PAPER_SYSTEM_WRAPPER).replace("{prompt}", prompt)
+def paper_wrap(prompt: str, wrapper: str = "llama2") -> str:
+    return PAPER_WRAPPERS[check_wrapper(wrapper)].replace("{prompt}", prompt)
 
 
-def _is_mistral(lm: LanguageModel) -> bool:
-    """The authors wrapped Mistral without a system block and every other model with one."""
-    return "mistral" in lm.name.lower()
-
-
-def check_template(template: str) -> str:
+def check_template(template: str, what: str = "template") -> str:
     if template not in TEMPLATES:
-        raise StylefitError(f"unknown template '{template}' (known: {', '.join(TEMPLATES)})")
+        raise StylefitError(f"unknown {what} '{template}' (known: {', '.join(TEMPLATES)})")
     return template
+
+
+def check_wrapper(wrapper: str) -> str:
+    if wrapper not in PAPER_WRAPPERS:
+        raise StylefitError(f"unknown paper wrapper '{wrapper}' (known: {', '.join(PAPER_WRAPPERS)})")
+    return wrapper
+
+
+def paper_wrapper_option(template: str, wrapper: str | None, scorer: str) -> str | None:
+    """The wrapper of the 'paper' template (default llama2); naming one for another template is an
+    error rather than silently ignored."""
+    if template != "paper":
+        if wrapper is not None:
+            raise StylefitError(f"{scorer}: paper_wrapper applies only to the 'paper' template, not '{template}'")
+        return None
+    return check_wrapper(wrapper or "llama2")
+
+
+def require_chat_template(lm: LanguageModel, template: str, scorer: str, option: str) -> None:
+    """A base model has no chat template to score under: say which of this scorer's options work."""
+    if template == "native" and lm.template_id == "none":
+        raise StylefitError(f"{scorer}: model '{lm.name}' has no chat template, so {option} 'native' cannot be used; "
+                            f"use {option} 'plain' or 'paper'")
 
 
 def own_template(lm: LanguageModel) -> str:
@@ -56,21 +76,23 @@ def own_template(lm: LanguageModel) -> str:
     return "native" if lm.template_id != "none" else "plain"
 
 
-def render_prompt(lm: LanguageModel, template: str, prompt: str) -> str:
+def render_prompt(lm: LanguageModel, template: str, prompt: str, wrapper: str | None = None) -> str:
     """The text the model sees before its answer (what generation starts from)."""
     if template == "native":
         return lm.render_chat(prompt)
     if template == "paper":
-        return paper_wrap(prompt, _is_mistral(lm)) + " "
+        return paper_wrap(prompt, wrapper or "llama2") + " "
     return prompt + "\n"
 
 
-def continuation_request(lm: LanguageModel, template: str, prompt: str, response: str, label: str = "") -> ContinuationRequest:
-    """Score ``response`` as the model's answer to ``prompt`` under ``template``."""
+def continuation_request(lm: LanguageModel, template: str, prompt: str, response: str, label: str = "",
+                         wrapper: str | None = None) -> ContinuationRequest:
+    """Score ``response`` as the model's answer to ``prompt`` under ``template`` (``wrapper``: the
+    paper template's, default llama2)."""
     check_template(template)
     if template == "native":
         return ContinuationRequest(lm.render_chat(prompt), response, special_tokens=False, label=label)
     if template == "paper":
         # Input text = wrapped + " " + response; the context is `wrapped` tokenized alone (PROMPTS.md).
-        return ContinuationRequest(paper_wrap(prompt, _is_mistral(lm)), " " + response, special_tokens=True, label=label)
+        return ContinuationRequest(paper_wrap(prompt, wrapper or "llama2"), " " + response, special_tokens=True, label=label)
     return ContinuationRequest(prompt + "\n", response, special_tokens=True, label=label)

@@ -22,7 +22,7 @@ def selection_table(result: SelectionResult) -> Table:
     r = result.ranking
     direction = "higher = more familiar" if result.higher_is_better else "lower = more familiar"
     table = Table(
-        title=f"{result.task}: strategies ranked by {result.scorer} under {result.target} "
+        title=f"{result.task}: strategies ranked by {result.scorer} under {result.target} ({result.dtype}) "
         f"(N={r.n} questions, {r.n_bootstrap} paired bootstrap resamples, seed {r.seed})",
         caption=f"mean = arithmetic mean of per-example {result.unit} ({direction}); 95% CI and P(best) from the bootstrap",
     )
@@ -35,8 +35,20 @@ def selection_table(result: SelectionResult) -> Table:
     return table
 
 
+def ranking_text(ranking) -> str:
+    """'a > b = c': best first, '=' between strategies that share a rank."""
+    text = ranking.estimates[0].strategy
+    for before, e in zip(ranking.estimates, ranking.estimates[1:]):
+        text += (" = " if e.rank == before.rank else " > ") + e.strategy
+    return text
+
+
 def verdict_lines(result: SelectionResult) -> list[str]:
     r = result.ranking
+    if len(tied := r.tied_best) > 1:  # a tie is a tie: no pick, whatever the load order was
+        shares = ", ".join(f"{e.strategy} {e.p_best:.2f}" for e in r.estimates if e.rank == 1)
+        return [f"No pick at N={r.n}: {len(tied)} strategies tie for best ({', '.join(tied)}); "
+                f"no difference observed between them (P(best): {shares})."]
     first, second = r.estimates[0].strategy, r.estimates[1].strategy
     mean, low, high = r.top_two_diff
     diff = f"{first} - {second} = {_fmt(mean)} [{_fmt(low)}, {_fmt(high)}] per example"

@@ -1,4 +1,4 @@
-"""Candidate sets: one JSONL file per response-generation strategy, joined by question id.
+"""Candidate sets: one JSONL file (plain or gzipped) per response-generation strategy, joined by question id.
 
 A line is ``{"id": "q0", "response": "..."}``, optionally with ``"question"``: the prompt the
 response answers, when a strategy scored its responses against a prompt other than the task's
@@ -10,6 +10,7 @@ file and line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from stylefit.data.jsonl import read_rows_with_ids, require_str
@@ -39,6 +40,14 @@ class CandidateSet:
     def strategies(self) -> list[str]:
         return list(self.by_strategy)
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {q: i for i, q in enumerate(self.ids)}
+
+    def position(self, qid: str) -> int:
+        """Index of a question among ``ids``: a stable place that does not depend on any sample."""
+        return self._positions[qid]
+
     def candidates(self, strategy: str, ids: list[str] | None = None) -> list[Candidate]:
         rows = self.by_strategy[strategy]
         return [rows[i] for i in (self.ids if ids is None else ids)]
@@ -60,16 +69,28 @@ def _read_strategy(path: Path, strategy: str, task: Task) -> dict[str, Candidate
     return rows
 
 
+SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def strategy_name(path: Path) -> str:
+    """``<strategy>.jsonl`` or ``<strategy>.jsonl.gz`` -> strategy; any other file is an error, not skipped."""
+    for suffix in SUFFIXES:
+        if path.name.endswith(suffix) and len(path.name) > len(suffix):
+            return path.name[: -len(suffix)]
+    raise StylefitError(f"{path}: not a candidate file (expected <strategy>.jsonl or <strategy>.jsonl.gz)")
+
+
 def load_candidates(task: Task, sources: list[str | Path] | str | Path) -> CandidateSet:
-    """Load strategies from a folder of ``<strategy>.jsonl`` files or a list of files."""
+    """Load strategies from a folder of ``<strategy>.jsonl`` / ``.jsonl.gz`` files or a list of
+    files. A folder holding any other (non-hidden) file is an error: nothing is silently left out."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     files: list[Path] = []
     for source in map(Path, sources):
         if source.is_dir():
-            found = sorted(source.glob("*.jsonl"))
+            found = sorted(p for p in source.iterdir() if not p.name.startswith("."))
             if not found:
-                raise StylefitError(f"{source}: no *.jsonl candidate files in this folder")
+                raise StylefitError(f"{source}: no candidate files (<strategy>.jsonl or .jsonl.gz) in this folder")
             files.extend(found)
         elif source.is_file():
             files.append(source)
@@ -77,7 +98,7 @@ def load_candidates(task: Task, sources: list[str | Path] | str | Path) -> Candi
             raise StylefitError(f"{source}: no such file or folder")
     by_strategy: dict[str, dict[str, Candidate]] = {}
     for path in files:
-        strategy = path.stem
+        strategy = strategy_name(path)
         if strategy in by_strategy:
             raise StylefitError(f"{path}: strategy '{strategy}' given twice")
         by_strategy[strategy] = _read_strategy(path, strategy, task)

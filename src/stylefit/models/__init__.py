@@ -4,11 +4,18 @@ from stylefit.models.base import ContinuationRequest, ContinuationScore, Generat
 from stylefit.models.registry import ResolvedModel, model_names, resolve_model
 
 
-def load_model(name: str, *, device: str = "cpu", dtype: str = "float32") -> "LanguageModel":
-    """Resolve a registered name, local folder or hub id and load it with transformers."""
-    from stylefit.models.transformers_lm import TransformersLM
+def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_budget: int | None = None) -> "LanguageModel":
+    """Resolve a registered name, local folder or hub id and load it with transformers.
 
-    return TransformersLM(resolve_model(name), device=device, dtype=dtype)
+    ``device``: auto (CUDA when available) | cpu | cuda | cuda:N; ``dtype``: auto (bf16 on a GPU
+    that supports it, else fp32) | float32 | bfloat16 | float16; ``token_budget``: the most tokens
+    one forward pass runs (default 2048)."""
+    from stylefit.models.device import resolve_device, resolve_dtype
+    from stylefit.models.transformers_lm import TOKEN_BUDGET, TransformersLM
+
+    device = resolve_device(device)  # before resolving the model: a bad device fails in a second, not after a conversion
+    dtype = resolve_dtype(dtype, device)
+    return TransformersLM(resolve_model(name), device=device, dtype=dtype, token_budget=token_budget or TOKEN_BUDGET)
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The language-model contract every backend fulfils (after lm-evaluation-harness's tiny API).
 
 Three verbs: log-probabilities of continuations given contexts, generation, and mean-pooled
-hidden states. Texts go in already rendered (chat template applied by the caller through
+hidden states; plus tokenization, for measures defined over the model's own tokens. Texts go in already rendered (chat template applied by the caller through
 ``render_chat``), so a backend knows nothing about strategies or scorers.
 """
 
@@ -85,7 +85,11 @@ class LanguageModel(Protocol):
     name: str
     revision: str  # content hash of the weights: part of every cache key
     template_id: str  # hash of the chat template: part of every cache key
+    dtype: str  # floating-point type of the computation ("float32", "bfloat16"...): part of numeric cache keys
     max_length: int  # context window in tokens
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` alone, without special tokens."""
 
     def render_chat(self, user_prompt: str) -> str:
         """The user turn in the model's own chat template, ready for the assistant's reply."""

@@ -151,11 +151,18 @@ def _convert(model: BundledModel, gguf: Path, target: Path) -> None:
         raise
 
 
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".gguf"}
+
+
 def _folder_revision(folder: Path) -> str:
-    weights = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf"})
-    if not weights:
+    """SHA-256 over the name and content of every (non-hidden) file at the folder's top level, where
+    transformers reads a model from: the weights, and also the config, the tokenizer and the chat
+    template, each of which changes scores."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not any(p.suffix in WEIGHT_SUFFIXES for p in files):
         raise StylefitError(f"model folder {folder} holds no weight files (*.safetensors, *.bin)")
-    return hashlib.sha256("".join(file_sha256(p) for p in weights).encode()).hexdigest()
+    listing = "".join(f"{p.name}\t{file_sha256(p)}\n" for p in files)
+    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 def resolve_model(name: str) -> ResolvedModel:
@@ -176,8 +183,9 @@ def resolve_model(name: str) -> ResolvedModel:
 
         try:
             config = AutoConfig.from_pretrained(name)
-        except Exception as e:  # the hub is optional; say why it failed in one line
-            raise StylefitError(f"model '{name}': not found on the Hugging Face hub or offline ({type(e).__name__})") from None
+        except Exception as e:  # the hub is optional: say why it failed, in one line
+            reason = " ".join(str(e).split()) or "no message"
+            raise StylefitError(f"model '{name}': the Hugging Face hub could not give its config ({type(e).__name__}: {reason[:300]})") from e
         revision = getattr(config, "_commit_hash", None)
         if not revision:  # without a revision, cached results could silently mix model versions
             raise StylefitError(f"model '{name}': the hub gave no commit hash to use as its revision")

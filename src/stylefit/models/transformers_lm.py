@@ -19,25 +19,27 @@ from stylefit.models.base import (
     Progress,
     TokenCount,
 )
+from stylefit.models.device import resolve_device, resolve_dtype
 from stylefit.models.registry import ResolvedModel
 
-# Tokens per forward pass when scoring: bounds the (tokens x vocabulary) logits tensor.
+# Tokens per forward pass (default): bounds activations and the (tokens x vocabulary) logits tensor.
 TOKEN_BUDGET = 2048
 # A batch of continuations may hold at most this much padding relative to its real tokens.
 MAX_PADDING = 0.25
 
 
-def _length_batches(continuations: list[list[int]]) -> list[list[int]]:
-    """Indices in batches of similar length, longest first: little padding, bounded memory."""
-    order = sorted(range(len(continuations)), key=lambda i: -len(continuations[i]))
+def _length_batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indices in batches of similar length, longest first, of at most ``budget`` padded tokens
+    (a single sequence longer than that is a batch of its own, run in chunks)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     real = 0
     for i in order:
-        length = len(continuations[i])
+        length = lengths[i]
         if batches:
-            width = len(continuations[batches[-1][0]])
+            width = lengths[batches[-1][0]]
             slots = width * (len(batches[-1]) + 1)
-            if slots <= TOKEN_BUDGET and slots <= (1 + MAX_PADDING) * (real + length):
+            if slots <= budget and slots <= (1 + MAX_PADDING) * (real + length):
                 batches[-1].append(i)
                 real += length
                 continue
@@ -47,17 +49,30 @@ def _length_batches(continuations: list[list[int]]) -> list[list[int]]:
 
 
 class TransformersLM:
-    """A causal LM loaded with transformers; batched, exact, never truncating."""
+    """A causal LM loaded with transformers; batched, exact, never truncating.
 
-    def __init__(self, resolved: ResolvedModel, *, device: str = "cpu", dtype: str = "float32", model=None, tokenizer=None):
+    ``device`` and ``dtype`` may be 'auto' (CUDA and bf16 where available, else CPU and fp32); a
+    model passed in is moved to the device and keeps its own dtype. No forward pass runs more than
+    ``token_budget`` tokens: longer sequences run in chunks through the key/value cache (exact)."""
+
+    def __init__(self, resolved: ResolvedModel, *, device: str = "auto", dtype: str = "auto", model=None, tokenizer=None,
+                 token_budget: int = TOKEN_BUDGET):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if token_budget < 1:
+            raise StylefitError(f"token budget must be at least 1, got {token_budget}")
         self.name = resolved.name
         self.revision = resolved.revision
-        self.device = torch.device(device)
+        self.device = torch.device(resolve_device(device))
+        self.token_budget = token_budget
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(resolved.path)
-        self.model = model or AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, dtype))
+        if model is None:
+            torch_dtype = getattr(torch, resolve_dtype(dtype, str(self.device)))
+            model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch_dtype)
+        self.model = model
         self.model.to(self.device).eval()
+        # Log-probabilities and generations depend on it: part of their cache keys.
+        self.dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
         template = self.tokenizer.chat_template or ""
         self.template_id = hashlib.sha256(template.encode()).hexdigest()[:16] if template else "none"
         # The context window bounds every sequence; guessing one would truncate or crash silently later.
@@ -70,7 +85,8 @@ class TransformersLM:
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
         self._start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self._stop_ids[0]
         # Work counters for benchmarks: tokens requested vs tokens actually run through the model.
-        self.stats = {"requested_tokens": 0, "forward_tokens": 0, "generated_tokens": 0}
+        # forward_tokens: scoring only; prompts prefilled for generation and hidden-state texts count apart.
+        self.stats = {"requested_tokens": 0, "forward_tokens": 0, "generated_tokens": 0, "prefill_tokens": 0, "hidden_state_tokens": 0}
 
     def _generation_eos(self) -> list[int]:
         eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
@@ -79,10 +95,30 @@ class TransformersLM:
     # ---- prompts ---------------------------------------------------------------------------
     def render_chat(self, user_prompt: str) -> str:
         if not self.tokenizer.chat_template:
-            raise StylefitError(f"model '{self.name}' has no chat template: use template 'plain' or 'paper'")
+            raise StylefitError(f"model '{self.name}' has no chat template (a base model): its prompts cannot be chat-rendered")
         return self.tokenizer.apply_chat_template(
             [{"role": "user", "content": user_prompt}], tokenize=False, add_generation_prompt=True
         )
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    # ---- forward passes ----------------------------------------------------------------------
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None,
+                 counter: str = "forward_tokens", **kwargs):
+        """Run ids (n, T) after ``cache`` in time chunks of at most token_budget tokens; yields each
+        chunk's (start, end, output). ``mask`` (n, cached + T) covers the cache and the ids;
+        ``counter`` names the work counter the tokens are added to."""
+        n, width = ids.shape
+        cached = mask.shape[1] - width
+        step = max(1, self.token_budget // n)
+        for start in range(0, width, step):
+            end = min(start + step, width)
+            out = self.model(input_ids=ids[:, start:end], attention_mask=mask[:, : cached + end],
+                             position_ids=positions[:, start:end], cache=cache, use_cache=True, **kwargs)
+            self.stats[counter] += n * (end - start)
+            cache = out.cache
+            yield start, end, out
 
     # ---- scoring ---------------------------------------------------------------------------
     def _split(self, request: ContinuationRequest) -> tuple[list[int], list[int]]:
@@ -128,37 +164,38 @@ class TransformersLM:
         return results  # type: ignore[return-value]
 
     def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[list[float]]:
-        ctx = torch.tensor([context], device=self.device)
-        out = self.model(input_ids=ctx, use_cache=True)
-        self.stats["forward_tokens"] += len(context)
+        ids = torch.tensor([context], device=self.device)
+        positions = torch.arange(len(context), device=self.device)[None]
+        for _, _, out in self._forward(ids, torch.ones_like(ids), positions, logits_to_keep=1):
+            pass  # only the last chunk's last position is needed: the first continuation token
         first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
         scores: dict[int, list[float]] = {}
-        for batch in _length_batches(continuations):
+        for batch in _length_batches([len(c) for c in continuations], self.token_budget):
             scores.update(zip(batch, self._score_batch(context, out.cache, first, [continuations[i] for i in batch])))
         return [scores[i] for i in range(len(continuations))]
 
     def _score_batch(self, context, cache, first, batch: list[list[int]]) -> list[list[float]]:
         n, width = len(batch), max(len(c) for c in batch)
+        results = [[float(first[c[0]])] for c in batch]
+        if width == 1:
+            return results
         ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
-        mask = torch.zeros((n, len(context) + width), dtype=torch.long, device=self.device)
+        mask = torch.zeros((n, len(context) + width - 1), dtype=torch.long, device=self.device)
         mask[:, : len(context)] = 1
         for row, cont in enumerate(batch):
             ids[row, : len(cont)] = torch.tensor(cont)
-            mask[row, len(context) : len(context) + len(cont)] = 1
-        results = [[float(first[c[0]])] for c in batch]
-        if width > 1:
-            self.stats["forward_tokens"] += n * (width - 1)
-            batch_cache = copy.deepcopy(cache)
-            batch_cache.batch_repeat_interleave(n)
-            # Right padding: positions continue from the context; padded tail positions are ignored.
-            positions = torch.arange(len(context), len(context) + width, device=self.device).expand(n, -1)
-            logits = self.model(
-                input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
-                cache=batch_cache, use_cache=True,
-            ).logits.float()
-            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
-            for row, cont in enumerate(batch):
-                results[row].extend(logprobs[row, : len(cont) - 1].tolist())
+            mask[row, len(context) : len(context) + len(cont) - 1] = 1
+        batch_cache = copy.deepcopy(cache)
+        batch_cache.batch_repeat_interleave(n)
+        # Right padding: positions continue from the context; padded tail positions are ignored.
+        positions = torch.arange(len(context), len(context) + width - 1, device=self.device).expand(n, -1)
+        chunks = []
+        for start, end, out in self._forward(ids[:, :-1], mask, positions, batch_cache):
+            logprobs = torch.log_softmax(out.logits.float(), dim=-1)
+            chunks.append(logprobs.gather(-1, ids[:, start + 1 : end + 1, None])[..., 0])
+        logprobs = torch.cat(chunks, dim=1)
+        for row, cont in enumerate(batch):
+            results[row].extend(logprobs[row, : len(cont) - 1].tolist())
         return results
 
     # ---- generation ------------------------------------------------------------------------
@@ -172,20 +209,25 @@ class TransformersLM:
         by its entry of ``seeds`` (default: a hash of its prompt) and ``spec.seed``: a sample does
         not depend on which other prompts share its batch."""
         seeds = seeds if seeds is not None else [int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little") for p in prompts]
-        encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+        encoded = [self.tokenize(p) for p in prompts]
         for p, ids in zip(prompts, encoded):
             if len(ids) + spec.max_new_tokens > self.max_length:
                 raise StylefitError(f"prompt of {len(ids)} tokens + {spec.max_new_tokens} new tokens exceed the context of '{self.name}' ({self.max_length}): {p[:60]!r}")
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: dict[int, Generation] = {}
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        for batch in self._generation_batches([len(e) for e in encoded], batch_size):
             for i, generation in zip(batch, self._generate_batch([encoded[i] for i in batch], spec, [seeds[i] for i in batch])):
                 results[i] = generation
                 self.stats["generated_tokens"] += generation.n_tokens
             if progress:
                 progress(len(batch))
         return [results[i] for i in range(len(prompts))]
+
+    def _generation_batches(self, lengths: list[int], batch_size: int) -> list[list[int]]:
+        """Prompts by length, batch_size at a time (at most token_budget, so one decoding step stays
+        within it); a batch's prompts are prefilled in chunks within the budget."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        size = max(1, min(batch_size, self.token_budget))
+        return [order[start : start + size] for start in range(0, len(order), size)]
 
     def _generate_batch(self, encoded: list[list[int]], spec: GenerationSpec, seeds: list[int]) -> list[Generation]:
         n, width = len(encoded), max(len(e) for e in encoded)
@@ -203,7 +245,8 @@ class TransformersLM:
         new: list[list[int]] = [[] for _ in range(n)]
         done: list[Generation | None] = [None] * n
         active = list(range(n))  # rows of the original batch still generating
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        for _, _, out in self._forward(ids, mask, positions, counter="prefill_tokens", logits_to_keep=1):
+            pass  # the prompt, in chunks within the token budget; only the last position's logits matter
         cache, logits, last = out.cache, out.logits[:, -1], positions[:, -1]
         for step in range(spec.max_new_tokens):
             tokens = self._next_tokens(logits.float(), spec, [generators[r] for r in active] if generators else None)
@@ -257,23 +300,26 @@ class TransformersLM:
     def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
         """Per text, (layers + 1, hidden) states mean-pooled over its tokens; batched with right
         padding, which leaves a causal model's states of the real tokens unchanged."""
-        encoded = [self.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+        encoded = [self.tokenize(t) for t in texts]
         for text, ids in zip(texts, encoded):
             if not ids:
                 raise StylefitError(f"hidden_states: empty text {text!r}")
             if len(ids) > self.max_length:
                 raise StylefitError(f"hidden_states: {len(ids)} tokens exceed the context of '{self.name}' ({self.max_length})")
         pooled: dict[int, np.ndarray] = {}
-        for batch in _length_batches(encoded):
+        for batch in _length_batches([len(e) for e in encoded], self.token_budget):
             width = len(encoded[batch[0]])
-            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long, device=self.device)
+            mask = torch.zeros((len(batch), width), dtype=torch.long, device=self.device)
             for row, i in enumerate(batch):
                 ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
                 mask[row, : len(encoded[i])] = 1
-            states = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True).hidden_states
-            weights = (mask / mask.sum(1, keepdim=True)).to(self.device)[None, :, :, None]  # (1, B, T, 1)
-            means = (torch.stack(states).float() * weights).sum(2)  # (layers + 1, B, hidden)
+            weights = (mask / mask.sum(1, keepdim=True))[None, :, :, None]  # (1, B, T, 1)
+            positions = torch.arange(width, device=self.device).expand(len(batch), -1)
+            means = 0
+            for start, end, out in self._forward(ids, mask, positions, counter="hidden_state_tokens", output_hidden_states=True,
+                                                 logits_to_keep=1):
+                means = means + (torch.stack(out.hidden_states).float() * weights[:, :, start:end]).sum(2)  # (layers + 1, B, hidden)
             for row, i in enumerate(batch):
                 pooled[i] = means[:, row].cpu().numpy()
         return [pooled[i] for i in range(len(texts))]

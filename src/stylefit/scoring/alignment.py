@@ -38,16 +38,21 @@ class ExpectedAlignment(Scorer):
 
     def __init__(self, m: int = 4, function: str = "hidden_cosine", temperature: float = 1.0, top_p: float = 1.0,
                  seed: int = 0, correct_only: bool = False, no_correct: str = "all_samples",
-                 max_new_tokens: int = 256, with_question: bool = True):
+                 max_new_tokens: int = 256, with_question: bool | None = None):
         if m < 1 or temperature <= 0:
             raise StylefitError(f"alignment: need m >= 1 and temperature > 0 (sampling), got m={m}, temperature={temperature}")
         if no_correct not in NO_CORRECT:
             raise StylefitError(f"alignment: no_correct must be one of {', '.join(NO_CORRECT)}, got '{no_correct}'")
+        if with_question is not None and function != "hidden_cosine":  # an option that does nothing is an error
+            raise StylefitError(f"alignment: with_question applies only to function 'hidden_cosine', not '{function}'")
+        if no_correct != "all_samples" and not correct_only:
+            raise StylefitError("alignment: no_correct applies only with correct_only (--correct-only)")
         self.m, self.function_name, self.correct_only, self.no_correct = m, function, correct_only, no_correct
-        self.function = get_alignment_function(function, **({"with_question": with_question} if function == "hidden_cosine" else {}))
-        self.with_question = with_question if function == "hidden_cosine" else None
+        self.with_question = (True if with_question is None else with_question) if function == "hidden_cosine" else None
+        self.function = get_alignment_function(function, **({"with_question": self.with_question} if self.with_question is not None else {}))
         self.spec = GenerationSpec(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                                    stop_regex=ANSWER_LINE)
+        # Set by every prepare(), for that run only.
         self.samples: dict[str, list[str]] = {}
         self.dropped: set[str] = set()
 
@@ -60,6 +65,7 @@ class ExpectedAlignment(Scorer):
 
     def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
                 progress: Progress | None = None) -> list[str]:
+        self.samples, self.dropped = {}, set()
         task = candidates.task
         questions = [task.get(i) for i in ids]
         prompts = [render_prompt(lm, own_template(lm), task.prompt(q)) for q in questions for _ in range(self.m)]

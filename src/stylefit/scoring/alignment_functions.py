@@ -22,10 +22,6 @@ class AlignmentFunction(Protocol):
     def __call__(self, lm: LanguageModel, question: str, candidate: str, samples: list[str]) -> list[float]: ...
 
 
-def _tokens(lm: LanguageModel, text: str) -> list[int]:
-    return lm.tokenizer(text, add_special_tokens=False).input_ids
-
-
 def f1_of_counts(overlap: float, n_candidate: int, n_sample: int) -> float:
     if overlap == 0:
         return 0.0
@@ -61,10 +57,10 @@ class TokenF1:
     name = "token_f1"
 
     def __call__(self, lm, question, candidate, samples):
-        y = Counter(_tokens(lm, candidate))
+        y = Counter(lm.tokenize(candidate))
         out = []
         for s in samples:
-            ys = Counter(_tokens(lm, s))
+            ys = Counter(lm.tokenize(s))
             out.append(f1_of_counts(sum((y & ys).values()), sum(y.values()), sum(ys.values())))
         return out
 
@@ -75,8 +71,8 @@ class RougeL:
     name = "rouge_l"
 
     def __call__(self, lm, question, candidate, samples):
-        y = _tokens(lm, candidate)
-        return [f1_of_counts(lcs_length(y, ys := _tokens(lm, s)), len(y), len(ys)) for s in samples]
+        y = lm.tokenize(candidate)
+        return [f1_of_counts(lcs_length(y, ys := lm.tokenize(s)), len(y), len(ys)) for s in samples]
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -93,13 +89,14 @@ class HiddenCosine:
 
     def __init__(self, with_question: bool = True):
         self.with_question = with_question
-        self._memo: dict[tuple[str, str], np.ndarray] = {}  # the same samples recur for every strategy
+        self._memo: dict[tuple[str, str, str], np.ndarray] = {}  # the same samples recur for every strategy
 
     def _states(self, lm, texts: list[str]) -> list[np.ndarray]:
-        todo = [t for t in dict.fromkeys(texts) if (lm.revision, t) not in self._memo]
+        model = (lm.revision, lm.dtype)
+        todo = [t for t in dict.fromkeys(texts) if (*model, t) not in self._memo]
         for t, states in zip(todo, lm.hidden_states(todo) if todo else []):
-            self._memo[lm.revision, t] = states[1:]
-        return [self._memo[lm.revision, t] for t in texts]
+            self._memo[*model, t] = states[1:]
+        return [self._memo[*model, t] for t in texts]
 
     def __call__(self, lm, question, candidate, samples):
         prefix = question + "\n" if self.with_question else ""

@@ -18,7 +18,7 @@ from stylefit.store import Store
 @dataclass(frozen=True)
 class ScoringItem:
     candidate: Candidate
-    position: int  # index of the question in the scored sample (SPPL picks exemplars by it)
+    position: int  # index of the question among the candidate set's questions (not the sample's)
 
     @property
     def label(self) -> str:

@@ -34,14 +34,12 @@ def score_sample(
     progress: Progress | None = None,
     skip_overlong: bool = False,
 ) -> SampleScores:
-    items = [
-        ScoringItem(candidates.by_strategy[s][qid], position)
-        for position, qid in enumerate(ids)
-        for s in candidates.strategies
-    ]
+    items = [ScoringItem(candidates.by_strategy[s][qid], candidates.position(qid)) for qid in ids for s in candidates.strategies]
     requests = [scorer.requests(lm, item) for item in items]
     base = {"kind": "score", "model": lm.revision, "template": lm.template_id, "scorer": scorer.name,
             "version": scorer.version, "params": scorer.params()}
+    if scorer.needs_logprobs:  # token counts do not depend on the floating-point type; log-probabilities do
+        base["dtype"] = lm.dtype
     keys = [
         content_key(base | {"requests": [[r.context, r.continuation, r.special_tokens] for r in reqs]} | scorer.cache_parts(item))
         for item, reqs in zip(items, requests)

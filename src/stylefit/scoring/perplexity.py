@@ -5,19 +5,33 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel
-from stylefit.prompts import check_template, continuation_request, own_template
+from stylefit.data.candidates import CandidateSet
+from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel, Progress
+from stylefit.prompts import check_template, continuation_request, own_template, paper_wrapper_option, require_chat_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
+from stylefit.store import Store
 
 
 class _TemplatedScorer(Scorer):
-    """A scorer of the response given the question under one prompt template."""
+    """A scorer of the response given the question under one prompt template: ``native`` (the
+    target's chat template), ``paper`` (the authors' wrapper, ``paper_wrapper`` llama2 | mistral) or
+    ``plain`` (prompt, newline, response: for base models)."""
 
-    def __init__(self, template: str = "native"):
+    def __init__(self, template: str = "native", paper_wrapper: str | None = None):
         self.template = check_template(template)
+        self.paper_wrapper = paper_wrapper_option(self.template, paper_wrapper, self.name)
 
     def params(self) -> dict[str, Any]:
-        return {"template": self.template}
+        return {"template": self.template} | ({"paper_wrapper": self.paper_wrapper} if self.paper_wrapper else {})
+
+    def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
+                progress: Progress | None = None) -> list[str]:
+        require_chat_template(lm, self.template, self.name, "template")
+        return []
+
+    def _request(self, lm: LanguageModel, item: ScoringItem) -> ContinuationRequest:
+        c = item.candidate
+        return continuation_request(lm, self.template, c.prompt, c.response, item.label, self.paper_wrapper)
 
 
 @register
@@ -29,8 +43,7 @@ class Perplexity(_TemplatedScorer):
     unit = "perplexity"
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
-        c = item.candidate
-        return [continuation_request(lm, self.template, c.prompt, c.response, item.label)]
+        return [self._request(lm, item)]
 
     def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
         (r,) = results
@@ -48,10 +61,9 @@ class InstructionFollowingDifficulty(_TemplatedScorer):
     unit = "L(y|x)/L(y)"
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
-        c = item.candidate
         return [
-            continuation_request(lm, self.template, c.prompt, c.response, item.label),
-            ContinuationRequest("", c.response, special_tokens=False, label=item.label),
+            self._request(lm, item),
+            ContinuationRequest("", item.candidate.response, special_tokens=False, label=item.label),
         ]
 
     def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
@@ -61,7 +73,8 @@ class InstructionFollowingDifficulty(_TemplatedScorer):
 
 @register
 class ResponseLength(Scorer):
-    """Response length in the target's tokens (a baseline: ranks shorter responses first)."""
+    """Response length in the target's tokens (a baseline: ranks shorter responses first). Counted
+    as the response follows the prompt in the target's own template (plain text for a base model)."""
 
     name = "length"
     version = "1"

@@ -9,60 +9,88 @@ from typing import Any
 from stylefit.data.candidates import CandidateSet
 from stylefit.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, ContinuationScore, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import continuation_request, sppl_prompt
+from stylefit.prompts import TEMPLATES, continuation_request, paper_wrapper_option, require_chat_template, sppl_prompt
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
 from stylefit.scoring.exemplars import ExemplarSet, build_self_exemplars, exemplar_positions
 from stylefit.store import Store
 
-VARIANTS = {"paper": "paper", "native": "native"}  # variant -> prompt template
-
 
 @register
 class SelfAlignedPerplexity(Scorer):
-    """SPPL. ``variant='paper'`` reproduces the authors' template and [INST] wrapper exactly;
-    ``'native'`` puts the same prompt through the target's own chat template."""
+    """SPPL. ``variant='paper'`` reproduces the authors' template and [INST] wrapper exactly
+    (``paper_wrapper`` llama2, or mistral as they wrapped Mistral); ``'native'`` puts the same
+    prompt through the target's own chat template; ``'plain'`` writes it as plain text (base models).
+
+    A question's exemplars depend on its position among the candidate set's questions, not on
+    which questions were sampled, so ``--sample-seed`` never changes what one question is scored
+    against. With the first N questions this is the authors' choice exactly. Since exemplars are
+    answers to training questions, one may answer the very question being scored: such questions
+    are counted, and ``exclude_own_answer=True`` skips that exemplar for the next one in the cycle.
+    """
 
     name = "sppl"
     version = "1"
     unit = "perplexity"
 
-    def __init__(self, k: int = 3, m: int = 100, variant: str = "native", max_new_tokens: int = 256):
-        if variant not in VARIANTS:
-            raise StylefitError(f"sppl: unknown variant '{variant}' (known: {', '.join(VARIANTS)})")
+    def __init__(self, k: int = 3, m: int = 100, variant: str = "native", max_new_tokens: int = 256,
+                 paper_wrapper: str | None = None, exclude_own_answer: bool = False):
+        if variant not in TEMPLATES:
+            raise StylefitError(f"sppl: unknown variant '{variant}' (known: {', '.join(TEMPLATES)})")
         if k < 1 or m < 2:
             raise StylefitError(f"sppl: need k >= 1 and m >= 2, got k={k}, m={m}")
         self.k, self.m, self.variant, self.max_new_tokens = k, m, variant, max_new_tokens
+        self.paper_wrapper = paper_wrapper_option(variant, paper_wrapper, "sppl")
+        self.exclude_own_answer = exclude_own_answer
+        # Set by every prepare(), for that run only.
         self.exemplars: ExemplarSet | None = None
+        self._chosen: dict[str, list[int]] = {}
 
     def params(self) -> dict[str, Any]:
-        # The exemplar texts are inside every prompt, so the key already covers how they were made.
-        return {"k": self.k, "variant": self.variant}
+        # The exemplar texts are inside every prompt, so the key already covers how they were made and chosen.
+        return ({"k": self.k, "variant": self.variant}
+                | ({"paper_wrapper": self.paper_wrapper} if self.paper_wrapper else {})
+                | ({"exclude_own_answer": True} if self.exclude_own_answer else {}))
 
     def prepare_units(self, candidates: CandidateSet, ids: list[str]) -> int:
         return min(self.m, len(candidates.task.train))
 
     def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
                 progress: Progress | None = None) -> list[str]:
+        require_chat_template(lm, self.variant, "sppl", "variant")
         spec = GenerationSpec(max_new_tokens=self.max_new_tokens)
         self.exemplars = build_self_exemplars(lm, candidates.task, self.m, spec, store, progress)
         notes = self.exemplars.notes()
-        usable = len(self.exemplars.texts) - 1  # the authors' cycling never uses the last one
-        if usable < 1:
-            raise StylefitError(
-                f"sppl: {len(self.exemplars.texts)} exemplar(s) from m={self.m} questions; need at least 2 (raise --m)"
-            )
-        if self.k > usable:
-            notes.append(f"sppl: k lowered from {self.k} to {usable}: only {usable + 1} exemplars (as the paper does)")
-            self.k = usable
+        cycle = len(self.exemplars.texts) - 1  # the authors' cycling never uses the last one
+        spare = 1 if self.exclude_own_answer else 0  # one more in the cycle, to step over the own answer
+        if cycle < 1 + spare:
+            raise StylefitError(f"sppl: {len(self.exemplars.texts)} exemplar(s) from m={self.m} questions; "
+                                f"need at least {2 + spare} (raise m, --m)")
+        k = min(self.k, cycle - spare)
+        if k < self.k:
+            notes.append(f"sppl: k lowered from {self.k} to {k} for this run: only {cycle + 1} exemplars (as the paper does)")
+        self._chosen = {}
+        own = 0
+        answered = self.exemplars.question_ids
+        for qid in ids:
+            chosen = exemplar_positions(candidates.position(qid), k + spare, len(self.exemplars.texts))
+            own += any(answered[i] == qid for i in chosen[:k])
+            if self.exclude_own_answer:
+                chosen = [i for i in chosen if answered[i] != qid]
+            self._chosen[qid] = chosen[:k]
+        if self.exclude_own_answer:
+            notes.append(f"sppl: {own}/{len(ids)} questions would have seen the target's own answer to that very "
+                         "question among their exemplars; it was replaced by the next exemplar")
+        elif own:
+            notes.append(f"sppl: {own}/{len(ids)} questions see the target's own answer to that very question among "
+                         "their exemplars (exclude_own_answer=true replaces it)")
         return notes
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         if self.exemplars is None:
             raise RuntimeError("SelfAlignedPerplexity.prepare() must run before scoring")
-        texts = self.exemplars.texts
-        chosen = [texts[i] for i in exemplar_positions(item.position, self.k, len(texts))]
-        prompt = sppl_prompt(item.candidate.prompt, chosen)
-        return [continuation_request(lm, VARIANTS[self.variant], prompt, item.candidate.response, item.label)]
+        c = item.candidate
+        prompt = sppl_prompt(c.prompt, [self.exemplars.texts[i] for i in self._chosen[c.id]])
+        return [continuation_request(lm, self.variant, prompt, c.response, item.label, self.paper_wrapper)]
 
     def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
         (r,) = results

@@ -4,6 +4,10 @@ Every bootstrap resample draws the same questions for every strategy, so differe
 strategies are not swamped by how hard the questions are. The ranked statistic is the arithmetic
 mean of the per-example scores (the paper's aggregate); the mean NLL and the median are reported
 beside it.
+
+Ties are shared, never broken by load order: strategies whose means tie share a rank
+(competition ranking, 1, 1, 3), and a resample in which several strategies tie for first
+credits each of them 1/(number tied) of a win.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 Z95 = 1.959963984540054
+# Means this close (relative) are a tie: sums over the same values in another order may differ in the last bit.
+TIE_RTOL = 1e-12
 
 
 @dataclass
@@ -22,11 +28,11 @@ class StrategyEstimate:
     mean: float  # arithmetic mean of per-example scores (ranked)
     ci_low: float  # 95% paired-bootstrap percentile interval of the mean
     ci_high: float
-    p_best: float  # share of bootstrap resamples in which this strategy ranks first
+    p_best: float  # share of bootstrap resamples won by this strategy (a k-way tie for first counts 1/k)
     mean_nll: float | None
     median: float
     mean_tokens: float
-    rank: int = 0
+    rank: int = 0  # 1 = best; tied means share a rank
 
 
 @dataclass
@@ -43,6 +49,16 @@ class Ranking:
     @property
     def best(self) -> str:
         return self.estimates[0].strategy
+
+    @property
+    def tied_best(self) -> list[str]:
+        """Every strategy that shares rank 1 (one name unless the best means tie)."""
+        return [e.strategy for e in self.estimates if e.rank == 1]
+
+
+def _ties(values: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Where ``values`` equals ``best`` up to TIE_RTOL (broadcast)."""
+    return np.abs(values - best) <= TIE_RTOL * np.maximum(np.abs(best), 1.0)
 
 
 def rank_strategies(
@@ -64,13 +80,15 @@ def rank_strategies(
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_bootstrap, n))
     boot = matrix[:, idx].mean(axis=2)  # (K, B)
-    winners = np.argmin(sign * boot, axis=0)
-    p_best = np.bincount(winners, minlength=k) / n_bootstrap
+    oriented = sign * boot
+    winners = _ties(oriented, oriented.min(axis=0, keepdims=True))  # (K, B): every strategy tied for first
+    p_best = (winners / winners.sum(axis=0, keepdims=True)).sum(axis=1) / n_bootstrap
     lows, highs = np.percentile(boot, [2.5, 97.5], axis=1)
     means = matrix.mean(axis=1)
     order = np.argsort(sign * means, kind="stable")
+    ranks = _competition_ranks(sign * means[order])
     estimates = []
-    for rank, j in enumerate(order, start=1):
+    for rank, j in zip(ranks, order):
         s = names[j]
         s_nll = None if nll is None or nll.get(s) is None else float(np.mean(nll[s]))
         s_tok = float(np.mean(tokens[s])) if tokens is not None else float("nan")
@@ -89,3 +107,12 @@ def rank_strategies(
         n_needed = math.ceil((Z95 * sd / mean) ** 2) if mean > 0 else None
     return Ranking(estimates, n, n_bootstrap, seed, higher_is_better, separated,
                    (float(diff.mean()), float(d_low), float(d_high)), n_needed)
+
+
+def _competition_ranks(sorted_values: np.ndarray) -> list[int]:
+    """1-based ranks of ascending values; a value tied with the one before it shares its rank."""
+    ranks = [1]
+    for i in range(1, len(sorted_values)):
+        tied = _ties(sorted_values[i], sorted_values[i - 1])
+        ranks.append(ranks[-1] if tied else i + 1)
+    return ranks

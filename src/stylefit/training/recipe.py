@@ -2,7 +2,8 @@
 
 Defaults follow the paper (LoRA rank 8 on the q/v projections) and this CPU (DESIGN.md §5: TRL
 defaults to bf16 and gradient checkpointing, ~18x slower on CPUs without native bf16, so both
-are off unless asked for; ``bf16=None`` turns bf16 on only on a CUDA device that supports it).
+are off unless asked for; ``bf16=None`` follows the run's dtype: bf16 mixed precision when the
+run computes in bfloat16, which ``--dtype auto`` picks on a GPU that supports it).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Recipe(BaseModel):
     skip_overlong: bool = Field(False, description="drop (and count) over-long examples instead of failing")
     select_checkpoint: bool = Field(False, description="keep the epoch with the best validation accuracy (the paper's choice)")
     validation_questions: int = Field(50, ge=1, description="held-out training questions used when select_checkpoint")
+    checkpoint_metric: Literal["strict", "flexible"] = Field("strict", description="the accuracy select_checkpoint maximises")
     bf16: bool | None = None
     gradient_checkpointing: bool = False
 
@@ -46,8 +48,9 @@ class Recipe(BaseModel):
             object.__setattr__(self, "learning_rate", DEFAULT_LR[self.method])
         return self
 
-    def sft_kwargs(self, seed: int, on_cuda: bool, bf16_supported: bool) -> dict[str, Any]:
-        """The SFTConfig arguments this recipe fixes (output and logging settings are the trainer's)."""
+    def sft_kwargs(self, seed: int, on_cuda: bool, dtype: str) -> dict[str, Any]:
+        """The SFTConfig arguments this recipe fixes (output and logging settings are the trainer's).
+        ``dtype`` is the run's compute type: bfloat16 or float16 train in mixed precision (fp32 weights)."""
         return dict(
             learning_rate=self.learning_rate,
             lr_scheduler_type=self.lr_scheduler,
@@ -59,7 +62,8 @@ class Recipe(BaseModel):
             gradient_accumulation_steps=self.grad_accum,
             max_length=None,  # lengths are checked beforehand: TRL would truncate silently
             completion_only_loss=True,
-            bf16=(on_cuda and bf16_supported) if self.bf16 is None else self.bf16,
+            bf16=dtype == "bfloat16" if self.bf16 is None else self.bf16,
+            fp16=dtype == "float16",
             activation_checkpointing=self.gradient_checkpointing,  # transformers 5 name; TRL defaults it to on
             use_cpu=not on_cuda,
             seed=seed,
@@ -74,3 +78,4 @@ class EvalSettings(BaseModel):
 
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(16, ge=1, description="prompts per generate call (speed only, not part of a run's key)")
+    token_budget: int = Field(2048, ge=1, description="most tokens in one forward pass (speed and memory only, not part of a run's key)")

@@ -38,6 +38,8 @@ class RunSpec(BaseModel):
     chat_template: str  # "" when the target has none (plain prompt + newline)
     strategy: str | None  # None = the base model, no fine-tuning
     seed: int | None
+    dtype: str = "float32"  # compute type (resolved): mixed-precision training, and the weights evaluation runs in
+    device: str = "auto"  # where it runs, resolved on the machine that runs it (not part of the key)
     recipe: Recipe | None
     eval: EvalSettings
     train: list[TrainExample] = []
@@ -49,9 +51,9 @@ class RunSpec(BaseModel):
         return f"{self.target}:{self.strategy}:seed{self.seed}" if self.strategy else f"{self.target}:base"
 
     def key(self) -> str:
-        """Everything the result depends on; not the model's name (the revision is its identity) nor
-        the generation batch size."""
-        depends = self.model_dump(mode="json", exclude={"target": True, "eval": {"batch_size"}})
+        """Everything the result depends on; not the model's name (the revision is its identity), the
+        device, nor the generation batch size and token budget."""
+        depends = self.model_dump(mode="json", exclude={"target": True, "device": True, "eval": {"batch_size", "token_budget"}})
         return content_key({"kind": KEY_VERSION, **depends})
 
 
@@ -67,6 +69,7 @@ class RunResult(BaseModel):
     training: TrainingOutcome | None
     evaluation: Evaluation
     device: str
+    dtype: str
     host: str
     pid: int
     versions: dict[str, str]
@@ -89,6 +92,7 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from stylefit.models.device import resolve_device
     from stylefit.models.registry import resolve_model
     from stylefit.models.transformers_lm import TransformersLM
 
@@ -104,20 +108,25 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
     if resolved.revision != spec.revision:
         raise StylefitError(f"{spec.label}: model '{spec.target}' has revision {resolved.revision[:16]} here, "
                             f"but the run was planned for {spec.revision[:16]}")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(spec.device)
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    # Trained in fp32 weights (mixed precision when the dtype is lower); evaluated in the dtype.
     model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch.float32).to(device)
     timings["load_s"] = time.perf_counter() - t0
+
+    def answering(m) -> TransformersLM:
+        return TransformersLM(resolved, device=device, model=m, tokenizer=tokenizer, token_budget=spec.eval.token_budget)
 
     training = None
     if spec.strategy is not None:
         def validate(trained) -> float:
-            lm = TransformersLM(resolved, device=device, model=trained, tokenizer=tokenizer)
-            return evaluate(lm, spec.validation, spec.verifier, spec.eval.max_new_tokens, spec.eval.batch_size).accuracy_strict
+            with torch.autocast(torch.device(device).type, dtype=getattr(torch, spec.dtype), enabled=spec.dtype != "float32"):
+                evaluation = evaluate(answering(trained), spec.validation, spec.verifier, spec.eval.max_new_tokens, spec.eval.batch_size)
+            return evaluation.accuracy(spec.recipe.checkpoint_metric)
 
         steps = (lambda total, k: progress(f"{spec.label}: training steps", total, k)) if progress else None
         model, training = finetune(model, tokenizer, spec.train, spec.recipe, spec.seed, validate=validate,
-                                   progress=steps, label=spec.label)
+                                   progress=steps, label=spec.label, dtype=spec.dtype)
         timings["train_s"] = training.train_s
         timings["validation_s"] = training.validation_s
         if hasattr(model, "merge_and_unload"):
@@ -125,7 +134,7 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
             # model's graph instead of adding two small matmuls per adapted layer and token.
             model = model.merge_and_unload()
 
-    lm = TransformersLM(resolved, device=device, model=model, tokenizer=tokenizer)
+    lm = answering(model.to(getattr(torch, spec.dtype)))
     evaluation = evaluate(lm, spec.test, spec.verifier, spec.eval.max_new_tokens, spec.eval.batch_size,
                           progress=stage("test answers", len(spec.test)))
     timings["generation_s"] = evaluation.generation_s
@@ -134,6 +143,6 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
     return RunResult(
         key=spec.key(), label=spec.label, task=spec.task, target=spec.target, revision=spec.revision,
         strategy=spec.strategy, seed=spec.seed, recipe=spec.recipe.model_dump(mode="json") if spec.recipe else None,
-        training=training, evaluation=evaluation, device=device, host=socket.gethostname(), pid=os.getpid(),
+        training=training, evaluation=evaluation, device=device, dtype=lm.dtype, host=socket.gethostname(), pid=os.getpid(),
         versions=library_versions(), timings=timings, finished_at=datetime.now(timezone.utc).isoformat(),
     )

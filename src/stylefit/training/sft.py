@@ -96,7 +96,7 @@ class _BestEpoch(TrainerCallback):
 
 
 def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, output_dir: str,
-                  callbacks: list[TrainerCallback] = (), label: str = "run"):
+                  callbacks: list[TrainerCallback] = (), label: str = "run", dtype: str = "float32"):
     """An SFTTrainer over the examples, its dataset tokenized and length-checked (nothing truncated),
     and the over-long examples it dropped (only where the recipe allows skipping)."""
     from datasets import Dataset
@@ -109,7 +109,7 @@ def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe
     config = SFTConfig(
         output_dir=output_dir, save_strategy="no", report_to="none", logging_steps=1, disable_tqdm=True,
         include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
-        **recipe.sft_kwargs(seed, on_cuda, on_cuda and torch.cuda.is_bf16_supported()),
+        **recipe.sft_kwargs(seed, on_cuda, dtype),
     )
     peft_config = None
     if recipe.method == "lora":
@@ -126,7 +126,10 @@ def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe
 
 def _enforce_max_length(trainer, recipe: Recipe, model, label: str) -> list[str]:
     """Over-long examples are an error naming the first one, or dropped and counted if the recipe says so."""
-    limit = min(recipe.max_length, getattr(model.config, "max_position_embeddings", None) or recipe.max_length)
+    context = getattr(model.config, "max_position_embeddings", None)
+    if not context:  # guessing a context length would let over-long examples train on garbage positions
+        raise StylefitError(f"{label}: the model's config gives no max_position_embeddings (context length)")
+    limit = min(recipe.max_length, context)
     data = trainer.train_dataset
     over = [f"{i} ({len(ids)} tokens)" for i, ids in zip(data["id"], data["input_ids"]) if len(ids) > limit]
     if over and not recipe.skip_overlong:
@@ -141,8 +144,9 @@ def _enforce_max_length(trainer, recipe: Recipe, model, label: str) -> list[str]
 
 def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, *,
              validate: Callable[[torch.nn.Module], float] | None = None,
-             progress: Callable[[int, int], None] | None = None, label: str = "run"):
+             progress: Callable[[int, int], None] | None = None, label: str = "run", dtype: str = "float32"):
     """Fine-tune in place; returns (the trained model, possibly PEFT-wrapped, and the outcome).
+    ``dtype``: the compute type (mixed precision for bfloat16/float16; the weights stay as loaded).
 
     ``validate(model) -> accuracy`` is called at every epoch end when the recipe selects checkpoints;
     the best epoch's weights are restored before returning. ``progress(total steps, advance)``.
@@ -157,7 +161,7 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
         best = _BestEpoch(validate)
         callbacks.append(best)
     with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as output_dir:
-        trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label)
+        trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label, dtype)
         loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
         t = time.perf_counter()
         trainer.train()

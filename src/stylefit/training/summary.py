@@ -4,8 +4,9 @@ and whether neighbouring strategies are separated by more than that noise.
 Two noise sources bound what a ranking of fine-tuned accuracies can say (DESIGN.md §5):
 - seed to seed: the same strategy trained with another seed lands 1-2 points away;
   measured as the standard deviation over seeds (ddof=1), pooled over strategies;
-- test items: an accuracy on n items has a binomial standard error sqrt(p(1-p)/n); p is
-  Agresti-Coull adjusted ((x+2)/(n+4)) so that 0% and 100% do not claim zero noise.
+- test items: an accuracy on n items has a binomial standard error; it is the Agresti-Coull one,
+  sqrt(p~(1-p~)/n~) with n~ = n + z² and p~ = (x + z²/2)/n~ (z = 1.96: about two successes and two
+  failures added), so that 0% and 100% do not claim zero noise.
 A strategy's mean over k seeds has standard error sqrt(std²/k + binomial²); two strategies are
 "separated" when the 95% interval of their difference, from those errors, excludes zero. Pairing
 on the shared test items is ignored, which makes the verdict conservative.
@@ -25,9 +26,10 @@ Z95 = float(norm.ppf(0.975))
 
 
 def binomial_se(accuracy: float, n: int) -> float:
-    """Standard error of an accuracy on n items, Agresti-Coull adjusted."""
-    p = (accuracy * n + 2) / (n + 4)
-    return math.sqrt(p * (1 - p) / n)
+    """Agresti-Coull standard error of an accuracy on n items: its 95% interval is p~ ± 1.96 se."""
+    n_adjusted = n + Z95**2
+    p = (accuracy * n + Z95**2 / 2) / n_adjusted
+    return math.sqrt(p * (1 - p) / n_adjusted)
 
 
 @dataclass
@@ -142,9 +144,9 @@ def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
             skipped_examples=sum(len(r.training.skipped) for r in group if r.training),
         ))
     rows.sort(key=lambda s: (-s.mean, s.strategy))
-    for rank, row in enumerate(rows, start=1):
-        row.rank = rank
-        row.within_noise_of_best = rank > 1 and not _compare(rows[0], row).separated
+    for i, row in enumerate(rows):
+        row.rank = rows[i - 1].rank if i and math.isclose(row.mean, rows[i - 1].mean, rel_tol=1e-12) else i + 1  # ties share a rank
+        row.within_noise_of_best = row.rank > 1 and not _compare(rows[0], row).separated
     comparisons = [_compare(a, b) for a, b in zip(rows, rows[1:])]
 
     variances = [s.std**2 for s in rows if s.std is not None]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from stylefit.data.candidates import CandidateSet, load_candidates
 from stylefit.data.task import Task, load_task
 from stylefit.errors import StylefitError
+from stylefit.models.device import resolve_device, resolve_dtype
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.store import Store
 from stylefit.training.evaluate import EvalQuestion
@@ -50,10 +51,25 @@ def _chosen(requested: list[str] | None, known: list[str], what: str) -> list[st
     return requested
 
 
+def run_numerics(device: str, dtype: str, ray_address: str | None, resources: RunResources) -> tuple[str, str]:
+    """(device, dtype) of the runs. Here they resolve on this machine; on Ray a run's device is its
+    worker's (a GPU when it asks for one), and 'auto' assumes bf16 there (a GPU without it fails loudly)."""
+    if ray_address is None:
+        resolved = resolve_device(device)
+        return resolved, resolve_dtype(dtype, resolved)
+    if device == "auto":
+        device = "cuda" if resources.num_gpus > 0 else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return device, resolve_dtype(dtype, "cpu")  # names checked here; GPU support on the worker
+
+
 def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: list[str] | None = None,
               seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, eval_settings: EvalSettings | None = None,
-              n_train: int | None = None, n_test: int | None = None, base: bool = True) -> list[RunSpec]:
-    """The runs of one (task, target): strategies x seeds, plus the base model once."""
+              n_train: int | None = None, n_test: int | None = None, base: bool = True,
+              device: str = "cpu", dtype: str = "float32") -> list[RunSpec]:
+    """The runs of one (task, target): strategies x seeds, plus the base model once.
+    ``device`` and ``dtype`` as resolved by ``run_numerics``."""
     from transformers import AutoTokenizer
 
     from stylefit.models.registry import resolve_model
@@ -89,7 +105,7 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
     resolved = resolve_model(target)
     chat_template = AutoTokenizer.from_pretrained(resolved.path).chat_template or ""
     common = dict(task=task.name, verifier=task.verifier_name, target=target, revision=resolved.revision,
-                  chat_template=chat_template, eval=eval_settings, test=test)
+                  chat_template=chat_template, eval=eval_settings, test=test, device=device, dtype=dtype)
     specs = [RunSpec(**common, strategy=None, seed=None, recipe=None)] if base else []
     for strategy in strategies:
         train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)]
@@ -136,6 +152,8 @@ def verify(
     store: Store | str | Path | None = None,
     ray_address: str | None = None,
     resources: RunResources | dict[str, Any] | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
     progress: StageProgress | None = None,
 ) -> VerifyResult:
     """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
@@ -145,6 +163,9 @@ def verify(
     ``metric``: "strict" (the answer after "Final Answer:") or "flexible" ranks; both are reported.
     ``ray_address``: None runs here, one run after another; "local" starts a Ray instance on this
     machine; "auto" or "ray://host:port" joins a cluster (stylefit must be installed on its nodes).
+    ``device``/``dtype``: auto = CUDA and bf16 mixed precision where available, else CPU and fp32;
+    the dtype is part of every run's key. Checkpoint selection maximises ``metric`` unless the
+    recipe names its own ``checkpoint_metric``.
     """
     if metric not in ("strict", "flexible"):
         raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
@@ -154,12 +175,15 @@ def verify(
     recipe = _settings(Recipe, recipe, "recipe")
     eval_settings = _settings(EvalSettings, eval_settings, "evaluation settings")
     resources = _settings(RunResources, resources, "resources")
+    if "checkpoint_metric" not in recipe.model_fields_set:
+        recipe = recipe.model_copy(update={"checkpoint_metric": metric})
+    device, dtype = run_numerics(device, dtype, ray_address, resources)
     store = store if isinstance(store, Store) else Store(store)
     targets = [targets] if isinstance(targets, str) else list(targets)
     seeds = list(seeds)
 
     plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
-                       n_train=n_train, n_test=n_test, base=base) for t in targets]
+                       n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype) for t in targets]
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources, progress=progress)
 
     cases, start = [], 0
