@@ -5,7 +5,14 @@ from stylefit.api import SelectionResult, select
 from stylefit.errors import StylefitError
 
 __version__ = "0.1.0"
-__all__ = ["SelectionResult", "StylefitError", "select", "verify", "__version__"]
+__all__ = ["SelectionResult", "StylefitError", "generate", "select", "verify", "__version__"]
+
+
+def generate(*args, **kwargs):
+    """Write training targets with named strategies: ``stylefit.strategies.generate``."""
+    from stylefit.strategies import generate as run_generate
+
+    return run_generate(*args, **kwargs)
 
 
 def verify(*args, **kwargs):

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from stylefit.bench.cli import bench_app
 from stylefit.errors import StylefitError
@@ -185,6 +186,57 @@ def scorers() -> None:
         s = get_scorer(name)
         console.print(f"{name:8s} {type(s).__doc__.strip().splitlines()[0]}  [dim]({s.unit}, "
                       f"{'higher' if s.higher_is_better else 'lower'} = more familiar)[/dim]")
+
+
+@app.command()
+def generate(
+    task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
+    strategy: list[str] = typer.Option(..., "--strategy", "-s", help="Strategy to generate with (repeat; see `stylefit strategies`)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for <strategy>.jsonl files and manifest.json."),
+    n: Optional[int] = typer.Option(None, "--n", help="Generate for the first N training questions (default all)."),
+    target: str = typer.Option("smollm2-135m-instruct", "--target", "-m", help="The model to be fine-tuned: minimum change, paraphrase and self-style start from its answers."),
+    recipes: list[Path] = typer.Option([], "--recipes", "-r", help="TOML file of [strategy.<name>] recipes (repeat)."),
+    retry_temperature: float = typer.Option(0.7, "--retry-temperature", help="Sampling temperature of the retries of a wrong answer."),
+    own_answers_m: int = typer.Option(100, "--own-answers-m", help="self-style: training questions the target answers to find its correct answers."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available) | cpu | cuda | cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
+    token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Most tokens in one forward pass (default 2048)."),
+) -> None:
+    """Write training targets with each strategy: verified, retried, optionally fixed to gold; cached and resumable."""
+    from stylefit.strategies import generate as run_generate
+
+    with stage_progress() as progress:
+        result = run_generate(task, strategy, out=out, n=n, target=target, recipes=recipes, store=cache,
+                              retry_temperature=retry_temperature, own_answers_m=own_answers_m, device=device,
+                              dtype=dtype, token_budget=token_budget, progress=progress)
+    table = Table(title=f"{result.task}: {len(result.ids)} questions per strategy -> {result.out}")
+    for column in ("strategy", "teacher", "correct 1st try", "correct", "still wrong", "fixed to gold", "tries", "tokens", "s"):
+        table.add_column(column, justify="left" if column in ("strategy", "teacher") else "right")
+    for r in result.strategies:
+        table.add_row(r.strategy, r.teacher or "-", str(r.correct_first_try), str(r.correct), str(r.still_wrong), str(r.fixed),
+                      str(r.tries), str(r.generated_tokens), f"{r.seconds:.1f}")
+    console.print(table)
+    for r in result.strategies:
+        for note in r.notes:
+            console.print(f"[dim]note: {r.strategy}: {note}[/dim]")
+    console.print(f"{result.computed} generations computed, the rest from cache; wrote {result.out}/manifest.json")
+
+
+@app.command()
+def strategies(
+    file: list[Path] = typer.Option([], "--file", "-f", help="TOML file of [strategy.<name>] recipes (repeat; later files override)."),
+) -> None:
+    """List the response-generation strategies: the built-in recipes and those of --file."""
+    from stylefit.strategies import strategy_library
+
+    table = Table(title="Response-generation strategies")
+    for column in ("name", "kind", "teacher", "sampling", "description", "source"):
+        table.add_column(column)
+    for s in strategy_library(*file).values():
+        sampling = "-" if s.teacher is None else ("greedy" if s.temperature == 0 else f"T={s.temperature:g}, top-p {s.top_p:g}")
+        table.add_row(s.name, s.kind, s.teacher or "-", sampling, s.description, s.source)
+    console.print(table)
 
 
 app.add_typer(bench_app, name="bench")

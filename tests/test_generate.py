@@ -1,0 +1,213 @@
+"""`stylefit generate` on tiny real models: verified, retried, fixed and counted; cached and resumable;
+written in the format `select` reads."""
+
+import json
+
+import pytest
+
+from conftest import TASK_QUESTIONS, write_task
+from stylefit import select
+from stylefit.errors import StylefitError
+from stylefit.models import GenerationSpec
+from stylefit.prompts import own_template, render_prompt
+from stylefit.strategies import generate, with_gold_answer
+
+RECIPES = '''
+[strategy.parrot_says]
+description = "the parrot answers"
+kind = "teacher"
+teacher = "parrot"
+prompt = "{question}"
+max_new_tokens = 32
+
+[strategy.parrot_fixed]
+description = "the parrot answers; a wrong final answer is set to gold"
+kind = "teacher"
+teacher = "parrot"
+prompt = "{question}"
+max_new_tokens = 32
+retries = 1
+fix_final_answer = true
+
+[strategy.corrects_target]
+description = "minimum change of the target's answer, by the parrot"
+kind = "minimum_change"
+teacher = "parrot"
+prompt = "{question} The student said: {answer} Gold: {gold}"
+max_new_tokens = 32
+retries = 0
+fix_final_answer = true
+
+[strategy.in_target_style]
+description = "self-style rewrite by the random model"
+kind = "self_style"
+teacher = "random"
+prompt = "{own_answers}{question} {gold}"
+retries = 0
+max_new_tokens = 8
+fix_final_answer = true
+k_own_answers = 2
+'''
+
+
+@pytest.fixture
+def setup(tmp_path, parrot_lm, tiny_lm):
+    root = write_task(tmp_path / "task", n=8)
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    golds = ["1", "2", "3", "1", "5", "6", "1", "8"]  # the parrot (always "Final Answer: 1") is right on q0, q3, q6
+    (root / "train.jsonl").write_text("".join(json.dumps(r | {"gold": g}) + "\n" for r, g in zip(rows, golds)))
+    recipes = tmp_path / "recipes.toml"
+    recipes.write_text(RECIPES)
+    models = {"parrot": parrot_lm, "random": tiny_lm}
+    loaded = []
+
+    def load(name):
+        loaded.append(name)
+        return models[name]
+
+    kwargs = dict(recipes=[recipes], store=tmp_path / "cache.sqlite", load_model=load)
+    return root, kwargs, loaded
+
+
+def test_teacher_answers_are_verified_retried_and_counted(setup, tmp_path):
+    root, kwargs, _ = setup
+    result = generate(root, ["parrot_says", "parrot_fixed"], out=tmp_path / "out", target="parrot", **kwargs)
+    says, fixed = result.strategies
+    assert (says.n, says.correct_first_try, says.correct, says.still_wrong, says.fixed) == (8, 3, 3, 5, 0)
+    assert says.tries == 8 + 5 + 5  # two retries for each of the five wrong answers
+    rows = [json.loads(line) for line in (tmp_path / "out" / "parrot_says.jsonl").read_text().splitlines()]
+    assert [r["correct"] for r in rows] == [True, False, False, True, False, False, True, False]
+    assert [r["tries"] for r in rows] == [1, 3, 3, 1, 3, 3, 1, 3] and not any(r["fixed"] for r in rows)
+    assert rows[0]["response"] == "Final Answer: 1"
+    assert any("5/8 responses wrong after 3 tries: kept as written" in n for n in says.notes)
+
+    fixed_rows = [json.loads(line) for line in (tmp_path / "out" / "parrot_fixed.jsonl").read_text().splitlines()]
+    assert (fixed.still_wrong, fixed.fixed, fixed.tries) == (5, 5, 8 + 5)
+    assert [r["response"] for r in fixed_rows] == [f"Final Answer: {g}" for g in ["1", "2", "3", "1", "5", "6", "1", "8"]]
+    assert [r["fixed"] for r in fixed_rows] == [not r["correct"] for r in fixed_rows]
+
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [s["strategy"] for s in manifest["strategies"]] == ["parrot_says", "parrot_fixed"]
+    assert manifest["strategies"][0]["teacher_revision"] == "parrot-1" and manifest["ids"] == [f"q{i}" for i in range(8)]
+    assert manifest["strategies"][0]["recipe"]["prompt"] == "{question}"
+
+
+def test_a_rerun_computes_nothing_and_writes_the_same_files(setup, tmp_path):
+    root, kwargs, _ = setup
+    first = generate(root, ["parrot_says"], out=tmp_path / "a", target="parrot", **kwargs)
+    assert first.computed > 0
+    again = generate(root, ["parrot_says"], out=tmp_path / "b", target="parrot", **kwargs)
+    assert again.computed == 0 and again.strategies[0].generated_tokens == 0
+    assert (tmp_path / "a" / "parrot_says.jsonl").read_text() == (tmp_path / "b" / "parrot_says.jsonl").read_text()
+
+
+def test_the_output_is_a_candidate_set_select_reads(setup, tmp_path, tiny_lm):
+    root, kwargs, _ = setup
+    generate(root, ["parrot_fixed", "answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
+    result = select(root, [tmp_path / "out" / "parrot_fixed.jsonl", tmp_path / "out" / "answer_only.jsonl"],
+                    target=tiny_lm, scorer="ppl", n=8, store=tmp_path / "s.sqlite")
+    assert sorted(e.strategy for e in result.ranking.estimates) == ["answer_only", "parrot_fixed"]
+
+
+def test_minimum_change_starts_from_the_targets_own_answer(setup, tmp_path, tiny_lm):
+    root, kwargs, loaded = setup
+    result = generate(root, ["corrects_target"], out=tmp_path / "out", target=tiny_lm, **kwargs)
+    own = tiny_lm.generate([render_prompt(tiny_lm, own_template(tiny_lm), TASK_QUESTIONS[0])], GenerationSpec(max_new_tokens=256))[0]
+    report = result.strategies[0]
+    assert report.example_prompt == f"{TASK_QUESTIONS[0]} The student said: {own.text.strip()} Gold: 1"
+    assert loaded == ["parrot"]  # the target was given loaded; only the teacher was loaded
+
+
+def test_self_style_imitates_the_targets_correct_answers(setup, tmp_path):
+    root, kwargs, _ = setup
+    result = generate(root, ["in_target_style"], out=tmp_path / "out", target="parrot", own_answers_m=8, **kwargs)
+    report = result.strategies[0]
+    # The parrot is right on q0, q3, q6: those are its own correct answers, two of them shown per question.
+    assert report.example_prompt.count("Final Answer: 1\n\nFinal Answer: 1") == 2
+    assert any("3/8 of the target's zero-shot answers correct" in n for n in report.notes)
+    assert report.fixed == report.still_wrong == 8 - report.correct
+
+
+def test_gold_and_answer_only_need_no_teacher_and_are_verified(setup, tmp_path):
+    root, kwargs, loaded = setup
+    result = generate(root, ["answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
+    assert result.strategies[0].correct == 8 and loaded == []
+    with pytest.raises(StylefitError, match="strategy 'gold' id 'q0': the gold strategy needs a human solution"):
+        generate(root, ["gold"], out=tmp_path / "out2", target="parrot", **kwargs)
+    assert not (tmp_path / "out2" / "gold.jsonl").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"strategies": ["cot"]}, "unknown strategy 'cot'"),
+    ({"strategies": ["answer_only", "answer_only"]}, "strategies must be distinct"),
+    ({"n": 9}, "n=9, but task 'tiny-sums' has 8 training questions"),
+    ({"retry_temperature": 0}, "retry_temperature must be > 0"),
+])
+def test_bad_requests_are_one_line_errors(setup, tmp_path, args, message):
+    root, kwargs, _ = setup
+    args = {"strategies": ["answer_only"]} | args
+    with pytest.raises(StylefitError, match=message):
+        generate(root, args.pop("strategies"), out=tmp_path / "out", target="parrot", **kwargs, **args)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("3 + 4 = 8\nFinal Answer: 8", "3 + 4 = 8\nFinal Answer: 7"),
+    ("so the final answer is 8. Done.\nextra", "so the Final Answer: 7"),
+    ("no marker here", "no marker here\nFinal Answer: 7"),
+    ("Final Answer: 8\nwait\nFINAL ANSWER: 9 apples", "Final Answer: 8\nwait\nFinal Answer: 7"),
+])
+def test_with_gold_answer_replaces_the_last_final_answer(text, expected):
+    assert with_gold_answer(text, "7") == expected
+
+
+@pytest.mark.integration
+def test_the_cli_generates_with_the_default_model_and_select_ranks_the_result(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import EXAMPLE
+
+    recipes = tmp_path / "recipes.toml"
+    recipes.write_text('''
+[strategy.smol_steps]
+description = "SmolLM2 step by step, final answer fixed to gold"
+kind = "teacher"
+teacher = "smollm2-135m-instruct"
+prompt = "{question}\\n\\nSolve it step by step."
+max_new_tokens = 96
+retries = 1
+fix_final_answer = true
+''')
+    home = os.environ.get("STYLEFIT_HOME") or str(tmp_path / "home")
+    env = os.environ | {"STYLEFIT_HOME": home, "COLUMNS": "160"}
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "stylefit", "generate", str(EXAMPLE), "-s", "smol_steps", "-s", "minimum_change",
+            "-s", "answer_only", "--n", "4", "--out", str(out), "--recipes", str(recipes), "--cache", str(tmp_path / "c.sqlite")]
+    # minimum_change's built-in teacher is Qwen (make install-qwen): here it is overridden to run on SmolLM2.
+    recipes.write_text(recipes.read_text() + '''
+[strategy.minimum_change]
+description = "SmolLM2 corrects its own answer"
+kind = "minimum_change"
+teacher = "smollm2-135m-instruct"
+prompt = "{question}\\n\\nA student answered:\\n{answer}\\n\\nThe correct answer is {gold}. Correct the student's answer with as few changes as possible."
+max_new_tokens = 96
+retries = 0
+fix_final_answer = true
+''')
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    by_name = {s["strategy"]: s for s in manifest["strategies"]}
+    assert by_name["answer_only"]["correct"] == 4 and by_name["smol_steps"]["teacher"] == "smollm2-135m-instruct"
+    for name in ("smol_steps", "minimum_change"):
+        report = by_name[name]
+        assert report["correct"] + report["still_wrong"] == 4 and report["fixed"] == report["still_wrong"]
+        rows = [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        assert len(rows) == 4 and all(r["response"].strip() for r in rows)
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0 and "0 generations computed" in again.stdout
+    ranked = subprocess.run([sys.executable, "-m", "stylefit", "select", str(EXAMPLE), str(out / "smol_steps.jsonl"),
+                             str(out / "minimum_change.jsonl"), str(out / "answer_only.jsonl"), "--scorer", "ppl", "--n", "4"],
+                            capture_output=True, text=True, env=env, timeout=900)
+    assert ranked.returncode == 0, ranked.stderr[-2000:]
