@@ -34,4 +34,5 @@ bench: install  ## rerun the benchmarks
 	$(PY) benchmarks/select_example.py
 	$(PY) benchmarks/alignment_example.py
 	$(PY) benchmarks/paper_track.py
+	$(PY) benchmarks/generate_throughput.py
 	$(PY) benchmarks/verify_example.py   # about 10-15 min: LoRA fine-tuning + evaluation of the default model

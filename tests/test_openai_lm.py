@@ -3,9 +3,6 @@ serving the bundled SmolLM2 GGUF; faults injected by a small proxy in front of i
 
 import http.server
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -14,46 +11,19 @@ import pytest
 
 from stylefit.errors import StylefitError
 from stylefit.models import GenerationSpec, load_model
+from stylefit.models.llama_server import free_port, start_llama_server
 from stylefit.models.openai_lm import OpenAICompatibleLM
 
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """llama.cpp's OpenAI-compatible server with SmolLM2-135M-Instruct; a missing install is a failure."""
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError as e:
-        pytest.fail(f"llama-cpp-python[server] is not installed ({e}): make install")
     from stylefit.models.registry import REGISTRY, _gguf_file
 
-    gguf = _gguf_file(REGISTRY["smollm2-135m-instruct"])
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                                 "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--model_alias", "smollm2"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"llama.cpp server did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.5)
+    url, proc = start_llama_server(_gguf_file(REGISTRY["smollm2-135m-instruct"]), tmp_path_factory.mktemp("server") / "log",
+                                   alias="smollm2")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
