@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+from stylefit.data.task import Question, Task
 from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
+from stylefit.prompts import own_template, render_prompt
 from stylefit.store import Store, content_key
 
 BATCH = 64  # generations run and committed together: a killed run resumes from the last batch
@@ -40,3 +42,11 @@ def generate_cached(
         store.put_many("generation", fresh)
         found |= fresh
     return [Generation(**found[k]) for k in keys]
+
+
+def zero_shot_answers(lm: LanguageModel, task: Task, questions: list[Question], spec: GenerationSpec, store: Store,
+                      progress: Progress | None = None) -> list[Generation]:
+    """The model's own answers to the task's prompts, in its own template (chat, or plain text for a
+    base model), through the cache: SPPL's exemplars, minimum change and worked examples share them."""
+    prompts = [render_prompt(lm, own_template(lm), task.prompt(q)) for q in questions]
+    return generate_cached(lm, prompts, spec, store, progress)

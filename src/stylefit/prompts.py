@@ -42,9 +42,9 @@ def paper_wrap(prompt: str, wrapper: str = "llama2") -> str:
     return PAPER_WRAPPERS[check_wrapper(wrapper)].replace("{prompt}", prompt)
 
 
-def check_template(template: str, what: str = "template") -> str:
+def check_template(template: str) -> str:
     if template not in TEMPLATES:
-        raise StylefitError(f"unknown {what} '{template}' (known: {', '.join(TEMPLATES)})")
+        raise StylefitError(f"unknown template '{template}' (known: {', '.join(TEMPLATES)})")
     return template
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from stylefit.errors import StylefitError
 
-_MARKER = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?", re.IGNORECASE)
+FINAL_ANSWER_MARKER = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?", re.IGNORECASE)
 _HASHES = re.compile(r"####\s*")
 # A number with optional sign, thousands separators and decimals; also "-.5".
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
@@ -38,7 +38,7 @@ class Verifier(Protocol):
 def after_marker(text: str) -> str | None:
     """The text after the last "Final Answer:" (or "####") marker, up to the end of its line."""
     last = None
-    for pattern in (_MARKER, _HASHES):
+    for pattern in (FINAL_ANSWER_MARKER, _HASHES):
         for m in pattern.finditer(text):
             if last is None or m.end() > last:
                 last = m.end()

@@ -18,7 +18,7 @@ import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stylefit.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, Generation, GenerationSpec, Progress
@@ -30,11 +30,11 @@ RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 class ServerStats:
     requests: int = 0
     retries: int = 0
-    failures: dict[str, int] | None = None  # what was retried, by kind
+    failures: dict[str, int] = field(default_factory=dict)  # what was retried, by kind
 
     def failed(self, kind: str) -> None:
         self.retries += 1
-        self.failures = (self.failures or {}) | {kind: (self.failures or {}).get(kind, 0) + 1}
+        self.failures[kind] = self.failures.get(kind, 0) + 1
 
 
 class OpenAICompatibleLM:

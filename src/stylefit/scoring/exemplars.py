@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from stylefit.data.task import Task
 from stylefit.data.verifiers import check
-from stylefit.generation import generate_cached
+from stylefit.generation import zero_shot_answers
 from stylefit.models.base import GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import own_template, render_prompt
 from stylefit.store import Store
 
 
@@ -40,8 +39,7 @@ def build_self_exemplars(
     lm: LanguageModel, task: Task, m: int, spec: GenerationSpec, store: Store, progress: Progress | None = None
 ) -> ExemplarSet:
     questions = task.train[:m]
-    prompts = [render_prompt(lm, own_template(lm), task.prompt(q)) for q in questions]
-    generations = generate_cached(lm, prompts, spec, store, progress)
+    generations = zero_shot_answers(lm, task, questions, spec, store, progress)
     verifier = task.verifier
     correct = [check(verifier, g.text, q.gold, q.metadata).correct for q, g in zip(questions, generations)]
     keep = [i for i, ok in enumerate(correct) if ok]

@@ -12,7 +12,6 @@ strategy (the format ``select`` reads, plus ``correct``/``tries``/``fixed``) and
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,9 +20,9 @@ from typing import Any
 
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.data.task import Question, Task, load_task
-from stylefit.data.verifiers import check
+from stylefit.data.verifiers import FINAL_ANSWER_MARKER, check
 from stylefit.errors import StylefitError
-from stylefit.generation import generate_cached
+from stylefit.generation import generate_cached, zero_shot_answers
 from stylefit.models.base import GenerationSpec, LanguageModel
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.prompts import own_template, render_prompt
@@ -33,8 +32,6 @@ from stylefit.strategies.library import get_strategy, strategy_library
 from stylefit.strategies.recipe import Strategy
 
 StageProgress = Callable[[str, int, int], None]
-# A final-answer marker as the verifiers read it, and what follows it on its line.
-_FINAL = re.compile(r"(final\s+answer\s*(?:is)?\s*[:：]?)[^\n]*", re.IGNORECASE)
 # The target's own answers (for minimum change, paraphrase and self-style) are greedy, as SPPL's.
 TARGET_SPEC = GenerationSpec(max_new_tokens=256)
 
@@ -42,7 +39,7 @@ TARGET_SPEC = GenerationSpec(max_new_tokens=256)
 def with_gold_answer(text: str, gold: str) -> str:
     """The response with its last final-answer line saying the gold answer (and nothing after it);
     a response without one gets the line appended."""
-    matches = list(_FINAL.finditer(text))
+    matches = list(FINAL_ANSWER_MARKER.finditer(text))
     if not matches:
         return text.rstrip() + f"\nFinal Answer: {gold}"
     last = matches[-1]
@@ -231,13 +228,16 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
 
 
 def _gold_text(strategy: Strategy, q: Question, label: str) -> str:
-    if strategy.kind == "answer_only":
-        return f"Final Answer: {q.gold}"
+    return f"Final Answer: {q.gold}" if strategy.kind == "answer_only" else _human_solution(q, label)
+
+
+def _human_solution(q: Question, label: str) -> str:
+    """The question's human solution (``metadata.solution``), ending with its final answer."""
     solution = q.metadata.get("solution")
     if not isinstance(solution, str) or not solution.strip():
         raise StylefitError(f"{label} id '{q.id}': the gold strategy needs a human solution in the question's "
                             "metadata (\"solution\"); the task gives only the gold label")
-    return solution.strip() if _FINAL.search(solution) else with_gold_answer(solution.strip(), q.gold)
+    return solution.strip() if FINAL_ANSWER_MARKER.search(solution) else with_gold_answer(solution.strip(), q.gold)
 
 
 def _teacher_prompts(strategy: Strategy, task: Task, questions: list[Question], models: _Models, store: Store,
@@ -248,12 +248,11 @@ def _teacher_prompts(strategy: Strategy, task: Task, questions: list[Question], 
         examples = _worked_examples(strategy, task, questions, models, store, report)
     own: list[str | None] = [None] * len(questions)
     if strategy.kind in ("minimum_change", "paraphrase"):
-        target = models.get("target")
-        rendered = [render_prompt(target, own_template(target), task.prompt(q)) for q in questions]
         stage = (lambda k: progress("target's own answers", len(questions), k)) if progress else None
         if progress:
             progress("target's own answers", len(questions), 0)
-        own = [g.text.strip() or "(no answer)" for g in generate_cached(target, rendered, TARGET_SPEC, store, stage)]
+        answers = zero_shot_answers(models.get("target"), task, questions, TARGET_SPEC, store, stage)
+        own = [g.text.strip() or "(no answer)" for g in answers]
     own_answers: list[list[str]] = [[] for _ in questions]
     if strategy.kind == "self_style":
         target = models.get("target")
@@ -284,11 +283,10 @@ def _worked_examples(strategy: Strategy, task: Task, questions: list[Question], 
         raise StylefitError(f"strategy '{strategy.name}' needs {strategy.n_examples} worked examples from training "
                             f"questions that are not generated; task '{task.name}' has {len(pool)} left")
     if strategy.examples == "human":
-        return [(task.prompt(q), q.gold, _gold_text(Strategy(name="gold", kind="gold", description=""), q,
-                                                      f"strategy '{strategy.name}' (worked example)")) for q in pool]
-    teacher = models.get(strategy.teacher)
-    rendered = [render_prompt(teacher, own_template(teacher), task.prompt(q)) for q in pool]
-    answers = generate_cached(teacher, rendered, GenerationSpec(max_new_tokens=strategy.max_new_tokens), store)
+        label = f"strategy '{strategy.name}' (worked example)"
+        return [(task.prompt(q), q.gold, _human_solution(q, label)) for q in pool]
+    spec = GenerationSpec(max_new_tokens=strategy.max_new_tokens)
+    answers = zero_shot_answers(models.get(strategy.teacher), task, pool, spec, store)
     wrong = sum(not check(task.verifier, g.text, q.gold, q.metadata).correct for q, g in zip(pool, answers))
     if wrong:
         report.notes.append(f"{wrong}/{len(pool)} of the teacher's own worked examples are wrong (shown as written)")
