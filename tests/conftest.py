@@ -107,6 +107,15 @@ def write_task(root: Path, n: int = 12, verifier: str | None = "final_answer_num
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_target(tmp_path_factory) -> str:
+    """A tiny random Llama with a chat template, saved like any local Hugging Face folder."""
+    folder = tmp_path_factory.mktemp("tiny-target")
+    tiny_llama(seed=0).save_pretrained(folder)
+    char_tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
 @pytest.fixture
 def tiny_task(tmp_path):
     return write_task(tmp_path / "task")

@@ -97,11 +97,22 @@ def test_gzipped_candidate_files_are_read(tiny_task):
     assert [c.response for c in candidates.candidates("wordy")] == [json.loads(line)["response"] for line in text.splitlines()]
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "extra.json", "more.jsonl.bz2"])
+@pytest.mark.parametrize("name", ["notes.txt", "extra.json", "manifest.jsonl.bz2", "more.jsonl.bz2", "sub/"])
 def test_a_file_that_is_not_a_candidate_file_is_an_error_not_skipped(tiny_task, name):
-    (tiny_task / "candidates" / name).write_text("{}\n")
-    with pytest.raises(StylefitError, match=rf"candidates/{name}: not a candidate file \(expected <strategy>.jsonl or <strategy>.jsonl.gz\)"):
+    if name.endswith("/"):
+        (tiny_task / "candidates" / name).mkdir()  # a folder that no save_to_disk wrote
+        name = name[:-1]
+    else:
+        (tiny_task / "candidates" / name).write_text("{}\n")
+    with pytest.raises(StylefitError, match=rf"candidates/{name}: not a candidate file \(expected <strategy>\.jsonl, \.jsonl\.gz or \.parquet, or a <strategy>/ folder written by save_to_disk\)"):
         load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_generates_manifest_beside_the_candidates_is_not_a_strategy(tiny_task):
+    (tiny_task / "candidates" / "manifest.json").write_text('{"task": "tiny-sums"}\n')
+    assert load_candidates(load_task(tiny_task), tiny_task / "candidates").strategies == ["short", "steps", "wordy"]
+    with pytest.raises(StylefitError, match="manifest.json: not a candidate file"):  # named as a file, it is refused
+        load_candidates(load_task(tiny_task), [tiny_task / "candidates" / "manifest.json", tiny_task / "candidates" / "short.jsonl"])
 
 
 def test_the_same_strategy_gzipped_and_plain_is_an_error(tiny_task):

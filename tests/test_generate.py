@@ -132,9 +132,56 @@ def test_gold_and_answer_only_need_no_teacher_and_are_verified(setup, tmp_path):
     root, kwargs, loaded = setup
     result = generate(root, ["answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
     assert result.strategies[0].correct == 8 and loaded == []
-    with pytest.raises(StylefitError, match="strategy 'gold' id 'q0': the gold strategy needs a human solution"):
+    with pytest.raises(StylefitError, match="strategy 'gold' id 'q0': needs a human solution in the question's metadata \\(\"solution\"\\)"):
         generate(root, ["gold"], out=tmp_path / "out2", target="parrot", **kwargs)
     assert not (tmp_path / "out2" / "gold.jsonl").exists()
+
+
+def test_human_solutions_come_from_the_named_metadata_field(setup, tmp_path):
+    root, kwargs, _ = setup
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    rows = [r | {"metadata": {"solution": f"Count up to {r['gold']}.", "wordy": f"We count slowly, and reach {r['gold']}."}}
+            for r in rows]
+    (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipes = kwargs["recipes"][0]
+    recipes.write_text(recipes.read_text() + '''
+[strategy.wordy_gold]
+description = "the wordy solution"
+kind = "gold"
+solution_field = "wordy"
+
+[strategy.restated]
+description = "the parrot restates the wordy solution"
+kind = "rewrite"
+teacher = "parrot"
+prompt = "{question} Restate: {solution}"
+solution_field = "wordy"
+max_new_tokens = 16
+retries = 0
+''')
+    result = generate(root, ["gold", "wordy_gold", "restated"], out=tmp_path / "out", target="parrot", **kwargs)
+    gold = [json.loads(line)["response"] for line in (tmp_path / "out" / "gold.jsonl").read_text().splitlines()]
+    wordy = [json.loads(line)["response"] for line in (tmp_path / "out" / "wordy_gold.jsonl").read_text().splitlines()]
+    assert gold[1] == "Count up to 2.\nFinal Answer: 2" and wordy[1] == "We count slowly, and reach 2.\nFinal Answer: 2"
+    assert result.strategies[2].example_prompt.endswith("Restate: We count slowly, and reach 1.\nFinal Answer: 1")
+
+    # Worked examples are the last training questions, whatever n: a sample and its full set show the same ones.
+    recipes.write_text(recipes.read_text() + '''
+[strategy.after_examples]
+description = "the parrot after two human worked examples"
+kind = "teacher"
+teacher = "parrot"
+prompt = "{examples}{question}"
+examples = "human"
+max_new_tokens = 16
+retries = 0
+''')
+    small = generate(root, ["after_examples"], out=tmp_path / "small", target="parrot", n=3, **kwargs)
+    large = generate(root, ["after_examples"], out=tmp_path / "large", target="parrot", n=6, **kwargs)
+    assert small.strategies[0].example_prompt == large.strategies[0].example_prompt
+    assert "Count up to 8." in small.strategies[0].example_prompt  # q7, the last question
+    with pytest.raises(StylefitError, match="so it can generate at most 6 of task 'tiny-sums''s 8"):
+        generate(root, ["after_examples"], out=tmp_path / "all", target="parrot", n=7, **kwargs)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -152,7 +199,10 @@ def test_bad_requests_are_one_line_errors(setup, tmp_path, args, message):
 
 @pytest.mark.parametrize("text,expected", [
     ("3 + 4 = 8\nFinal Answer: 8", "3 + 4 = 8\nFinal Answer: 7"),
-    ("so the final answer is 8. Done.\nextra", "so the Final Answer: 7"),
+    ("so the final answer is 8. Done.\nextra", "so the final answer is 7.\nFinal Answer: 7"),
+    ("The final answer is 3.", "The final answer is 7.\nFinal Answer: 7"),
+    ("Therefore, the final answer is \\boxed{8}", "Therefore, the final answer is 7\nFinal Answer: 7"),
+    ("the final answer is", "the final answer is 7\nFinal Answer: 7"),
     ("no marker here", "no marker here\nFinal Answer: 7"),
     ("Final Answer: 8\nwait\nFINAL ANSWER: 9 apples", "Final Answer: 8\nwait\nFinal Answer: 7"),
 ])
@@ -211,3 +261,35 @@ fix_final_answer = true
                              str(out / "minimum_change.jsonl"), str(out / "answer_only.jsonl"), "--scorer", "ppl", "--n", "4"],
                             capture_output=True, text=True, env=env, timeout=900)
     assert ranked.returncode == 0, ranked.stderr[-2000:]
+
+
+def test_progress_gives_a_callback_that_takes_tokens_the_stages_generated_tokens(setup, tmp_path):
+    root, kwargs, _ = setup
+    calls = []
+    result = generate(root, ["parrot_says"], out=tmp_path / "a", target="parrot",
+                      progress=lambda stage, total, advance, tokens=None: calls.append((stage, total, advance, tokens)), **kwargs)
+    stages = list(dict.fromkeys(c[0] for c in calls))
+    assert stages == [f"parrot_says: parrot (try {k})" for k in (1, 2, 3)]
+    first = [c for c in calls if c[0] == stages[0]]
+    assert first[0] == (stages[0], 8, 0, 0) and sum(c[2] for c in first) == 8
+    last_tokens = [[c[3] for c in calls if c[0] == s][-1] for s in stages]
+    assert all(t > 0 for t in last_tokens) and sum(last_tokens) == result.strategies[0].generated_tokens
+    plain = []  # a callback without ``tokens`` is called as before; a cached rerun advances without generating
+    generate(root, ["parrot_says"], out=tmp_path / "b", target="parrot",
+             progress=lambda stage, total, advance: plain.append((stage, total, advance)), **kwargs)
+    assert [c for c in plain if c[0] == stages[0]] == [(stages[0], 8, 0), (stages[0], 8, 8)]
+
+
+def test_a_prompt_that_cannot_be_generated_stops_the_run_naming_the_strategy_and_question(tmp_path, parrot_lm):
+    root = write_task(tmp_path / "task", n=12)  # q10 and q11 ask "What is 10 + 1?": one character longer than q0..q9
+    prompt = render_prompt(parrot_lm, own_template(parrot_lm), TASK_QUESTIONS[9])
+    fits = parrot_lm.max_length - len(parrot_lm.tokenize(prompt))  # new tokens that fit q0..q9 exactly
+    recipes = tmp_path / "long.toml"
+    recipes.write_text(f'[strategy.long]\ndescription = "d"\nkind = "teacher"\nteacher = "parrot"\nprompt = "{{question}}"\n'
+                       f'max_new_tokens = {fits}\nretries = 0\nfix_final_answer = true\n')
+    kwargs = dict(recipes=[recipes], store=tmp_path / "cache.sqlite", load_model=lambda name: parrot_lm, target="parrot")
+    assert generate(root, ["long"], out=tmp_path / "a", n=10, **kwargs).computed == 10
+    with pytest.raises(StylefitError) as failed:  # q0..q9 come from the cache: the error still names q10
+        generate(root, ["long"], out=tmp_path / "b", **kwargs)
+    assert str(failed.value) == (f"strategy 'long' id 'q10': prompt of {len(parrot_lm.tokenize(prompt)) + 1} tokens + {fits} "
+                                 f"new tokens exceed the context of 'parrot' ({parrot_lm.max_length})")

@@ -3,6 +3,9 @@ serving the bundled SmolLM2 GGUF; faults injected by a small proxy in front of i
 
 import http.server
 import json
+import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -13,17 +16,21 @@ from stylefit.errors import StylefitError
 from stylefit.models import GenerationSpec, load_model
 from stylefit.models.llama_server import free_port, start_llama_server
 from stylefit.models.openai_lm import OpenAICompatibleLM
+from stylefit.store import Store
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_smollm2(log):
     """llama.cpp's OpenAI-compatible server with SmolLM2-135M-Instruct; a missing install is a failure."""
     from stylefit.models.registry import REGISTRY, _gguf_file
 
-    url, proc = start_llama_server(_gguf_file(REGISTRY["smollm2-135m-instruct"]), tmp_path_factory.mktemp("server") / "log",
-                                   alias="smollm2")
+    return start_llama_server(_gguf_file(REGISTRY["smollm2-135m-instruct"]), log, alias="smollm2")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    url, proc = start_smollm2(tmp_path_factory.mktemp("server") / "log")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -31,11 +38,12 @@ def server(tmp_path_factory):
 
 class FaultyProxy:
     """Forwards to the server, but answers the first requests with the faults given, in order:
-    an HTTP status (500, 429), 'slow' (longer than the client's timeout), or 'truncated' JSON."""
+    an HTTP status (500, 429), 'slow' (an error only after ``delay`` seconds, longer than the
+    client's timeout), or 'truncated' JSON."""
 
-    def __init__(self, upstream: str, faults: list):
-        self.upstream, self.faults, self.seen = upstream, list(faults), 0
-        proxy = self
+    def __init__(self, upstream: str, faults: list, delay: float = 1.5):
+        self.upstream, self.faults, self.seen, self.delay = upstream, list(faults), 0, delay
+        proxy, lock = self, threading.Lock()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -43,10 +51,12 @@ class FaultyProxy:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                proxy.seen += 1
-                fault = proxy.faults.pop(0) if proxy.faults else None
+                with lock:
+                    proxy.seen += 1
+                    fault = proxy.faults.pop(0) if proxy.faults else None
                 if fault == "slow":
-                    time.sleep(1.5)
+                    time.sleep(proxy.delay)
+                    return self._send(504, b'{"error": "too late"}')
                 if isinstance(fault, int):
                     return self._send(fault, b'{"error": "injected"}')
                 request = urllib.request.Request(proxy.upstream + self.path.removeprefix("/v1"), data=body,
@@ -138,3 +148,131 @@ def test_a_server_teacher_generates_a_strategy_end_to_end(server, tmp_path):
     assert again.computed == 0  # cached: the server is not asked again
     with pytest.raises(StylefitError, match="a server model is written openai:<model>@<http"):
         load_model("openai:smollm2")
+
+
+# ---- a server teacher under `generate`: faults, a kill mid-run, a resumed run ----------------------
+
+def served(tmp_path, url: str, prompt: str = "{question}", max_new_tokens: int = 32):
+    """A recipe file with one strategy 'served': the server's SmolLM2, greedy, no retry of wrong answers."""
+    path = tmp_path / f"served-{url.split(':')[-1].split('/')[0]}.toml"
+    path.write_text(f'[strategy.served]\ndescription = "SmolLM2 on llama.cpp"\nkind = "teacher"\n'
+                    f'teacher = "openai:smollm2@{url}"\nprompt = "{prompt}"\nmax_new_tokens = {max_new_tokens}\n'
+                    'retries = 0\nfix_final_answer = true\n')
+    return path
+
+
+def quick_teacher(loaded: list, **options):
+    """load_model for generate: the server teacher with quick retries; every model loaded is kept in ``loaded``."""
+    def load(name):
+        model, _, url = name.removeprefix("openai:").rpartition("@")
+        loaded.append(OpenAICompatibleLM(url, model, backoff=0.01, **options))
+        return loaded[-1]
+    return load
+
+
+def read_rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_slow_server_is_waited_out_at_the_generate_level(server, tmp_path):
+    from conftest import write_task
+    from stylefit.strategies import generate
+
+    root = write_task(tmp_path / "task", n=4)
+    clean = generate(root, ["served"], out=tmp_path / "clean", recipes=[served(tmp_path, server)], store=tmp_path / "a.sqlite",
+                     load_model=quick_teacher([], concurrency=2))
+    proxy = FaultyProxy(server, ["slow"] * 4, delay=2.5)
+    try:
+        loaded = []
+        result = generate(root, ["served"], out=tmp_path / "out", recipes=[served(tmp_path, proxy.url)], store=tmp_path / "b.sqlite",
+                          load_model=quick_teacher(loaded, concurrency=2, timeout=2.0, retries=2))
+    finally:
+        proxy.close()
+    (lm,) = loaded
+    assert lm.server_stats.failures == {"timed out": 4} and proxy.seen == 8  # both first and second tries timed out
+    assert result.computed == clean.computed == 4
+    assert read_rows(tmp_path / "out" / "served.jsonl") == read_rows(tmp_path / "clean" / "served.jsonl")
+
+
+def test_a_server_that_always_fails_stops_the_run_with_one_line_naming_the_item(server, tmp_path):
+    from conftest import write_task
+    from stylefit.strategies import generate
+
+    root = write_task(tmp_path / "task", n=4)
+    proxy = FaultyProxy(server, [500] * 1000)
+    try:
+        recipes = served(tmp_path, proxy.url)
+        with pytest.raises(StylefitError) as failed:
+            generate(root, ["served"], out=tmp_path / "out", recipes=[recipes], store=tmp_path / "c.sqlite",
+                     load_model=quick_teacher([], concurrency=1, retries=2))
+        assert str(failed.value) == f"strategy 'served' id 'q0': model 'smollm2@{proxy.url}': HTTP 500 after 3 tries"
+        assert proxy.seen == 3  # the run stopped: the other questions were never sent
+        assert not (tmp_path / "out" / "served.jsonl").exists()
+        # The CLI (default 5 tries, 4 at a time): exit 2 and one line naming the strategy and a question.
+        cli = subprocess.run([sys.executable, "-m", "stylefit", "generate", str(root), "-s", "served", "--recipes", str(recipes),
+                              "--out", str(tmp_path / "cli"), "--cache", str(tmp_path / "c.sqlite")],
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        proxy.close()
+    assert cli.returncode == 2, cli.stderr[-2000:]
+    error = [line for line in cli.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and re.fullmatch(rf"error: strategy 'served' id 'q[0-3]': model 'smollm2@{re.escape(proxy.url)}': "
+                                            r"HTTP 500 after 5 tries", error[0]), cli.stderr[-2000:]
+
+
+def test_a_server_killed_mid_run_keeps_what_it_generated_and_a_rerun_on_a_new_port_completes_it(tmp_path):
+    """12 questions, 2 requests at a time: the server is killed once 3 answers are in the cache. The run
+    stops with one line naming the strategy and a question; what was generated stays cached; a server
+    restarted on another port (the cache key is the served model's name, not its URL) computes only the
+    rest, and the output is that of an uninterrupted run (greedy decoding on llama.cpp is deterministic:
+    checked across request orders, concurrency and restarts)."""
+    from conftest import write_task
+    from stylefit.strategies import generate
+
+    root = write_task(tmp_path / "task", n=12)
+    prompt = "{question} Explain step by step."  # answers long enough (~0.5 s each) to kill the server between them
+    url, proc = start_smollm2(tmp_path / "first.log")
+    try:
+        clean = generate(root, ["served"], out=tmp_path / "clean", recipes=[served(tmp_path, url, prompt, 48)],
+                         store=tmp_path / "clean.sqlite", load_model=quick_teacher([], concurrency=2))
+        assert clean.computed == 12
+        cache = tmp_path / "resume.sqlite"
+        watcher, outcome = Store(cache), {}
+
+        def run():
+            try:
+                generate(root, ["served"], out=tmp_path / "out", recipes=[served(tmp_path, url, prompt, 48)], store=cache,
+                         load_model=quick_teacher([], concurrency=2, retries=2))
+            except StylefitError as e:
+                outcome["error"] = str(e)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        while watcher.count("generation") < 3 and thread.is_alive():
+            time.sleep(0.02)
+        proc.kill()
+        thread.join(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert not thread.is_alive()
+    assert re.fullmatch(rf"strategy 'served' id 'q\d+': model 'smollm2@{re.escape(url)}': unreachable \(\w+\) after 3 tries",
+                        outcome.get("error", "")), outcome
+    kept = watcher.count("generation")
+    assert 3 <= kept < 12 and not (tmp_path / "out" / "served.jsonl").exists()
+
+    url2, proc = start_smollm2(tmp_path / "second.log")
+    try:
+        assert url2 != url
+        loaded = []
+        again = generate(root, ["served"], out=tmp_path / "out", recipes=[served(tmp_path, url2, prompt, 48)], store=cache,
+                         load_model=quick_teacher(loaded, concurrency=2))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert again.computed == 12 - kept and loaded[0].server_stats.requests == 12 - kept
+    assert watcher.count("generation") == 12
+    rows = read_rows(tmp_path / "out" / "served.jsonl")
+    assert [r["id"] for r in rows] == [f"q{i}" for i in range(12)]
+    assert rows == read_rows(tmp_path / "clean" / "served.jsonl")
+    watcher.close()

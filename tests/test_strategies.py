@@ -19,11 +19,14 @@ def test_the_built_in_library_has_every_kind_the_method_needs():
 @pytest.mark.parametrize("name", [s.name for s in built_in().values() if s.prompt is not None])
 def test_every_built_in_prompt_renders_what_its_kind_needs(name):
     s = built_in()[name]
-    text = s.render("What is 7 + 5? End with 'Final Answer: N'.", "12", examples=EXAMPLES if s.examples != "none" else [],
-                    answer="7 + 5 = 13\nFinal Answer: 13", own_answers=["3 + 4 = 7\nFinal Answer: 7"])
+    text = s.render("What is 7 + 5? End with 'Final Answer: N'.", "12", solution="7 plus 5 makes twelve.",
+                    examples=EXAMPLES if s.examples != "none" else [], answer="7 + 5 = 13\nFinal Answer: 13",
+                    own_answers=["3 + 4 = 7\nFinal Answer: 7"])
     assert "What is 7 + 5?" in text and "{" not in text and "Final Answer" in text
-    if s.kind in ("rewrite", "minimum_change", "self_style"):
+    if s.kind in ("minimum_change", "self_style"):
         assert "12" in text
+    if s.kind == "rewrite":
+        assert "7 plus 5 makes twelve." in text
     if s.kind in ("minimum_change", "paraphrase"):
         assert "7 + 5 = 13" in text
     if s.kind == "self_style":

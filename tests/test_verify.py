@@ -23,12 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory):
-    """A tiny random Llama with a chat template, saved like any local Hugging Face folder."""
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tiny_llama(seed=0).save_pretrained(folder)
-    char_tokenizer().save_pretrained(folder)
-    return str(folder)
+def target(tiny_target):
+    return tiny_target
 
 
 @pytest.fixture(scope="module")

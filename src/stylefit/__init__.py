@@ -5,7 +5,7 @@ from stylefit.api import SelectionResult, select
 from stylefit.errors import StylefitError
 
 __version__ = "0.1.0"
-__all__ = ["SelectionResult", "StylefitError", "generate", "select", "verify", "__version__"]
+__all__ = ["SelectionResult", "StylefitError", "generate", "run", "select", "verify", "__version__"]
 
 
 def generate(*args, **kwargs):
@@ -13,6 +13,13 @@ def generate(*args, **kwargs):
     from stylefit.strategies import generate as run_generate
 
     return run_generate(*args, **kwargs)
+
+
+def run(*args, **kwargs):
+    """The whole loop from a TOML config: ``stylefit.loop.run``."""
+    from stylefit.loop import run as run_loop
+
+    return run_loop(*args, **kwargs)
 
 
 def verify(*args, **kwargs):

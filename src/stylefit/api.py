@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from stylefit.data.candidates import CandidateSet, load_candidates
+from stylefit.data.records import FieldMap
 from stylefit.data.task import Task, load_task
 from stylefit.errors import StylefitError
 from stylefit.models.base import LanguageModel
@@ -87,18 +88,20 @@ def select(
     dtype: str = "auto",
     token_budget: int | None = None,
     progress: StageProgress | None = None,
+    fields: FieldMap | None = None,
 ) -> SelectionResult:
     """Score a sample of N questions for every strategy and rank the strategies.
 
     ``target`` is a registered model name, a local Hugging Face folder, a hub id or a loaded
     LanguageModel. ``sample_seed=None`` takes the first N questions; an int draws N at random.
     ``device``, ``dtype`` and ``token_budget`` say how a named target is loaded (see
-    ``stylefit.models.load_model``); a loaded LanguageModel keeps its own.
+    ``stylefit.models.load_model``); a loaded LanguageModel keeps its own. ``fields`` names the
+    id, question and response fields of flat candidate rows (see ``load_candidates``).
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     task = task if isinstance(task, Task) else load_task(task)
-    candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates)
+    candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates, fields)
     scorer = scorer if isinstance(scorer, Scorer) else get_scorer(scorer, **(scorer_params or {}))
     store = store if isinstance(store, Store) else Store(store)
     ids = _sample_ids(candidates, n, sample_seed)

@@ -11,8 +11,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from stylefit.bench.cli import bench_app
 from stylefit.errors import StylefitError
@@ -23,17 +25,27 @@ console = Console() if sys.stdout.isatty() else Console(width=140)
 err = Console(stderr=True)
 
 
+class TokensPerSecond(ProgressColumn):
+    """Generated tokens per second of a stage that reports them (generation stages do)."""
+
+    def render(self, task) -> Text:
+        tokens = task.fields.get("tokens")
+        if tokens is None or not task.elapsed:
+            return Text("")
+        return Text(f"{tokens / task.elapsed:,.0f} tok/s", style="progress.data.speed")
+
+
 @contextmanager
-def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar per stage on stderr; yields the API's progress(stage, total, advance)."""
+def stage_progress() -> Iterator[Callable[..., None]]:
+    """A rich progress bar per stage on stderr; yields the API's progress(stage, total, advance, tokens=None)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=err, transient=False) as bar:
+                  TimeRemainingColumn(), TokensPerSecond(), console=err, transient=False) as bar:
         stages: dict[str, int] = {}
 
-        def progress(stage: str, total: int, advance: int) -> None:
+        def progress(stage: str, total: int, advance: int, tokens: int | None = None) -> None:
             if stage not in stages:
-                stages[stage] = bar.add_task(stage, total=total)
-            bar.update(stages[stage], total=total, advance=advance)
+                stages[stage] = bar.add_task(stage, total=total, tokens=None)
+            bar.update(stages[stage], total=total, advance=advance, **({} if tokens is None else {"tokens": tokens}))
 
         yield progress
 
@@ -41,7 +53,7 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 @app.command()
 def select(
     task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
-    candidates: list[Path] = typer.Argument(..., help="Folder of <strategy>.jsonl files, or the files."),
+    candidates: list[Path] = typer.Argument(..., help="Folder of candidate files (<strategy>.jsonl[.gz], .parquet or a save_to_disk folder; plain, chat or alpaca rows), or the files."),
     model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Registered name, local HF folder or hub id."),
     scorer: str = typer.Option("sppl", "--scorer", "-s", help="sppl | ppl | ifd | length | alignment (see `stylefit scorers`)"),
     n: int = typer.Option(50, "--n", help="Questions to score per strategy."),
@@ -62,9 +74,13 @@ def select(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available) | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Most tokens in one forward pass (default 2048); longer sequences run in chunks."),
+    id_field: str = typer.Option("id", "--id-field", help="Candidate rows' id field (plain JSONL/parquet/dataset rows)."),
+    question_field: str = typer.Option("question", "--question-field", help="Candidate rows' question field (plain rows)."),
+    response_field: str = typer.Option("response", "--response-field", help="Candidate rows' response field (plain rows)."),
 ) -> None:
     """Rank strategies by predicted fine-tuning benefit for the target model."""
     from stylefit.api import select as run_select
+    from stylefit.data.records import FieldMap
     from stylefit.report import print_selection, write_json
 
     # Only the options given reach the scorer, so one that does not apply is an error, not ignored.
@@ -75,7 +91,7 @@ def select(
         result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
                             sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,
                             n_bootstrap=bootstrap, device=device, dtype=dtype, token_budget=token_budget,
-                            progress=progress)
+                            progress=progress, fields=FieldMap(id_field, question_field, response_field))
     print_selection(result, console)
     if out is not None:
         write_json(result, out)
@@ -105,7 +121,7 @@ def _int_list(text: str, what: str) -> list[int]:
 @app.command()
 def verify(
     task: Path = typer.Argument(..., help="Task folder (with task.json and a test split)."),
-    candidates: list[Path] = typer.Argument(..., help="Folder of <strategy>.jsonl files, or the files."),
+    candidates: list[Path] = typer.Argument(..., help="Folder of candidate files (<strategy>.jsonl[.gz], .parquet or a save_to_disk folder; plain, chat or alpaca rows), or the files."),
     model: list[str] = typer.Option(["smollm2-135m-instruct"], "--model", "-m", help="Target(s): registered name, local HF folder or hub id; repeat for several."),
     strategy: Optional[list[str]] = typer.Option(None, "--strategy", help="Strategies to train on (repeat; default all)."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Training seeds, comma-separated."),
@@ -133,11 +149,15 @@ def verify(
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 mixed precision on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result (every run, every item) as JSON here."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite results store (default $STYLEFIT_HOME/cache.sqlite)."),
+    id_field: str = typer.Option("id", "--id-field", help="Candidate rows' id field (plain JSONL/parquet/dataset rows)."),
+    question_field: str = typer.Option("question", "--question-field", help="Candidate rows' question field (plain rows)."),
+    response_field: str = typer.Option("response", "--response-field", help="Candidate rows' response field (plain rows)."),
 ) -> None:
     """Fine-tune the target on each strategy (several seeds), evaluate on the test split, rank against the noise floor."""
     import datasets
     import transformers
 
+    from stylefit.data.records import FieldMap
     from stylefit.training.report import print_verify, write_json
     from stylefit.training.verify import verify as run_verify
 
@@ -161,7 +181,7 @@ def verify(
                             recipe=recipe, eval_settings={"max_new_tokens": max_new_tokens}, n_train=n_train, n_test=n_test,
                             base=not no_base, metric=metric, store=cache, ray_address=ray,
                             resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, device=device, dtype=dtype,
-                            progress=progress)
+                            progress=progress, fields=FieldMap(id_field, question_field, response_field))
     print_verify(result, console)
     if out is not None:
         write_json(result, out)
@@ -190,7 +210,7 @@ def scorers() -> None:
 
 @app.command()
 def generate(
-    task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
+    task: Path = typer.Argument(..., help="Task folder (with task.json; train may be JSONL, parquet or a save_to_disk folder, with task.json 'fields') or the task.json itself."),
     strategy: list[str] = typer.Option(..., "--strategy", "-s", help="Strategy to generate with (repeat; see `stylefit strategies`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <strategy>.jsonl files and manifest.json."),
     n: Optional[int] = typer.Option(None, "--n", help="Generate for the first N training questions (default all)."),
@@ -211,11 +231,11 @@ def generate(
                               retry_temperature=retry_temperature, own_answers_m=own_answers_m, device=device,
                               dtype=dtype, token_budget=token_budget, progress=progress)
     table = Table(title=f"{result.task}: {len(result.ids)} questions per strategy -> {result.out}")
-    for column in ("strategy", "teacher", "correct 1st try", "correct", "still wrong", "fixed to gold", "tries", "tokens", "s"):
+    for column in ("strategy", "teacher", "correct 1st try", "correct", "still wrong", "fixed to gold", "tries", "tokens", "new tokens", "s"):
         table.add_column(column, justify="left" if column in ("strategy", "teacher") else "right")
     for r in result.strategies:
         table.add_row(r.strategy, r.teacher or "-", str(r.correct_first_try), str(r.correct), str(r.still_wrong), str(r.fixed),
-                      str(r.tries), str(r.generated_tokens), f"{r.seconds:.1f}")
+                      str(r.tries), str(r.tokens), str(r.generated_tokens), f"{r.seconds:.1f}")
     console.print(table)
     for r in result.strategies:
         for note in r.notes:
@@ -237,6 +257,34 @@ def strategies(
         sampling = "-" if s.teacher is None else ("greedy" if s.temperature == 0 else f"T={s.temperature:g}, top-p {s.top_p:g}")
         table.add_row(s.name, s.kind, s.teacher or "-", sampling, s.description, s.source)
     console.print(table)
+
+
+@app.command("run")
+def run_loop(
+    config: Path = typer.Argument(..., help="TOML run config: task, target, strategies, n, full_size, scorer, [teachers], [verify]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/<config name>)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
+) -> None:
+    """The whole loop: generate a sample per strategy, rank, generate the training set with the winner, optionally verify."""
+    from stylefit.loop import load_config, run as run_config
+    from stylefit.report import print_selection
+
+    settings = load_config(config)  # a bad config is one line, before any progress bar starts
+    with stage_progress() as progress:
+        result = run_config(settings, out=out, store=cache, say=lambda line: err.print(f"[bold]{line}[/bold]"), progress=progress)
+    from stylefit.api import SelectionResult
+
+    print_selection(SelectionResult.from_dict(result.selection), console)
+    console.print(f"[bold]{result.decision}[/bold]")
+    for strategy, ts in result.training_sets.items():
+        console.print(f"training set: {result.out}/{ts['path']} ({ts['rows']} examples, {strategy}, {ts['left_out']} left out)")
+    if result.verify is not None:
+        for case in result.verify["cases"]:
+            console.print("verify: " + ", ".join(f"{s['strategy']} {100 * s['mean']:.1f}%" for s in case["strategies"])
+                          + (f" (base {100 * case['base']['accuracy']:.1f}%)" if case["base"] else ""))
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    console.print(f"wrote {result.out}/summary.md and manifest.json")
 
 
 app.add_typer(bench_app, name="bench")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 
 from stylefit.data.task import Question, Task
-from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
+from stylefit.models.base import Generation, GenerationError, GenerationSpec, LanguageModel, Progress
 from stylefit.prompts import own_template, render_prompt
 from stylefit.store import Store, content_key
 
-BATCH = 64  # generations run and committed together: a killed run resumes from the last batch
+BATCH = 64  # the local backend's batch size
 
 
 def generate_cached(
@@ -21,7 +21,12 @@ def generate_cached(
     progress: Progress | None = None,
     sample_index: list[int] | None = None,
 ) -> list[Generation]:
-    """One generation per prompt; ``sample_index`` tells repeated prompts' samples apart."""
+    """One generation per prompt; ``sample_index`` tells repeated prompts' samples apart.
+
+    Generations are committed as the model finishes them (a batch locally, a request on a
+    server), so a run that fails or is killed loses only what was in flight. A ``GenerationError``
+    gives the failing prompt's index in ``prompts``; ``progress`` counts cached and new ones.
+    """
     sample_index = sample_index or [0] * len(prompts)
     sampled = spec.temperature > 0
     keys = [
@@ -35,12 +40,19 @@ def generate_cached(
     missing = [i for i, k in enumerate(keys) if k not in found]
     if progress and len(missing) < len(prompts):
         progress(len(prompts) - len(missing))
-    for start in range(0, len(missing), BATCH):
-        chunk = missing[start : start + BATCH]
-        generations = lm.generate([prompts[i] for i in chunk], spec, progress=progress, seeds=[seeds[i] for i in chunk], batch_size=BATCH)
-        fresh = {keys[i]: g.__dict__ for i, g in zip(chunk, generations)}
+
+    def keep(done: dict[int, Generation]) -> None:
+        fresh = {keys[missing[j]]: g.__dict__ for j, g in done.items()}
         store.put_many("generation", fresh)
-        found |= fresh
+        found.update(fresh)
+        if progress:
+            progress(len(done))
+
+    if missing:
+        try:
+            lm.generate([prompts[i] for i in missing], spec, seeds=[seeds[i] for i in missing], batch_size=BATCH, on_done=keep)
+        except GenerationError as e:
+            raise GenerationError(e.reason, missing[e.index], e.prompt) from None
     return [Generation(**found[k]) for k in keys]
 
 

@@ -1,10 +1,27 @@
-"""Candidate sets: one JSONL file (plain or gzipped) per response-generation strategy, joined by question id.
+"""Candidate sets: one file (or saved dataset folder) per response-generation strategy, joined
+to the task's questions.
 
-A line is ``{"id": "q0", "response": "..."}``, optionally with ``"question"``: the prompt the
-response answers, when a strategy scored its responses against a prompt other than the task's
-(the paper's records do this). Every strategy must cover exactly the same ids, every id must be
-a question of the task, and no response may be empty: anything else is an error naming the
-file and line.
+A candidate folder holds ``<strategy>.jsonl``, ``<strategy>.jsonl.gz``, ``<strategy>.parquet``
+or ``<strategy>/`` folders written by ``datasets.Dataset.save_to_disk``, and may hold the
+``manifest.json`` that ``stylefit generate`` writes beside them; any other non-hidden entry is an
+error, not skipped. Rows are plain
+``{"id", "response", "question"?}``, chat (``messages``) or alpaca (``instruction``/``input``/
+``output``), with a ``FieldMap`` naming the fields of plain rows (see ``stylefit.data.records``).
+
+Joining a row to a task question, and the prompt the candidate answers:
+
+- a row with an id is that question. Its prompt is the row's question where it has one (the
+  prompt the response was written for: the paper's records score against their own prompts),
+  else the task's rendered prompt ``task.prompt(q)``.
+- a row without an id is matched by its question text, stripped, against every task question's
+  raw ``question`` and its rendered prompt. Matching no question, or more than one, is an error.
+  Matched on the rendered prompt, the prompt is the row's question (as with an id); matched only
+  on the raw question, it is the task's rendered prompt: the row named the question, not the
+  prompt, so the response is taken as an answer to the task's prompt.
+
+Every strategy must cover exactly the same questions, no question may come twice in a file
+(by id or by question text), and no response may be empty: anything else is an error naming
+the file and line (or row).
 """
 
 from __future__ import annotations
@@ -13,8 +30,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from stylefit.data.jsonl import read_rows_with_ids, require_str
-from stylefit.data.task import Task
+from stylefit.data.records import FieldMap, Record, is_saved_dataset, normalize, place, read_records, row_format
+from stylefit.data.task import Question, Task
 from stylefit.errors import StylefitError
 
 
@@ -53,46 +70,92 @@ class CandidateSet:
         return [rows[i] for i in (self.ids if ids is None else ids)]
 
 
-def _read_strategy(path: Path, strategy: str, task: Task) -> dict[str, Candidate]:
-    rows: dict[str, Candidate] = {}
-    for where, qid, obj in read_rows_with_ids(path):
-        question = task.get(qid)
+def _question_index(task: Task) -> dict[str, tuple[set[str], set[str]]]:
+    """Stripped text -> (ids whose raw question it is, ids whose rendered prompt it is)."""
+    index: dict[str, tuple[set[str], set[str]]] = {}
+    for q in task.train:
+        index.setdefault(q.question.strip(), (set(), set()))[0].add(q.id)
+        index.setdefault(task.prompt(q).strip(), (set(), set()))[1].add(q.id)
+    return index
+
+
+def _match(record: Record, task: Task, index: dict, where: str) -> tuple[Question, str]:
+    """The task question a record answers, and the prompt it answers (see the module docstring)."""
+    if record.id is not None:
+        question = task.get(record.id)
         if question is None:
-            raise StylefitError(f"{where}: id '{qid}' is not a question of task '{task.name}'")
-        response = require_str(obj, "response", where, allow_empty=True)
-        if not response.strip():
-            raise StylefitError(f"{where}: empty response for id '{qid}'")
-        prompt = require_str(obj, "question", where) if "question" in obj else task.prompt(question)
-        rows[qid] = Candidate(qid, strategy, prompt, response)
+            raise StylefitError(f"{where}: id '{record.id}' is not a question of task '{task.name}'")
+        return question, record.question if record.question is not None else task.prompt(question)
+    raw, rendered = index.get(record.question.strip(), (set(), set()))
+    ids = sorted(raw | rendered)
+    if not ids:
+        text = " ".join(record.question.split())
+        raise StylefitError(f"{where}: no id, and the question matches no question of task '{task.name}': "
+                            f"'{text[:80]}{'...' if len(text) > 80 else ''}'")
+    if len(ids) > 1:
+        raise StylefitError(f"{where}: no id, and the question matches {len(ids)} questions of task '{task.name}' "
+                            f"({', '.join(ids[:5])}): give ids")
+    question = task.get(ids[0])
+    return question, record.question if rendered else task.prompt(question)
+
+
+def _read_strategy(path: Path, strategy: str, task: Task, fields: FieldMap) -> dict[str, Candidate]:
+    rows: dict[str, Candidate] = {}
+    first: dict[str, str] = {}  # id -> where its row is
+    index = _question_index(task)
+    file_format = None
+    for where, obj in read_records(path):
+        fmt = row_format(obj)
+        if file_format is None:
+            file_format, first_where = fmt, where
+        elif fmt != file_format:
+            raise StylefitError(f"{where}: a {fmt} row in a {file_format} file ({place(first_where)} is {file_format})")
+        record = normalize(obj, fmt, fields, where)
+        question, prompt = _match(record, task, index, where)
+        if question.id in first:
+            how = "" if record.id is not None else " (matched by question text)"
+            raise StylefitError(f"{where}: duplicate id '{question.id}'{how} (first on {place(first[question.id])})")
+        first[question.id] = where
+        rows[question.id] = Candidate(question.id, strategy, prompt, record.response)
     if not rows:
         raise StylefitError(f"{path}: no candidates")
     return rows
 
 
-SUFFIXES = (".jsonl", ".jsonl.gz")
+SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+EXPECTED = "expected <strategy>.jsonl, .jsonl.gz or .parquet, or a <strategy>/ folder written by save_to_disk"
 
 
 def strategy_name(path: Path) -> str:
-    """``<strategy>.jsonl`` or ``<strategy>.jsonl.gz`` -> strategy; any other file is an error, not skipped."""
-    for suffix in SUFFIXES:
-        if path.name.endswith(suffix) and len(path.name) > len(suffix):
-            return path.name[: -len(suffix)]
-    raise StylefitError(f"{path}: not a candidate file (expected <strategy>.jsonl or <strategy>.jsonl.gz)")
+    """The strategy a candidate file or saved dataset folder holds; anything else is an error, not skipped."""
+    if is_saved_dataset(path):
+        return path.name
+    if path.is_file():
+        for suffix in SUFFIXES:
+            if path.name.endswith(suffix) and len(path.name) > len(suffix):
+                return path.name[: -len(suffix)]
+    raise StylefitError(f"{path}: not a candidate file ({EXPECTED})")
 
 
-def load_candidates(task: Task, sources: list[str | Path] | str | Path) -> CandidateSet:
-    """Load strategies from a folder of ``<strategy>.jsonl`` / ``.jsonl.gz`` files or a list of
-    files. A folder holding any other (non-hidden) file is an error: nothing is silently left out."""
+GENERATE_MANIFEST = "manifest.json"
+
+
+def load_candidates(task: Task, sources: list[str | Path] | str | Path, fields: FieldMap | None = None) -> CandidateSet:
+    """Load strategies from a folder of candidate files (see the module docstring) or a list of
+    them. A folder holding any other (non-hidden) entry is an error: nothing is silently left out.
+    ``fields`` names the id, question and response fields of flat rows."""
+    fields = fields or FieldMap()
     if isinstance(sources, (str, Path)):
         sources = [sources]
     files: list[Path] = []
     for source in map(Path, sources):
-        if source.is_dir():
-            found = sorted(p for p in source.iterdir() if not p.name.startswith("."))
+        if source.is_dir() and not is_saved_dataset(source):
+            # generate's manifest describes the files beside it; anything else must be a candidate set
+            found = sorted(p for p in source.iterdir() if not p.name.startswith(".") and p.name != GENERATE_MANIFEST)
             if not found:
-                raise StylefitError(f"{source}: no candidate files (<strategy>.jsonl or .jsonl.gz) in this folder")
+                raise StylefitError(f"{source}: no candidate files in this folder ({EXPECTED})")
             files.extend(found)
-        elif source.is_file():
+        elif source.exists():
             files.append(source)
         else:
             raise StylefitError(f"{source}: no such file or folder")
@@ -101,7 +164,7 @@ def load_candidates(task: Task, sources: list[str | Path] | str | Path) -> Candi
         strategy = strategy_name(path)
         if strategy in by_strategy:
             raise StylefitError(f"{path}: strategy '{strategy}' given twice")
-        by_strategy[strategy] = _read_strategy(path, strategy, task)
+        by_strategy[strategy] = _read_strategy(path, strategy, task, fields)
     if len(by_strategy) < 2:
         raise StylefitError(f"need at least 2 strategies to rank, got {len(by_strategy)}: {', '.join(by_strategy)}")
 

@@ -37,23 +37,13 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise StylefitError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
 
 
-def read_rows_with_ids(path: str | Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Yield ("file:line", id, object) for every row; a row without an id or a repeated id is an error."""
-    first_line: dict[str, int] = {}
-    for lineno, obj in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        row_id = require_str(obj, "id", where)
-        if row_id in first_line:
-            raise StylefitError(f"{where}: duplicate id '{row_id}' (first on line {first_line[row_id]})")
-        first_line[row_id] = lineno
-        yield where, row_id, obj
-
-
 def require_str(obj: dict[str, Any], field: str, where: str, *, allow_empty: bool = False) -> str:
     """obj[field] as a string (ints are accepted for ids); a clear error otherwise."""
     if field not in obj:
         raise StylefitError(f"{where}: missing field '{field}'")
     value = obj[field]
+    if value is None:
+        raise StylefitError(f"{where}: field '{field}' is null")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise StylefitError(f"{where}: field '{field}' must be a string, got {type(value).__name__}")
     value = str(value)

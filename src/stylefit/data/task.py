@@ -9,7 +9,9 @@ On disk a task is a folder (or a path to its ``task.json``)::
 
 ``train`` holds the questions whose candidates are scored (and whose first M questions the
 target answers zero-shot for SPPL's self-exemplars); ``test`` is optional and used for
-fine-tuning evaluation.
+fine-tuning evaluation. Either may also be a parquet file or a folder written by
+``datasets.Dataset.save_to_disk``, and an optional ``"fields": {"id": "uid", "question":
+"prompt", "gold": "answer"}`` names the row fields where they are not ``id``/``question``/``gold``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stylefit.data.jsonl import read_rows_with_ids, require_str
+from stylefit.data.jsonl import require_str
+from stylefit.data.records import place, read_records
 from stylefit.data.verifiers import Verifier, get_verifier
 from stylefit.errors import StylefitError
 
@@ -34,6 +37,15 @@ class Question:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
+class TaskFields(BaseModel):
+    """Which row fields hold a question's id, text and gold answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field("id", min_length=1)
+    question: str = Field("question", min_length=1)
+    gold: str = Field("gold", min_length=1)
+
+
 class TaskSpec(BaseModel):
     """The schema of task.json."""
 
@@ -43,6 +55,7 @@ class TaskSpec(BaseModel):
     prompt_template: str = "{question}"
     train: str = "train.jsonl"
     test: str | None = None
+    fields: TaskFields = TaskFields()
 
 
 @dataclass
@@ -74,14 +87,21 @@ class Task:
         return get_verifier(self.verifier_name)
 
 
-def _read_questions(path: Path) -> list[Question]:
+def _read_questions(path: Path, fields: TaskFields) -> list[Question]:
+    """The questions of a JSONL file, a parquet file or a saved dataset folder."""
     questions: list[Question] = []
-    for where, qid, obj in read_rows_with_ids(path):
-        metadata = obj.get("metadata", {})
+    first: dict[str, str] = {}
+    for where, obj in read_records(path):
+        qid = require_str(obj, fields.id, where)
+        if qid in first:
+            raise StylefitError(f"{where}: duplicate id '{qid}' (first on {place(first[qid])})")
+        first[qid] = where
+        metadata = obj.get("metadata")
+        metadata = {} if metadata is None else metadata  # absent, or null in a parquet/datasets column
         if not isinstance(metadata, dict):
             raise StylefitError(f"{where}: field 'metadata' must be an object")
         questions.append(
-            Question(qid, require_str(obj, "question", where), require_str(obj, "gold", where), metadata)
+            Question(qid, require_str(obj, fields.question, where), require_str(obj, fields.gold, where), metadata)
         )
     if not questions:
         raise StylefitError(f"{path}: no questions")
@@ -107,8 +127,8 @@ def load_task(path: str | Path) -> Task:
     return Task(
         name=spec.name,
         prompt_template=spec.prompt_template,
-        train=_read_questions(root / spec.train),
-        test=_read_questions(root / spec.test) if spec.test else [],
+        train=_read_questions(root / spec.train, spec.fields),
+        test=_read_questions(root / spec.test, spec.fields) if spec.test else [],
         verifier_name=spec.verifier,
         source=str(spec_path),
     )

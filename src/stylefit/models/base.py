@@ -12,6 +12,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from stylefit.errors import StylefitError
+
 Progress = Callable[[int], None]  # called with the number of newly finished units
 
 
@@ -71,6 +73,21 @@ class Generation:
     finish_reason: str  # "stop" (end-of-turn token or a stop string) or "length" (hit max_new_tokens)
 
 
+Finished = Callable[[dict[int, Generation]], None]  # finished generations, by their prompt's index
+
+
+class GenerationError(StylefitError):
+    """A prompt's generation failed for good (a server's retries ran out, a prompt too long).
+
+    ``index`` is the prompt's place in the list given to ``generate``; ``reason`` names the model
+    and what went wrong but not the prompt, so that a caller can name its item instead.
+    """
+
+    def __init__(self, reason: str, index: int, prompt: str):
+        super().__init__(f"{reason}, for prompt {prompt[:60]!r}")
+        self.reason, self.index, self.prompt = reason, index, prompt
+
+
 @dataclass
 class TokenCount:
     context: int
@@ -87,6 +104,7 @@ class LanguageModel(Protocol):
     template_id: str  # hash of the chat template: part of every cache key
     dtype: str  # floating-point type of the computation ("float32", "bfloat16"...): part of numeric cache keys
     max_length: int  # context window in tokens
+    stats: dict[str, int]  # counters; "generated_tokens" grows as generations finish
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` alone, without special tokens."""
@@ -102,9 +120,14 @@ class LanguageModel(Protocol):
 
     def generate(
         self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None, seeds: list[int] | None = None,
-        batch_size: int = 16,
+        batch_size: int = 16, on_done: Finished | None = None,
     ) -> list[Generation]:
-        """Batched generation; when sampling, ``seeds`` (one per prompt) make the draws reproducible."""
+        """Batched generation; when sampling, ``seeds`` (one per prompt) make the draws reproducible.
+
+        ``on_done`` is called, from the calling thread, with each group of generations as soon as it
+        is finished (a batch locally, one request on a server), so the caller can keep them before
+        the rest are done. A prompt that cannot be answered raises ``GenerationError`` with its index.
+        """
 
     def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
         """Per text, an array (layers + 1, hidden) of token-mean-pooled hidden states."""

@@ -8,7 +8,9 @@ a server here: those calls are a clear error.
 
 Requests run concurrently (at most ``concurrency`` at a time); a connection error, a timeout, an
 HTTP 429 or 5xx, or a reply without text is retried up to ``retries`` times with exponential
-backoff and full jitter. When the retries run out, the error names the prompt and what went wrong.
+backoff and full jitter. Each answer is handed on (``on_done``) as soon as it arrives. When the
+retries run out, the requests not yet sent are dropped, those in flight are awaited, and a
+``GenerationError`` gives the prompt's index and what went wrong.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from stylefit.errors import StylefitError
-from stylefit.models.base import ContinuationRequest, Generation, GenerationSpec, Progress
+from stylefit.models.base import ContinuationRequest, Finished, Generation, GenerationError, GenerationSpec, Progress
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -41,8 +44,10 @@ class OpenAICompatibleLM:
     """Generation through ``{base_url}/chat/completions`` or ``{base_url}/completions``.
 
     ``revision`` identifies the served weights in cache keys: pass the model's hash or version
-    when you know it; by default it is the model name and URL, so a server that changes its
-    weights under the same name must be given a new revision.
+    when you know it. By default it is the served model's name alone, not the URL: a server
+    restarted on another port or host keeps its cache, so weights that differ must be served
+    under different names (vLLM's --served-model-name, llama.cpp's --model_alias) or given a
+    revision.
     """
 
     def __init__(self, base_url: str, model: str, *, mode: str = "chat", api_key_env: str | None = "OPENAI_API_KEY",
@@ -57,7 +62,7 @@ class OpenAICompatibleLM:
         self.base_url = base_url.rstrip("/")
         self.model, self.mode = model, mode
         self.name = f"{model}@{self.base_url}"
-        self.revision = revision or hashlib.sha256(f"{self.base_url}|{model}".encode()).hexdigest()
+        self.revision = revision or hashlib.sha256(f"server|{model}".encode()).hexdigest()
         self.template_id = f"server-chat:{model}" if mode == "chat" else "none"
         self.dtype = "server"
         self.max_length = None  # the server enforces its own context; an over-long prompt is its error, reported
@@ -88,22 +93,46 @@ class OpenAICompatibleLM:
 
     # ---- generation ------------------------------------------------------------------------
     def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None,
-                 seeds: list[int] | None = None, batch_size: int = 16) -> list[Generation]:
+                 seeds: list[int] | None = None, batch_size: int = 16, on_done: Finished | None = None) -> list[Generation]:
         """One request per prompt, ``concurrency`` at a time; results in the order of the prompts."""
         if spec.stop_regex:
             raise StylefitError(f"model '{self.name}': a server cannot stop on a regular expression")
         seeds = seeds if seeds is not None else [0] * len(prompts)
+        stop = threading.Event()  # set once a prompt fails for good: the prompts not sent yet are dropped
 
-        def one(args: tuple[str, int]) -> Generation:
-            generation = self._request(args[0], spec, args[1])
-            if progress:
-                progress(1)
-            return generation
+        def one(i: int) -> Generation | None:
+            if stop.is_set():
+                return None
+            try:
+                return self._request(prompts[i], spec, seeds[i], i)
+            except GenerationError:
+                stop.set()
+                raise
 
+        results: dict[int, Generation] = {}
+        failure: GenerationError | None = None
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = list(pool.map(one, zip(prompts, seeds)))
-        self.stats["generated_tokens"] += sum(g.n_tokens for g in results)
-        return results
+            futures = {pool.submit(one, i): i for i in range(len(prompts))}
+            try:
+                for future in as_completed(futures):  # answers are handed on here, in the calling thread
+                    try:
+                        generation = future.result()
+                    except GenerationError as e:
+                        failure = failure or e
+                        continue
+                    if generation is not None:
+                        i = futures[future]
+                        results[i] = generation
+                        self.stats["generated_tokens"] += generation.n_tokens
+                        if on_done:
+                            on_done({i: generation})
+                        if progress:
+                            progress(1)
+            finally:
+                stop.set()  # however it ends (^C included), nothing more is sent; what is in flight is awaited
+        if failure:
+            raise failure
+        return [results[i] for i in range(len(prompts))]
 
     def _body(self, prompt: str, spec: GenerationSpec, seed: int) -> dict:
         body = {"model": self.model, "max_tokens": spec.max_new_tokens, "temperature": spec.temperature}
@@ -119,7 +148,7 @@ class OpenAICompatibleLM:
             body["prompt"] = prompt
         return body
 
-    def _request(self, prompt: str, spec: GenerationSpec, seed: int) -> Generation:
+    def _request(self, prompt: str, spec: GenerationSpec, seed: int, index: int) -> Generation:
         import httpx
 
         url = f"{self.base_url}/{'chat/completions' if self.mode == 'chat' else 'completions'}"
@@ -139,15 +168,15 @@ class OpenAICompatibleLM:
                 if reply.status_code in RETRIED_STATUS:
                     problem = f"HTTP {reply.status_code}"
                 elif reply.status_code != 200:
-                    raise StylefitError(f"model '{self.name}': HTTP {reply.status_code} for prompt {prompt[:60]!r}: "
-                                        f"{' '.join(reply.text.split())[:300]}")
+                    raise GenerationError(f"model '{self.name}': HTTP {reply.status_code} "
+                                          f"({' '.join(reply.text.split())[:300]})", index, prompt)
                 else:
                     generation = self._parse(reply)
                     if generation is not None:
                         return generation
                     problem = "a reply without text"
             self.server_stats.failed(problem.split(" (")[0])
-        raise StylefitError(f"model '{self.name}': {problem} after {self.retries + 1} tries, for prompt {prompt[:60]!r}")
+        raise GenerationError(f"model '{self.name}': {problem} after {self.retries + 1} tries", index, prompt)
 
     def _parse(self, reply) -> Generation | None:
         try:

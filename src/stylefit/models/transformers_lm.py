@@ -14,7 +14,9 @@ from stylefit.errors import StylefitError
 from stylefit.models.base import (
     ContinuationRequest,
     ContinuationScore,
+    Finished,
     Generation,
+    GenerationError,
     GenerationSpec,
     Progress,
     TokenCount,
@@ -201,23 +203,26 @@ class TransformersLM:
     # ---- generation ------------------------------------------------------------------------
     @torch.inference_mode()
     def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None,
-                 seeds: list[int] | None = None, batch_size: int = 16) -> list[Generation]:
+                 seeds: list[int] | None = None, batch_size: int = 16, on_done: Finished | None = None) -> list[Generation]:
         """Batched generation, stopping at end-of-turn, a stop string or ``spec.stop_regex``.
 
         A row leaves the batch as soon as it stops, so one long answer does not make the whole
         batch compute to ``max_new_tokens``. When sampling, each row draws from its own RNG seeded
         by its entry of ``seeds`` (default: a hash of its prompt) and ``spec.seed``: a sample does
-        not depend on which other prompts share its batch."""
+        not depend on which other prompts share its batch. Each finished batch goes to ``on_done``."""
         seeds = seeds if seeds is not None else [int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little") for p in prompts]
         encoded = [self.tokenize(p) for p in prompts]
-        for p, ids in zip(prompts, encoded):
+        for i, (p, ids) in enumerate(zip(prompts, encoded)):
             if len(ids) + spec.max_new_tokens > self.max_length:
-                raise StylefitError(f"prompt of {len(ids)} tokens + {spec.max_new_tokens} new tokens exceed the context of '{self.name}' ({self.max_length}): {p[:60]!r}")
+                raise GenerationError(f"prompt of {len(ids)} tokens + {spec.max_new_tokens} new tokens exceed the context "
+                                      f"of '{self.name}' ({self.max_length})", i, p)
         results: dict[int, Generation] = {}
         for batch in self._generation_batches([len(e) for e in encoded], batch_size):
             for i, generation in zip(batch, self._generate_batch([encoded[i] for i in batch], spec, [seeds[i] for i in batch])):
                 results[i] = generation
                 self.stats["generated_tokens"] += generation.n_tokens
+            if on_done:
+                on_done({i: results[i] for i in batch})
             if progress:
                 progress(len(batch))
         return [results[i] for i in range(len(prompts))]

@@ -5,15 +5,20 @@ own answer or its own correct answers where the recipe asks for them), let the t
 its own chat template, check the answer with the task's verifier, generate a wrong one again up to
 ``retries`` times (sampling, so that a retry can differ), and, where the recipe says so, put the
 gold final answer in place of a final answer that stayed wrong. Every generation goes through the
-cache, so a killed run resumes and a rerun computes nothing. Out come one ``<strategy>.jsonl`` per
-strategy (the format ``select`` reads, plus ``correct``/``tries``/``fixed``) and a manifest.
+cache as it is finished, so a killed run resumes and a rerun computes nothing; a generation that
+fails for good (a server's retries ran out) stops the run with one line naming the strategy and the
+question. Out come one ``<strategy>.jsonl`` per strategy (the format ``select`` reads, plus
+``correct``/``tries``/``fixed``) and a manifest.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,27 +28,43 @@ from stylefit.data.task import Question, Task, load_task
 from stylefit.data.verifiers import FINAL_ANSWER_MARKER, check
 from stylefit.errors import StylefitError
 from stylefit.generation import generate_cached, zero_shot_answers
-from stylefit.models.base import GenerationSpec, LanguageModel
+from stylefit.models.base import GenerationError, GenerationSpec, LanguageModel, Progress
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.prompts import own_template, render_prompt
 from stylefit.scoring.exemplars import build_self_exemplars
 from stylefit.store import Store
 from stylefit.strategies.library import get_strategy, strategy_library
-from stylefit.strategies.recipe import Strategy
+from stylefit.strategies.recipe import Strategy, placeholders
 
-StageProgress = Callable[[str, int, int], None]
+# progress(stage, total, advance): a stage starts with advance=0 and its total, then advances. A
+# callback that also takes a keyword ``tokens`` gets, for stages that generate, the tokens the
+# model generated in this stage so far (cached generations add none): tokens/s = tokens / elapsed.
+StageProgress = Callable[..., None]
 # The target's own answers (for minimum change, paraphrase and self-style) are greedy, as SPPL's.
 TARGET_SPEC = GenerationSpec(max_new_tokens=256)
 
 
+# What a final answer stated in passing ("the final answer is 8. Done.") says: up to its sentence's end.
+_STATED = re.compile(r"(?P<answer>.*?)(?P<end>[.!?]?)(?=\s|$)(?P<rest>.*)", re.DOTALL)
+
+
 def with_gold_answer(text: str, gold: str) -> str:
-    """The response with its last final-answer line saying the gold answer (and nothing after it);
-    a response without one gets the line appended."""
+    """The response's final answer set to gold, changing as little of its wording as possible.
+
+    A "Final Answer:" statement gets the gold answer, and whatever followed it goes. A final answer
+    stated in passing ("so the final answer is 8.") keeps its sentence with the gold answer in it,
+    and the line "Final Answer: <gold>" follows. A response with neither gets that line appended."""
+    text = text.rstrip()
     matches = list(FINAL_ANSWER_MARKER.finditer(text))
     if not matches:
-        return text.rstrip() + f"\nFinal Answer: {gold}"
+        return text + f"\nFinal Answer: {gold}"
     last = matches[-1]
-    return text[: last.start()] + f"Final Answer: {gold}"
+    if last.group().rstrip().endswith((":", "：")):
+        return text[: last.start()] + f"Final Answer: {gold}"
+    line_end = text.find("\n", last.end())
+    stated = _STATED.match(text[last.end() : len(text) if line_end < 0 else line_end].lstrip())
+    gap = " " if not last.group().endswith((" ", "\t")) else ""
+    return text[: last.end()] + gap + gold + stated.group("end") + f"\nFinal Answer: {gold}"
 
 
 @dataclass
@@ -61,7 +82,8 @@ class StrategyReport:
     tries: int  # generations asked for, retries included
     hit_length_limit: int
     generated_tokens: int  # in this run (0 when everything came from the cache)
-    seconds: float
+    seconds: float  # of this run
+    tokens: int = 0  # of every teacher generation the responses took, retries included, cached or not
     notes: list[str] = field(default_factory=list)
     example_prompt: str | None = None  # the first question's prompt to the teacher, as the recipe filled it
 
@@ -179,21 +201,20 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
     prompts = _teacher_prompts(strategy, task, questions, models, store, report, own_answers_m, progress)
     report.example_prompt = prompts[0]
     rendered = [render_prompt(teacher, own_template(teacher), p) for p in prompts]
-    stage = f"{strategy.name}: {teacher.name}"
     answers: dict[int, Any] = {}
     pending = list(range(len(questions)))
-    tokens_before = getattr(teacher, "stats", {}).get("generated_tokens", 0)
+    tokens_before = _tokens(teacher)
     for attempt in range(strategy.retries + 1):
         sampled = attempt > 0 or strategy.temperature > 0
         spec = GenerationSpec(max_new_tokens=strategy.max_new_tokens, top_p=strategy.top_p if sampled else 1.0,
                               temperature=max(strategy.temperature, retry_temperature) if attempt else strategy.temperature,
                               seed=strategy.seed)
-        if progress:
-            progress(f"{stage} (try {attempt + 1})", len(pending), 0)
-        step = (lambda k, s=f"{stage} (try {attempt + 1})", total=len(pending): progress(s, total, k)) if progress else None
-        generations = generate_cached(teacher, [rendered[i] for i in pending], spec, store, step,
-                                      sample_index=[attempt] * len(pending))
+        step = _stage(progress, f"{strategy.name}: {teacher.name} (try {attempt + 1})", len(pending), teacher)
+        with _naming(label, [questions[i].id for i in pending]):
+            generations = generate_cached(teacher, [rendered[i] for i in pending], spec, store, step,
+                                          sample_index=[attempt] * len(pending))
         report.tries += len(pending)
+        report.tokens += sum(g.n_tokens for g in generations)
         still = []
         for i, g in zip(pending, generations):
             q = questions[i]
@@ -207,7 +228,7 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
         pending = still
         if not pending:
             break
-    report.generated_tokens = getattr(teacher, "stats", {}).get("generated_tokens", 0) - tokens_before
+    report.generated_tokens = _tokens(teacher) - tokens_before
     rows = []
     for i, q in enumerate(questions):
         g, ok, tries = answers[i]
@@ -227,16 +248,51 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
     return rows, report
 
 
+def _tokens(lm: LanguageModel) -> int:
+    return getattr(lm, "stats", {}).get("generated_tokens", 0)
+
+
+def _stage(progress: StageProgress | None, stage: str, total: int, lm: LanguageModel) -> Progress | None:
+    """Start the stage on ``progress``; the step it returns advances it, with ``lm``'s tokens since the
+    start to a callback that takes ``tokens``."""
+    if progress is None:
+        return None
+    start = _tokens(lm)
+    try:
+        inspect.signature(progress).bind(stage, total, 0, tokens=0)
+        with_tokens = True
+    except (TypeError, ValueError):
+        with_tokens = False
+
+    def step(advance: int) -> None:
+        if with_tokens:
+            progress(stage, total, advance, tokens=_tokens(lm) - start)
+        else:
+            progress(stage, total, advance)
+
+    step(0)
+    return step
+
+
+@contextmanager
+def _naming(label: str, ids: list[str]) -> Iterator[None]:
+    """A generation that failed for good, as one line naming the item: "<label> id '<id>': <model>: <what went wrong>"."""
+    try:
+        yield
+    except GenerationError as e:
+        raise StylefitError(f"{label} id '{ids[e.index]}': {e.reason}") from None
+
+
 def _gold_text(strategy: Strategy, q: Question, label: str) -> str:
-    return f"Final Answer: {q.gold}" if strategy.kind == "answer_only" else _human_solution(q, label)
+    return f"Final Answer: {q.gold}" if strategy.kind == "answer_only" else _human_solution(q, label, strategy.solution_field)
 
 
-def _human_solution(q: Question, label: str) -> str:
-    """The question's human solution (``metadata.solution``), ending with its final answer."""
-    solution = q.metadata.get("solution")
+def _human_solution(q: Question, label: str, field: str) -> str:
+    """The question's human solution (``metadata[field]``), ending with its final answer."""
+    solution = q.metadata.get(field)
     if not isinstance(solution, str) or not solution.strip():
-        raise StylefitError(f"{label} id '{q.id}': the gold strategy needs a human solution in the question's "
-                            "metadata (\"solution\"); the task gives only the gold label")
+        raise StylefitError(f"{label} id '{q.id}': needs a human solution in the question's metadata "
+                            f"(\"{field}\"); the task gives only the gold label")
     return solution.strip() if FINAL_ANSWER_MARKER.search(solution) else with_gold_answer(solution.strip(), q.gold)
 
 
@@ -248,15 +304,16 @@ def _teacher_prompts(strategy: Strategy, task: Task, questions: list[Question], 
         examples = _worked_examples(strategy, task, questions, models, store, report)
     own: list[str | None] = [None] * len(questions)
     if strategy.kind in ("minimum_change", "paraphrase"):
-        stage = (lambda k: progress("target's own answers", len(questions), k)) if progress else None
-        if progress:
-            progress("target's own answers", len(questions), 0)
-        answers = zero_shot_answers(models.get("target"), task, questions, TARGET_SPEC, store, stage)
+        target = models.get("target")
+        stage = _stage(progress, "target's own answers", len(questions), target)
+        with _naming(f"strategy '{strategy.name}' (the target's own answer)", [q.id for q in questions]):
+            answers = zero_shot_answers(target, task, questions, TARGET_SPEC, store, stage)
         own = [g.text.strip() or "(no answer)" for g in answers]
     own_answers: list[list[str]] = [[] for _ in questions]
     if strategy.kind == "self_style":
         target = models.get("target")
-        exemplars = build_self_exemplars(target, task, own_answers_m, TARGET_SPEC, store)
+        with _naming(f"strategy '{strategy.name}' (the target's own answer)", [q.id for q in task.train[:own_answers_m]]):
+            exemplars = build_self_exemplars(target, task, own_answers_m, TARGET_SPEC, store)
         if not exemplars.filtered:
             raise StylefitError(f"strategy '{strategy.name}': none of the target's {exemplars.answered} zero-shot answers "
                                 "is correct, so there is no style of its own to imitate")
@@ -270,23 +327,29 @@ def _teacher_prompts(strategy: Strategy, task: Task, questions: list[Question], 
         if short:
             report.notes.append(f"self-style: {short}/{len(questions)} questions were shown fewer than "
                                 f"k={strategy.k_own_answers} own answers (only {len(texts)} correct ones)")
-    return [strategy.render(task.prompt(q), q.gold, examples=examples, answer=own[i], own_answers=own_answers[i])
-            for i, q in enumerate(questions)]
+    solutions: list[str | None] = [None] * len(questions)
+    if "solution" in placeholders(strategy.prompt):
+        solutions = [_human_solution(q, f"strategy '{strategy.name}'", strategy.solution_field) for q in questions]
+    return [strategy.render(task.prompt(q), q.gold, solution=solutions[i], examples=examples, answer=own[i],
+                            own_answers=own_answers[i]) for i, q in enumerate(questions)]
 
 
 def _worked_examples(strategy: Strategy, task: Task, questions: list[Question], models: _Models, store: Store,
                      report: StrategyReport) -> list[tuple[str, str, str]]:
-    """Training questions outside the generated ones, with a solution: the human one, or the teacher's own answer."""
+    """The last training questions, with a solution: the human one, or the teacher's own answer. Taken from the
+    end so that a sample and the full set of the same strategy show the same examples; never a generated question."""
+    pool = task.train[-strategy.n_examples:]
     generated = {q.id for q in questions}
-    pool = [q for q in task.train if q.id not in generated][: strategy.n_examples]
-    if len(pool) < strategy.n_examples:
-        raise StylefitError(f"strategy '{strategy.name}' needs {strategy.n_examples} worked examples from training "
-                            f"questions that are not generated; task '{task.name}' has {len(pool)} left")
+    if any(q.id in generated for q in pool):
+        raise StylefitError(f"strategy '{strategy.name}' shows the last {strategy.n_examples} training questions as worked "
+                            f"examples, so it can generate at most {len(task.train) - strategy.n_examples} of task "
+                            f"'{task.name}''s {len(task.train)}; generate fewer (--n / full_size)")
     if strategy.examples == "human":
         label = f"strategy '{strategy.name}' (worked example)"
-        return [(task.prompt(q), q.gold, _human_solution(q, label)) for q in pool]
+        return [(task.prompt(q), q.gold, _human_solution(q, label, strategy.solution_field)) for q in pool]
     spec = GenerationSpec(max_new_tokens=strategy.max_new_tokens)
-    answers = zero_shot_answers(models.get(strategy.teacher), task, pool, spec, store)
+    with _naming(f"strategy '{strategy.name}' (worked example)", [q.id for q in pool]):
+        answers = zero_shot_answers(models.get(strategy.teacher), task, pool, spec, store)
     wrong = sum(not check(task.verifier, g.text, q.gold, q.metadata).correct for q, g in zip(pool, answers))
     if wrong:
         report.notes.append(f"{wrong}/{len(pool)} of the teacher's own worked examples are wrong (shown as written)")

@@ -41,7 +41,7 @@ BUILT_IN: tuple[Strategy, ...] = (
     Strategy(name="human_examples", kind="teacher", teacher="qwen2.5-coder-0.5b-instruct", prompt=_WITH_EXAMPLES,
              examples="human", description="a teacher answers after two human-written worked examples"),
     Strategy(name="rewrite_gold", kind="rewrite", teacher="qwen2.5-coder-0.5b-instruct",
-             prompt=("Question: {question}\n\nA correct solution:\n{gold}\n\nRestate this solution in your own words. "
+             prompt=("Question: {question}\n\nA correct solution:\n{solution}\n\nRestate this solution in your own words. "
                      "Keep its reasoning unchanged: it is correct. " + _FORMAT),
              description="a teacher restates the human (gold) solution in its own words"),
     Strategy(name="gold", kind="gold", description="the human or gold solution as it is"),

@@ -4,7 +4,9 @@ ask for and checks that its prompt asks for things that exist.
 
 Placeholders a prompt may use:
 - ``{question}``: the task's prompt for the question (its answer-format instruction included);
-- ``{gold}``: the gold label (an answer, or a full human solution for tasks that have one);
+- ``{gold}``: the gold label (the answer);
+- ``{solution}``: the question's human solution (``metadata[solution_field]``; an error where a
+  question has none);
 - ``{examples}``: the worked examples, rendered by ``examples_template`` for each;
 - ``{answer}``: the target's own answer (minimum change, paraphrase);
 - ``{own_answers}``: k of the target's own correct answers (self-style rewrite).
@@ -18,16 +20,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PLACEHOLDERS = ("question", "gold", "examples", "answer", "own_answers")
+PLACEHOLDERS = ("question", "gold", "solution", "examples", "answer", "own_answers")
 
 # What each kind of strategy needs its prompt to contain (None: no prompt, no teacher).
 KINDS: dict[str, tuple[str, ...] | None] = {
     "teacher": ("question",),  # a teacher answers the question (optionally after worked examples)
-    "rewrite": ("question", "gold"),  # a teacher restates the gold solution
+    "rewrite": ("question", "solution"),  # a teacher restates the human solution
     "minimum_change": ("question", "gold", "answer"),  # a teacher corrects the target's own answer, minimally
-    "self_style": ("question", "gold", "own_answers"),  # a teacher rewrites gold in the target's own style
+    "self_style": ("question", "gold|solution", "own_answers"),  # a teacher rewrites gold in the target's own style
     "paraphrase": ("question", "answer"),  # a teacher paraphrases a familiar answer (the target's own)
-    "gold": None,  # the human / gold solution as it is
+    "gold": None,  # the human solution as it is
     "answer_only": None,  # "Final Answer: {gold}" and nothing else
 }
 
@@ -50,6 +52,7 @@ class Strategy(BaseModel):
     examples: Literal["none", "teacher", "human"] = Field("none", description="worked examples shown before the question")
     n_examples: int = Field(2, ge=1)
     examples_template: str = 'Example {index}: Question: "{question}"\nGold answer: {gold}\nSolution: {solution}\n\n'
+    solution_field: str = Field("solution", description="the question metadata field holding its human solution")
     k_own_answers: int = Field(3, ge=1, description="self_style: how many of the target's correct answers to imitate")
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -76,21 +79,23 @@ class Strategy(BaseModel):
         if unknown:
             raise ValueError(f"prompt uses unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)} "
                              f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
-        missing = [p for p in needs if p not in used]
+        missing = [p for p in needs if not used & set(p.split("|"))]  # "a|b": either will do
         if missing:
-            raise ValueError(f"a '{self.kind}' prompt must contain {', '.join('{' + p + '}' for p in missing)}")
+            raise ValueError(f"a '{self.kind}' prompt must contain "
+                             f"{', '.join(' or '.join('{' + x + '}' for x in p.split('|')) for p in missing)}")
         if (self.examples != "none") != ("examples" in used):
             raise ValueError("the prompt contains {examples} exactly when examples is 'teacher' or 'human'")
         if placeholders(self.examples_template) - {"index", "question", "gold", "solution"}:
             raise ValueError("examples_template may use only {index}, {question}, {gold} and {solution}")
         return self
 
-    def render(self, question: str, gold: str, *, examples: list[tuple[str, str, str]] = (), answer: str | None = None,
-               own_answers: list[str] = ()) -> str:
+    def render(self, question: str, gold: str, *, solution: str | None = None, examples: list[tuple[str, str, str]] = (),
+               answer: str | None = None, own_answers: list[str] = ()) -> str:
         """The teacher's prompt for one question. ``examples``: (question, gold, solution) triples."""
         if self.prompt is None:
             raise ValueError(f"strategy '{self.name}' ({self.kind}) has no prompt")
         shown = "".join(self.examples_template.format(index=i, question=q, gold=g, solution=s)
                         for i, (q, g, s) in enumerate(examples, start=1))
         own = "".join(f"Example answer {i}:\n{a}\n\n" for i, a in enumerate(own_answers, start=1))
-        return self.prompt.format(question=question, gold=gold, examples=shown, answer=answer or "", own_answers=own)
+        return self.prompt.format(question=question, gold=gold, solution=solution or "", examples=shown, answer=answer or "",
+                                  own_answers=own)

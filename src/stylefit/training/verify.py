@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from stylefit.data.candidates import CandidateSet, load_candidates
+from stylefit.data.records import FieldMap
 from stylefit.data.task import Task, load_task
 from stylefit.errors import StylefitError
 from stylefit.models.device import resolve_device, resolve_dtype
@@ -155,6 +156,7 @@ def verify(
     device: str = "auto",
     dtype: str = "auto",
     progress: StageProgress | None = None,
+    fields: FieldMap | None = None,
 ) -> VerifyResult:
     """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
 
@@ -165,13 +167,14 @@ def verify(
     machine; "auto" or "ray://host:port" joins a cluster (stylefit must be installed on its nodes).
     ``device``/``dtype``: auto = CUDA and bf16 mixed precision where available, else CPU and fp32;
     the dtype is part of every run's key. Checkpoint selection maximises ``metric`` unless the
-    recipe names its own ``checkpoint_metric``.
+    recipe names its own ``checkpoint_metric``. ``fields``: the id, question and response fields
+    of flat candidate rows (see ``load_candidates``).
     """
     if metric not in ("strict", "flexible"):
         raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
     t0 = time.perf_counter()
     task = task if isinstance(task, Task) else load_task(task)
-    candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates)
+    candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates, fields)
     recipe = _settings(Recipe, recipe, "recipe")
     eval_settings = _settings(EvalSettings, eval_settings, "evaluation settings")
     resources = _settings(RunResources, resources, "resources")

@@ -1,0 +1,31 @@
+"""Reading a TOML config into its pydantic schema, every problem one line naming the file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from stylefit.errors import StylefitError
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def read_config(path: str | Path, schema: type[Schema], what: str) -> Schema:
+    """``schema`` validated from the TOML file at ``path``, with ``source`` set to the path (so that
+    relative paths in it can be read from its folder)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise StylefitError(f"{path}: cannot read the {what} ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise StylefitError(f"{path}: not valid TOML ({e})") from None
+    try:
+        return schema.model_validate(data | {"source": str(path)})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "config"
+        raise StylefitError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
