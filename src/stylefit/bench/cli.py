@@ -91,3 +91,34 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
 
 def _number(i: dict[str, Any], fmt: str) -> str:
     return "—" if i["estimate"] is None else fmt.format(i["estimate"])
+
+
+@bench_app.command("live")
+def live(
+    config: Path = typer.Argument(..., help="Live-track TOML: cases (task, target, strategies), seeds, recipe, selectors."),
+    case: list[str] = typer.Option([], "--case", help="Run only these cases (repeat); judging always reads every case."),
+    stage: list[str] = typer.Option([], "--stage", help="candidates | truth | selectors (repeat; default all)."),
+    judge_only: bool = typer.Option(False, "--judge-only", help="Compute nothing: judge what is committed."),
+    out: Path = typer.Option(Path("benchmarks/results"), "--out", help="where live_track.md/.json go."),
+    cache: Path = typer.Option(None, "--cache", help="SQLite cache (default $STYLEFIT_HOME/cache.sqlite)."),
+) -> None:
+    """Generate, fine-tune on every strategy (the ground truth), score with every selector, judge; resumable."""
+    from stylefit.bench.live import judge, load_live_config, run_live
+    from stylefit.bench.live_report import write_live
+    from stylefit.cli import stage_progress
+
+    console, err = Console(), Console(stderr=True)
+    known = ("candidates", "truth", "selectors")
+    if bad := [s for s in stage if s not in known]:
+        raise StylefitError(f"unknown stage '{bad[0]}' (known: {', '.join(known)})")
+    settings = load_live_config(config)
+    if judge_only:
+        track = judge(settings)
+    else:
+        with stage_progress() as progress:
+            track = run_live(settings, cases=case or None, stages=tuple(stage) or known, store=cache,
+                             say=lambda line: err.print(f"[bold]{escape(line)}[/bold]"), progress=progress)
+    json_path, md_path = write_live(track, out)
+    for line in track["incomplete"]:
+        console.print(f"[dim]not judged: {escape(line)}[/dim]")
+    console.print(f"{track['judged_cases']} case(s) judged; wrote {md_path} and {json_path}")

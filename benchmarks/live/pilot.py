@@ -1,0 +1,68 @@
+"""Choose the live track's tasks: base accuracy and a small learning curve per candidate task.
+
+    python benchmarks/live/pilot.py [task ...]     # resumable; runs land in benchmarks/results/live_pilot/
+
+For each candidate task (benchmarks/live/tasks.py) and the default target, SmolLM2-135M-Instruct:
+the untrained target's strict accuracy on the first 100 test questions, and the accuracy after a
+LoRA fine-tune (the default recipe: r=8, lr 2e-4, 2 epochs) on the first 150 training questions
+written two ways, the generator's terse solution (`gold`) and `answer_only`, one seed. A task is
+kept when fine-tuning moves accuracy by at least 10 points and the two strategies differ by more
+than the test-item noise. The choice uses only these two programmatic strategies, never the
+selectors' scores or the track's own strategies, so it cannot favour a selector.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from stylefit.bench.live import CommittedRuns
+from stylefit.data.jsonl import write_atomic
+from stylefit.strategies import generate
+from stylefit.training import verify
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parents[0] / "results" / "live_pilot"
+TASKS = ("chain_sum", "leg_counting", "count_bits", "letter_counting")
+N_TRAIN, N_TEST, SEED = 150, 100, 0
+EVAL = {"max_new_tokens": 128}
+
+
+def pilot(name: str) -> dict:
+    task = HERE / "tasks" / name
+    folder = RESULTS / name
+    generate(task, ["gold", "answer_only"], out=folder / "candidates", n=N_TRAIN)
+    files = [folder / "candidates" / "gold.jsonl", folder / "candidates" / "answer_only.jsonl"]
+    result = verify(task, files, seeds=[SEED], n_train=N_TRAIN, n_test=N_TEST, eval_settings=EVAL,
+                    store=CommittedRuns(None, folder / "runs"))
+    case = result.cases[0]
+    accuracy = {s.strategy: s.mean for s in case.strategies}
+    seconds = {f"{r.spec.strategy or 'base'}": round(r.timings["total_s"], 1) for r in result.runs}
+    lift = max(accuracy.values()) - case.base.accuracy
+    gap = abs(accuracy["gold"] - accuracy["answer_only"])
+    return {"task": name, "base": case.base.accuracy, "accuracy": accuracy, "lift": lift, "gap": gap,
+            "binomial_se": case.noise.binomial_se, "keep": lift >= 0.10 and gap > 1.96 * 2**0.5 * case.noise.binomial_se,
+            "seconds": seconds}
+
+
+def main(names: list[str]) -> None:
+    rows = []
+    for name in names:
+        rows.append(pilot(name))
+        write_atomic(RESULTS / f"{name}.json", json.dumps(rows[-1], indent=2) + "\n")
+    lines = ["# Live-track task choice (pilot)", "", __doc__.split("\n\n", 2)[2].strip(), "",
+             f"SmolLM2-135M-Instruct, n_train={N_TRAIN}, n_test={N_TEST} (strict accuracy, %), seed {SEED}.", "",
+             "| task | base | gold | answer_only | lift | gap | test-item se | keep | seconds (base, gold, answer_only) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(RESULTS.glob("*.json")):
+        r = json.loads(path.read_text())
+        a = r["accuracy"]
+        lines.append(f"| {r['task']} | {100 * r['base']:.0f} | {100 * a['gold']:.0f} | {100 * a['answer_only']:.0f} | "
+                     f"{100 * r['lift']:+.0f} | {100 * r['gap']:.0f} | {100 * r['binomial_se']:.1f} | {'yes' if r['keep'] else 'no'} | "
+                     f"{r['seconds'].get('base')}, {r['seconds'].get('gold')}, {r['seconds'].get('answer_only')} |")
+    write_atomic(RESULTS.parent / "live_pilot.md", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or list(TASKS))

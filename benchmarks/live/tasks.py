@@ -1,0 +1,120 @@
+"""Write the live track's task folders: reasoning-gym questions with two programmatic solutions each.
+
+    python benchmarks/live/tasks.py            # writes benchmarks/live/tasks/<task>/
+
+Every task has 300 training and 300 test questions (distinct, test disjoint from train), the
+`reasoning_gym` verifier, and in each training question's metadata:
+  solution          a terse worked solution, one line per step (the "human" / generator style)
+  verbose_solution  a wordy step-by-step template around the same computation
+Both end with "Final Answer: <gold>". Seeds and generator configs are fixed here, so a rerun
+writes the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import reasoning_gym
+
+from stylefit.data.jsonl import write_atomic, write_jsonl
+from stylefit.data.verifiers import check, get_verifier
+
+OUT = Path(__file__).resolve().parent / "tasks"
+N_TRAIN, N_TEST = 300, 300
+PROMPT = "{question}\n\nPlease provide the final answer at the end, after 'Final Answer:'"
+
+
+def chain_sum(meta: dict, gold: str) -> tuple[str, str]:
+    tokens = meta["expression"].split()
+    value, terse, wordy = int(tokens[0]), [], []
+    for i, (op, right) in enumerate(zip(tokens[1::2], tokens[2::2]), start=1):
+        result = value + int(right) if op == "+" else value - int(right)
+        terse.append(f"{value} {op} {right} = {result}")
+        verb = f"add {right} to {value}" if op == "+" else f"subtract {right} from {value}"
+        wordy.append(f"Step {i}: We {verb}, which gives {result}.")
+        value = result
+    return ("\n".join(terse), "Let's solve this step by step.\n\nWe evaluate the expression "
+            f"{meta['expression']} from left to right.\n\n" + "\n".join(wordy) + f"\n\nTherefore, the result is {gold}.")
+
+
+def leg_counting(meta: dict, gold: str) -> tuple[str, str]:
+    from reasoning_gym.arithmetic.leg_counting import ANIMALS
+
+    terse, wordy, parts = [], [], []
+    for animal, count in meta["animals"].items():
+        legs = ANIMALS[animal]
+        terse.append(f"{count} {animal} x {legs} legs = {count * legs}")
+        wordy.append(f"A {animal} has {legs} legs, so {count} of them have {count} times {legs}, which is {count * legs} legs.")
+        parts.append(str(count * legs))
+    total = [" + ".join(parts) + f" = {gold}"] if len(parts) > 1 else []
+    adding = f"\n\nAdding them up: {total[0]}." if total else ""
+    return ("\n".join(terse + total), "Let's count the legs animal by animal.\n\n" + "\n".join(wordy) + adding
+            + f"\n\nTherefore, there are {gold} legs in total.")
+
+
+def count_bits(meta: dict, gold: str) -> tuple[str, str]:
+    binary = meta["binary"]
+    return (f"{meta['number']} in binary is {binary}\nIt has {gold} ones",
+            f"Let's write the number {meta['number']} in base 2.\n\nIn binary it is {binary}.\n\n"
+            f"Now we count the digits that are 1: there are {gold} of them.\n\nTherefore, {meta['number']} has {gold} bits set to 1.")
+
+
+def letter_counting(meta: dict, gold: str) -> tuple[str, str]:
+    letter = meta["target_letter"]
+    terse, wordy = [], []
+    for word in meta["span"]:
+        n = word.lower().count(letter)
+        terse.append(f"{word}: {n}")
+        wordy.append(f'The word "{word}" contains the letter "{letter}" {n} time{"s" if n != 1 else ""}.')
+    return ("\n".join(terse) + f"\nTotal: {gold}", f'Let\'s go through the text word by word and count the letter "{letter}".\n\n'
+            + "\n".join(wordy) + f"\n\nAdding these up, the letter appears {gold} times.")
+
+
+# name -> (generator config, solution writer)
+TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]]]] = {
+    "chain_sum": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), chain_sum),
+    "leg_counting": (dict(min_animals=1, max_animals=2, min_instances=1, max_instances=3), leg_counting),
+    "count_bits": (dict(min_n=1, max_n=2047), count_bits),
+    "letter_counting": (dict(min_words=1, max_words=3), letter_counting),
+}
+
+
+def build(name: str) -> Path:
+    config, solve = TASKS[name]
+    rows, seen = [], set()
+    for entry in reasoning_gym.create_dataset(name, size=(N_TRAIN + N_TEST) * 20, seed=1, **config):
+        if entry["question"] not in seen:
+            seen.add(entry["question"])
+            rows.append(entry)
+        if len(rows) == N_TRAIN + N_TEST:
+            break
+    else:
+        raise SystemExit(f"{name}: only {len(rows)} distinct questions")
+    folder = OUT / name
+
+    def row(i: int, e: dict, split: str) -> dict:
+        out = {"id": f"{split}-{i}", "question": e["question"], "gold": str(e["answer"]), "metadata": e["metadata"]}
+        if split == "train":
+            terse, wordy = solve(e["metadata"], str(e["answer"]))
+            out["metadata"] = e["metadata"] | {"solution": f"{terse}\nFinal Answer: {e['answer']}",
+                                               "verbose_solution": f"{wordy}\n\nFinal Answer: {e['answer']}"}
+        return out
+
+    train = [row(i, e, "train") for i, e in enumerate(rows[:N_TRAIN])]
+    verifier = get_verifier("reasoning_gym")
+    for r in train:  # a solution the task's own verifier rejects would be a wrong training target
+        for field in ("solution", "verbose_solution"):
+            if not check(verifier, r["metadata"][field], r["gold"], r["metadata"]).correct:
+                raise SystemExit(f"{name} {r['id']}: the {field} does not verify")
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "test.jsonl", [row(i, e, "test") for i, e in enumerate(rows[N_TRAIN:])])
+    spec = {"name": name, "verifier": "reasoning_gym", "prompt_template": PROMPT, "train": "train.jsonl", "test": "test.jsonl"}
+    write_atomic(folder / "task.json", json.dumps(spec, indent=2) + "\n")
+    return folder
+
+
+if __name__ == "__main__":
+    for name in TASKS:
+        print("wrote", build(name))

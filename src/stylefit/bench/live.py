@@ -1,0 +1,330 @@
+"""The live track: does familiarity predict the fine-tuned outcome on models we run ourselves?
+
+``stylefit bench live CONFIG`` runs, per case (one task, one target):
+
+1. **candidates**: every strategy writes the first ``n_train`` training questions' targets
+   (``stylefit generate``);
+2. **ground truth**: the target is fine-tuned on each strategy with every seed and evaluated on
+   the first ``n_test`` test questions (``stylefit verify``, one recipe for the whole case);
+3. **selectors**: every selector scores the same first ``n_select`` questions (``stylefit select``);
+4. **judging**: each selector's preference against the strategies' mean accuracies, with the
+   paper track's selection-quality figures (``bench.selection_quality``).
+
+What a task must give: a folder with ``task.json``, a verifier, and train and test splits (or a
+``reasoning_gym`` generator from which such a folder is written into the results).
+
+Everything lands in the results folder as it finishes, in plain files meant to be committed:
+``<case>/task/`` (when generated), ``<case>/candidates/``, ``<case>/runs/<run key>.json`` (one
+per fine-tuning run: accuracy, training record, every test item's output) and
+``<case>/scores/<selector>.json`` (every per-example score). A rerun, on this machine or a fresh
+one, reads them back first and computes only what is missing; a selector added later is judged
+on the whole track without retraining anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stylefit.config_file import read_config
+from stylefit.data.jsonl import write_atomic, write_jsonl
+from stylefit.errors import StylefitError
+from stylefit.store import Store
+from stylefit.training.grid import RUN_KIND
+
+
+
+class ReasoningGymTask(BaseModel):
+    """A task written from a reasoning-gym generator: disjoint train and test questions."""
+
+    model_config = ConfigDict(extra="forbid")
+    reasoning_gym: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    train: int = Field(300, ge=2)
+    test: int = Field(300, ge=1)
+    seed: int = 1
+    prompt_template: str = "{question}\n\nPlease provide the final answer at the end, after 'Final Answer:'"
+
+
+class SelectorSpec(BaseModel):
+    """One selector. ``scorer``: a stylefit scorer with its ``params``, on the first ``n_select``
+    questions; ``random``: no information (every strategy tied: its expected figures);
+    ``proxy``: the paper's train-then-test proxy, a short fine-tune on the first ``params.n``
+    (default 100) questions of each strategy, one seed, judged by accuracy on ``params.validation``
+    (default 100) held-out *training* questions (never the test split)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=-]*$")
+    scorer: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    task: str | ReasoningGymTask
+    target: str
+    strategies: list[str] = Field(min_length=2)
+    recipes: list[str] = Field(default_factory=list)
+    teachers: dict[str, str] = Field(default_factory=dict)
+    n_train: int = Field(200, ge=2)
+    n_test: int | None = Field(None, ge=1)
+    seeds: list[int] | None = None
+
+
+class LiveConfig(BaseModel):
+    """The schema of a live-track config."""
+
+    model_config = ConfigDict(extra="forbid")
+    results: str = "live"
+    n_select: int = Field(50, ge=2)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    eval: dict[str, Any] = Field(default_factory=dict)
+    selectors: list[SelectorSpec]
+    cases: list[CaseConfig] = Field(min_length=1)
+    source: str = Field("<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "LiveConfig":
+        for what, names in (("case", [c.name for c in self.cases]), ("selector", [s.name for s in self.selectors])):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{what} names must be distinct: {names}")
+        return self
+
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() or self.source == "<memory>" else Path(self.source).parent / p
+
+
+def load_live_config(path: str | Path) -> LiveConfig:
+    return read_config(path, LiveConfig, "live-track config")
+
+
+class CommittedRuns(Store):
+    """The results store, mirrored into one JSON file per fine-tuning run in ``folder``: files
+    found there are loaded first (so a fresh machine resumes from what was committed), and every
+    run the grid finishes is written there as it finishes."""
+
+    def __init__(self, path: str | Path | None, folder: Path):
+        super().__init__(path)
+        self.folder = folder
+        loaded = {}
+        for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                loaded[file.stem] = json.loads(file.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as e:
+                raise StylefitError(f"{file}: not valid JSON ({e.msg}); remove it to run it again") from None
+        if loaded:
+            super().put_many(RUN_KIND, loaded)
+
+    def put_many(self, kind: str, items: dict[str, Any]) -> None:
+        super().put_many(kind, items)
+        if kind == RUN_KIND:
+            for key, value in items.items():
+                write_atomic(self.folder / f"{key}.json", json.dumps(value, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_reasoning_gym_task(spec: ReasoningGymTask, name: str, folder: Path) -> Path:
+    """A task folder from a reasoning-gym generator: distinct questions, test disjoint from train."""
+    import reasoning_gym
+
+    size = spec.train + spec.test
+    seen: set[str] = set()
+    rows = []
+    try:
+        dataset = reasoning_gym.create_dataset(spec.reasoning_gym, size=size * 3, seed=spec.seed, **spec.config)
+    except Exception as e:  # reasoning-gym raises plain errors for unknown names and bad configs
+        raise StylefitError(f"reasoning_gym '{spec.reasoning_gym}': {type(e).__name__}: {e}") from None
+    for entry in dataset:
+        if entry["question"] in seen:
+            continue
+        seen.add(entry["question"])
+        rows.append(entry)
+        if len(rows) == size:
+            break
+    if len(rows) < size:
+        raise StylefitError(f"reasoning_gym '{spec.reasoning_gym}' gave only {len(rows)} distinct questions of the {size} asked")
+    as_row = lambda i, e, split: {"id": f"{split}-{i}", "question": e["question"], "gold": str(e["answer"]),
+                                  "metadata": e["metadata"]}
+    write_jsonl(folder / "train.jsonl", [as_row(i, e, "train") for i, e in enumerate(rows[: spec.train])])
+    write_jsonl(folder / "test.jsonl", [as_row(i, e, "test") for i, e in enumerate(rows[spec.train :])])
+    task = {"name": name, "verifier": "reasoning_gym", "prompt_template": spec.prompt_template,
+            "train": "train.jsonl", "test": "test.jsonl"}
+    write_atomic(folder / "task.json", json.dumps(task, indent=2) + "\n")
+    return folder
+
+
+def run_live(
+    config: LiveConfig | str | Path,
+    *,
+    cases: list[str] | None = None,
+    stages: tuple[str, ...] = ("candidates", "truth", "selectors"),
+    store: str | Path | None = None,
+    load_model: Callable | None = None,
+    say: Callable[[str], None] = lambda line: None,
+    progress=None,
+) -> dict[str, Any]:
+    """Run (or resume) the track and judge every selector; returns the judged track (see ``judge``).
+
+    ``load_model`` maps a teacher's name to a loaded model (default: ``stylefit.models.load_model``);
+    a case's ``teachers`` table renames teachers first."""
+    from stylefit.api import select
+    from stylefit.data.task import load_task
+    from stylefit.strategies import generate
+    from stylefit.training import verify
+
+    config = config if isinstance(config, LiveConfig) else load_live_config(config)
+    root = config.path(config.results)
+    chosen = [c for c in config.cases if cases is None or c.name in cases]
+    if cases is not None and (unknown := sorted(set(cases) - {c.name for c in config.cases})):
+        raise StylefitError(f"unknown case '{unknown[0]}' (known: {', '.join(c.name for c in config.cases)})")
+    for case in chosen:
+        folder = root / case.name
+        if isinstance(case.task, ReasoningGymTask):
+            task_path = folder / "task"
+            if not (task_path / "task.json").is_file():
+                write_reasoning_gym_task(case.task, case.name, task_path)
+        else:
+            task_path = config.path(case.task)
+        task = load_task(task_path)
+        if not task.test:
+            raise StylefitError(f"case '{case.name}': task '{task.name}' has no test split, and the ground truth needs one")
+        _ = task.verifier
+        recipes = [config.path(r) for r in case.recipes]
+        files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+
+        if "candidates" in stages:
+            say(f"{case.name}: candidates ({len(case.strategies)} strategies x {case.n_train} questions)")
+            if load_model is None:
+                from stylefit.models import load_model
+            generate(task, case.strategies, out=folder / "candidates", n=case.n_train, target=case.target, recipes=recipes,
+                     load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=progress)
+        if "truth" in stages:
+            say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
+            verify(task, files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
+                   eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True,
+                   store=CommittedRuns(store, folder / "runs"), progress=progress)
+        if "selectors" in stages:
+            for spec in config.selectors:
+                out = folder / "scores" / f"{spec.name}.json"
+                if spec.scorer == "random" or out.is_file():
+                    continue
+                say(f"{case.name}: selector {spec.name}")
+                t = time.perf_counter()
+                if spec.scorer == "proxy":
+                    data = _proxy(config, case, task, files, spec, folder, store, progress)
+                else:
+                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=spec.params,
+                                    n=config.n_select, store=store, progress=progress)
+                    data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
+                            "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
+                data = {"selector": spec.name, "scorer": spec.scorer, "seconds": round(time.perf_counter() - t, 1)} | data
+                write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return judge(config)
+
+
+def _proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress) -> dict:
+    """The train-then-test proxy: fine-tune on n questions per strategy, test on held-out training questions."""
+    from stylefit.data.task import Task
+    from stylefit.training import verify
+
+    params = {"n": 100, "validation": 100, "seed": 0} | spec.params
+    if unknown := sorted(set(params) - {"n", "validation", "seed"}):
+        raise StylefitError(f"selector '{spec.name}': unknown proxy parameter '{unknown[0]}' (known: n, validation, seed)")
+    held_out = task.train[case.n_train : case.n_train + params["validation"]]
+    if len(held_out) < params["validation"]:
+        raise StylefitError(f"selector '{spec.name}': case '{case.name}' has {len(held_out)} training questions beyond "
+                            f"n_train={case.n_train}, and the proxy validates on {params['validation']}")
+    proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
+    result = verify(proxy_task, files, targets=case.target, seeds=[params["seed"]], recipe=config.recipe,
+                    eval_settings=config.eval, n_train=params["n"], base=False,
+                    store=CommittedRuns(store, folder / "proxy_runs"), progress=progress)
+    return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
+            "params": params, "validation_ids": [q.id for q in held_out]}
+
+
+def case_truth(config: LiveConfig, case: CaseConfig):
+    """The case's ``VerifyCase`` and per-run seconds from its committed runs; None until every run is there."""
+    from stylefit.training.runs import RunResult
+    from stylefit.training.summary import summarize
+
+    folder = config.path(config.results) / case.name / "runs"
+    runs = [RunResult.model_validate(json.loads(f.read_text(encoding="utf-8"))) for f in sorted(folder.glob("*.json"))]
+    seeds = case.seeds or config.seeds
+    wanted = [r for r in runs if r.strategy is None or (r.strategy in case.strategies and r.seed in seeds)]
+    seen: dict[tuple, str] = {}
+    for r in wanted:  # runs of an older recipe or split must not be averaged in
+        if (r.strategy, r.seed) in seen:
+            raise StylefitError(f"{folder}: two runs of {r.strategy or 'the base model'} seed {r.seed} ({seen[r.strategy, r.seed]}, "
+                                f"{r.key}): the case's settings changed; remove the stale one")
+        seen[r.strategy, r.seed] = r.key
+    if any((s, seed) not in seen for s in case.strategies for seed in seeds):
+        return None, {}
+    seconds = {f"{r.strategy or 'base'}:seed{r.seed}" if r.strategy else "base": round(r.timings.get("total_s", 0.0), 1)
+               for r in wanted}
+    return summarize(wanted, "strict"), seconds
+
+
+REFERENCES = ("sppl", "ppl")  # paired differences are reported against these selectors, where configured
+
+
+def judge(config: LiveConfig) -> dict[str, Any]:
+    """Every selector against every case whose ground truth and scores are complete, from the committed files."""
+    from stylefit.bench.selection_quality import accuracy_spread, difference, evaluate, summarize_many
+
+    root = config.path(config.results)
+    cases, incomplete, sigma = [], [], []
+    outcomes: dict[str, list] = {s.name: [] for s in config.selectors}
+    for case in config.cases:
+        truth, seconds = case_truth(config, case)
+        if truth is None:
+            incomplete.append(f"{case.name}: ground truth incomplete")
+            continue
+        accuracy = {s.strategy: s for s in truth.strategies}
+        acc = np.array([accuracy[s].mean for s in case.strategies])
+        preferences, selector_seconds = {}, {}
+        for spec in config.selectors:
+            file = root / case.name / "scores" / f"{spec.name}.json"
+            if spec.scorer == "random":
+                preferences[spec.name] = np.zeros(len(case.strategies))
+            elif file.is_file():
+                data = json.loads(file.read_text(encoding="utf-8"))
+                sign = 1.0 if data["higher_is_better"] else -1.0
+                preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
+                selector_seconds[spec.name] = data["seconds"]
+        row = {"case": case.name, "target": case.target, "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
+               "accuracy": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
+                                "rank": accuracy[s].rank} for s in case.strategies},
+               "base": None if truth.base is None else truth.base.accuracy,
+               "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
+               "selector_seconds": selector_seconds,
+               "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()}}
+        if np.ptp(acc) == 0:
+            incomplete.append(f"{case.name}: every strategy has the same accuracy, so it cannot judge a selector")
+        elif len(preferences) < len(config.selectors):
+            incomplete.append(f"{case.name}: selector scores incomplete ({len(preferences)}/{len(config.selectors)})")
+        else:
+            row["judged"] = True
+            for name, preference in preferences.items():
+                outcomes[name].append(evaluate(preference, acc))
+            sigma.append(row["sigma"])
+        cases.append(row)
+    figures, paired = {}, {}
+    if sigma:
+        figures = summarize_many(outcomes, sigma)
+        for reference in (r for r in REFERENCES if r in outcomes):
+            diffs = {name: [difference(a, b) for a, b in zip(per_case, outcomes[reference])]
+                     for name, per_case in outcomes.items() if name != reference}
+            paired[reference] = summarize_many(diffs, sigma)
+    as_dict = lambda table: {name: {figure: vars(i) for figure, i in row.items()} for name, row in table.items()}
+    return {"n_select": config.n_select, "recipe": config.recipe, "eval": config.eval, "cases": cases,
+            "judged_cases": len(sigma), "incomplete": incomplete, "figures": as_dict(figures),
+            "paired": {ref: as_dict(table) for ref, table in paired.items()},
+            "outcomes": {name: [vars(o) for o in per_case] for name, per_case in outcomes.items()}}

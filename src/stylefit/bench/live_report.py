@@ -1,0 +1,74 @@
+"""The live track for people: per-case ground truth and every selector's figures, as Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from stylefit.data.jsonl import write_atomic
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _interval(i: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
+    if math.isnan(i["estimate"]):
+        return "-"
+    if math.isnan(i["low"]):
+        return f"{scale * i['estimate']:.{digits}f}"
+    return f"{scale * i['estimate']:.{digits}f} [{scale * i['low']:.{digits}f}, {scale * i['high']:.{digits}f}]"
+
+
+FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman", "mean ρ", 1.0, 2),
+                  ("top1_accuracy_points", "top-1 acc (pts)", 1.0, 1), ("hit_rate", "hit rate", 1.0, 2),
+                  ("regret_points", "regret (pts)", 1.0, 1), ("pairwise_accuracy", "pairwise acc", 1.0, 2))
+
+
+def live_markdown(track: dict[str, Any]) -> str:
+    lines = ["# Live track: does familiarity predict the fine-tuned outcome?", "",
+             "Produced by `stylefit bench live benchmarks/live/live.toml`, from the committed runs and scores under "
+             "`benchmarks/results/live/`. Accuracies are strict test accuracy (%), mean and sd over seeds; "
+             "σ is the sd of the strategies' means (the case's weight); the noise floor is one run's sd "
+             "(seed spread and binomial test-item error together).", ""]
+    for case in track["cases"]:
+        noise = case["noise"]
+        lines += [f"## {case['case']} ({case['target']}, n_test={case['n_test']}, seeds {case['seeds']})", "",
+                  "| strategy | rank | mean | sd | per seed |", "|---|---|---|---|---|"]
+        for strategy, a in sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"]):
+            lines.append(f"| {strategy} | {a['rank']} | {_pct(a['mean'])} | {_pct(a['sd'])} | "
+                         f"{' '.join(_pct(x) for x in a['per_seed'])} |")
+        if case["base"] is not None:
+            lines.append(f"| (base model) | | {_pct(case['base'])} | | |")
+        lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
+                  f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
+                  f"Run cost (s): {', '.join(f'{k} {v:.0f}' for k, v in case['run_seconds'].items())}.", ""]
+        if case["picks"]:
+            lines += ["| selector | picks | seconds |", "|---|---|---|"]
+            for name, picks in case["picks"].items():
+                lines.append(f"| {name} | {' = '.join(picks)} | {case['selector_seconds'].get(name, '-')} |")
+            lines.append("")
+    if track["incomplete"]:
+        lines += ["## Not judged yet", ""] + [f"- {x}" for x in track["incomplete"]] + [""]
+    if track["figures"]:
+        lines += [f"## Selectors over {track['judged_cases']} judged case(s)", "",
+                  "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", "",
+                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " |", "|---" * (len(FIGURE_COLUMNS) + 1) + "|"]
+        for name, figures in track["figures"].items():
+            lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS) + " |")
+        for reference, table in track["paired"].items():
+            lines += ["", f"Paired differences to `{reference}` (selector minus {reference}, same cases):", "",
+                      "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " |", "|---" * (len(FIGURE_COLUMNS) + 1) + "|"]
+            for name, figures in table.items():
+                lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_live(track: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    json_path, md_path = out / "live_track.json", out / "live_track.md"
+    write_atomic(json_path, json.dumps(track, indent=1, ensure_ascii=False, default=float) + "\n")
+    write_atomic(md_path, live_markdown(track))
+    return json_path, md_path

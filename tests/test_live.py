@@ -1,0 +1,136 @@
+"""The live track on tiny real models: generate, fine-tune every strategy and seed, score with every
+selector, judge; everything written as committed files that a fresh machine resumes from."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import char_tokenizer, tiny_llama, write_task
+from stylefit.bench import live
+from stylefit.bench.live import judge, load_live_config, run_live
+from stylefit.bench.live_report import live_markdown
+from stylefit.errors import StylefitError
+from stylefit.training.summary import BaseAccuracy, NoiseFloor, StrategyAccuracy, VerifyCase
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def target(tiny_target):
+    return tiny_target
+
+
+def write_config(tmp_path, target, selectors='', extra_case=''):
+    root = write_task(tmp_path / "task", n=12)
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    (root / "train.jsonl").write_text("".join(
+        json.dumps(r | {"metadata": {"solution": f"{r['question'][8:-1]} = {r['gold']}"}}) + "\n" for r in rows))
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(4)]
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
+    (root / "task.json").write_text(json.dumps(json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
+    selectors = selectors or '''
+[[selectors]]
+name = "length"
+scorer = "length"
+[[selectors]]
+name = "random"
+scorer = "random"
+[[selectors]]
+name = "ppl"
+scorer = "ppl"
+[[selectors]]
+name = "proxy"
+scorer = "proxy"
+params = {n = 4, validation = 2}
+'''
+    path = tmp_path / "live.toml"
+    path.write_text(f'''results = "results"
+n_select = 4
+seeds = [0, 1]
+recipe = {{epochs = 1, batch_size = 4, max_length = 128}}
+eval = {{max_new_tokens = 8}}
+{selectors}
+[[cases]]
+name = "tiny"
+task = "task"
+target = "{target}"
+strategies = ["gold", "answer_only"]
+n_train = 6
+n_test = 4
+{extra_case}''')
+    return path
+
+
+def test_the_track_runs_commits_every_result_and_resumes_from_the_files(tmp_path, target):
+    path = write_config(tmp_path, target)
+    track = run_live(path, store=tmp_path / "cache.sqlite")
+    results = tmp_path / "results" / "tiny"
+    assert sorted(p.name for p in (results / "candidates").iterdir()) == ["answer_only.jsonl", "gold.jsonl", "manifest.json"]
+    runs = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert sorted((r["strategy"], r["seed"]) for r in runs if r["strategy"]) == \
+        [("answer_only", 0), ("answer_only", 1), ("gold", 0), ("gold", 1)]
+    assert all(len(r["evaluation"]["items"]) == 4 for r in runs)  # every test item's output is kept
+    assert sorted(p.stem for p in (results / "scores").glob("*.json")) == ["length", "ppl", "proxy"]
+    proxy = json.loads((results / "scores" / "proxy.json").read_text())
+    assert proxy["validation_ids"] == ["q6", "q7"] and proxy["higher_is_better"]  # training questions, never the test split
+    case = track["cases"][0]
+    assert case["seeds"] == [0, 1] and set(case["accuracy"]) == {"gold", "answer_only"}
+    if track["judged_cases"]:
+        assert set(track["figures"]) == {"length", "random", "ppl", "proxy"}
+    else:
+        assert track["incomplete"] == ["tiny: every strategy has the same accuracy, so it cannot judge a selector"]
+
+    # A fresh machine (an empty cache) resumes from the committed files: no fine-tuning run is repeated.
+    before = {p.name: p.stat().st_mtime_ns for p in (results / "runs").glob("*.json")}
+    again = run_live(path, store=tmp_path / "fresh.sqlite", stages=("truth", "selectors"))
+    assert {p.name: p.stat().st_mtime_ns for p in (results / "runs").glob("*.json")} == before
+    assert again["cases"] == track["cases"]
+    assert "## tiny" in live_markdown(again)
+
+
+def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, monkeypatch):
+    path = write_config(tmp_path, target)
+    config = load_live_config(path)
+    truth = VerifyCase("tiny", target, "r", "strict", 300, [
+        StrategyAccuracy("gold", 1, [0, 1], [0.5, 0.6], [0.5, 0.6], [0.5, 0.6], 0.55, 0.55, 0.55, 0.07, 0.03, 0.04, 0.47, 0.63, True, 0, 0),
+        StrategyAccuracy("answer_only", 2, [0, 1], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2], 0.2, 0.2, 0.2, 0.0, 0.02, 0.02, 0.16, 0.24, False, 0, 0)],
+        [], NoiseFloor(0.05, 0.03, 0.06, 0.25), BaseAccuracy(0.1, 0.1, 0.1, 0.02, 0), [])
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}))
+    scores = tmp_path / "results" / "tiny" / "scores"
+    scores.mkdir(parents=True)
+    for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),
+                                ("proxy", {"gold": 0.1, "answer_only": 0.3}, True)):
+        (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0}))
+    track = judge(config)
+    outcomes = {name: o[0] for name, o in track["outcomes"].items()}
+    assert outcomes["ppl"]["hit"] == 1.0 and outcomes["ppl"]["regret_points"] == 0.0  # lower ppl = gold = the best
+    assert outcomes["length"]["hit"] == 0.0 and outcomes["length"]["regret_points"] == pytest.approx(35.0)
+    assert outcomes["proxy"]["spearman"] == -1.0 and outcomes["random"]["hit"] == 0.5 and outcomes["random"]["spearman"] == 0.0
+    assert track["cases"][0]["picks"] == {"length": ["answer_only"], "random": ["gold", "answer_only"], "ppl": ["gold"], "proxy": ["answer_only"]}
+    assert track["paired"]["ppl"]["length"]["regret_points"]["estimate"] == pytest.approx(35.0)
+    assert np.isnan(track["figures"]["ppl"]["weighted_spearman"]["low"])  # one case: no interval, never a made-up one
+    (scores / "ppl.json").unlink()
+    assert judge(config)["incomplete"] == ["tiny: selector scores incomplete (3/4)"]
+
+
+@pytest.mark.parametrize("body,message", [
+    ("colour = 1\n", "colour: Extra inputs are not permitted"),
+    ("[[cases]]\nname = 'tiny'\ntask = 't'\ntarget = 'm'\nstrategies = ['a', 'b']\n", "case names must be distinct"),
+])
+def test_bad_configs_are_one_line_errors(tmp_path, target, body, message):
+    path = write_config(tmp_path, target)
+    path.write_text(path.read_text() + body if body.startswith("[[") else body + path.read_text())
+    with pytest.raises(StylefitError, match=message):
+        load_live_config(path)
+
+
+def test_a_reasoning_gym_generator_writes_disjoint_splits(tmp_path):
+    from stylefit.data.task import load_task
+
+    spec = live.ReasoningGymTask(reasoning_gym="chain_sum", train=20, test=10, config={"min_terms": 2, "max_terms": 2})
+    task = load_task(live.write_reasoning_gym_task(spec, "cs", tmp_path / "cs"))
+    assert len(task.train) == 20 and len(task.test) == 10
+    assert not {q.question for q in task.train} & {q.question for q in task.test}
+    with pytest.raises(StylefitError, match="reasoning_gym 'no_such_task'"):
+        live.write_reasoning_gym_task(live.ReasoningGymTask(reasoning_gym="no_such_task"), "x", tmp_path / "x")
