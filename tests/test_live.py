@@ -88,6 +88,16 @@ def test_the_track_runs_commits_every_result_and_resumes_from_the_files(tmp_path
     assert again["cases"] == track["cases"]
     assert "## tiny" in live_markdown(again)
 
+    # Judging alone computes nothing and writes the report.
+    from typer.testing import CliRunner
+
+    from stylefit.cli import app
+
+    ran = CliRunner().invoke(app, ["bench", "live", str(path), "--judge-only", "--out", str(tmp_path / "report")])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads((tmp_path / "report" / "live_track.json").read_text())["cases"][0]["case"] == "tiny"
+    assert "## tiny (" in (tmp_path / "report" / "live_track.md").read_text()
+
 
 def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, monkeypatch):
     path = write_config(tmp_path, target)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from stylefit import select
+from stylefit import SelectionResult, select
 from stylefit.errors import StylefitError
 from stylefit.report import write_json
 
@@ -115,6 +115,11 @@ def test_result_json_is_complete(tiny_lm, tiny_task, store, tmp_path):
     assert data["best"] == result.best and data["revision"] == "tiny-0" and data["scorer_params"] == {"template": "native"}
     assert len(data["ranking"]["estimates"]) == 3 and data["ranking"]["n"] == 6 and data["ranking"]["n_bootstrap"] == 2000
     assert {"mean", "ci_low", "ci_high", "p_best", "mean_nll", "median"} <= set(data["ranking"]["estimates"][0])
+    # Every per-example score is kept, in the sample's order, so a later judge needs no rescoring.
+    for e in data["ranking"]["estimates"]:
+        values = data["per_example"][e["strategy"]]["value"]
+        assert len(values) == 6 and abs(sum(values) / 6 - e["mean"]) < 1e-9
+    assert SelectionResult.from_dict(data).per_example == result.per_example
 
 
 def base_model():

@@ -40,6 +40,8 @@ class SelectionResult:
     notes: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     computed: int = 0  # per-example scores computed now (the rest came from the cache)
+    # strategy -> {"value", "nll", "n_tokens"}: one list per field, in the order of sample_ids
+    per_example: dict[str, dict[str, list]] = field(default_factory=dict)
 
     @property
     def best(self) -> str:
@@ -151,4 +153,6 @@ def select(
         task=task.name, target=lm.name, revision=lm.revision, dtype=lm.dtype, scorer=scorer.name, scorer_params=scorer.params(),
         unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
         skipped=sample.skipped, notes=notes, timings=timings, computed=sample.computed,
+        per_example={s: {"value": [e.value for e in scores], "nll": [e.nll for e in scores], "n_tokens": [e.n_tokens for e in scores]}
+                     for s, scores in sample.by_strategy.items()},
     )
