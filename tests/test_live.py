@@ -87,6 +87,13 @@ def test_the_track_runs_commits_every_result_and_resumes_from_the_files(tmp_path
     assert {p.name: p.stat().st_mtime_ns for p in (results / "runs").glob("*.json")} == before
     assert again["cases"] == track["cases"]
     assert "## tiny" in live_markdown(again)
+    # A selector whose settings changed is scored again; the others are not.
+    length = results / "scores" / "length.json"
+    stamp = length.stat().st_mtime_ns
+    config = load_live_config(path)
+    config.n_select = 5
+    run_live(config, store=tmp_path / "fresh.sqlite", stages=("selectors",))
+    assert length.stat().st_mtime_ns != stamp and json.loads(length.read_text())["asked"]["n_select"] == 5
 
     # Judging alone computes nothing and writes the report.
     from typer.testing import CliRunner
@@ -111,7 +118,8 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     scores.mkdir(parents=True)
     for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),
                                 ("proxy", {"gold": 0.1, "answer_only": 0.3}, True)):
-        (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0}))
+        (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0,
+                                                          "asked": live._asked(config, config.cases[0], next(x for x in config.selectors if x.name == name))}))
     track = judge(config)
     outcomes = {name: o[0] for name, o in track["outcomes"].items()}
     assert outcomes["ppl"]["hit"] == 1.0 and outcomes["ppl"]["regret_points"] == 0.0  # lower ppl = gold = the best

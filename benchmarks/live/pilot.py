@@ -61,6 +61,9 @@ def main(names: list[str]) -> None:
         lines.append(f"| {r['task']} | {100 * r['base']:.0f} | {100 * a['gold']:.0f} | {100 * a['answer_only']:.0f} | "
                      f"{100 * r['lift']:+.0f} | {100 * r['gap']:.0f} | {100 * r['binomial_se']:.1f} | {'yes' if r['keep'] else 'no'} | "
                      f"{r['seconds'].get('base')}, {r['seconds'].get('gold')}, {r['seconds'].get('answer_only')} |")
+    if "chain_sum" not in {json.loads(p.read_text())["task"] for p in RESULTS.glob("*.json")}:
+        lines += ["", "chain_sum is not piloted here: `benchmarks/results/verify_example.md` measured the same generator "
+                  "config (the bundled example; n_train=200, n_test=100, one seed): base 10%, worked_steps 29%, answer_only 16%."]
     write_atomic(RESULTS.parent / "live_pilot.md", "\n".join(lines) + "\n")
 
 

@@ -4,9 +4,10 @@
 
 1. **candidates**: every strategy writes the first ``n_train`` training questions' targets
    (``stylefit generate``);
-2. **ground truth**: the target is fine-tuned on each strategy with every seed and evaluated on
+2. **selectors**: every selector scores the same first ``n_select`` questions (``stylefit select``);
+   they run first because they are cheap and never see the ground truth;
+3. **ground truth**: the target is fine-tuned on each strategy with every seed and evaluated on
    the first ``n_test`` test questions (``stylefit verify``, one recipe for the whole case);
-3. **selectors**: every selector scores the same first ``n_select`` questions (``stylefit select``);
 4. **judging**: each selector's preference against the strategies' mean accuracies, with the
    paper track's selection-quality figures (``bench.selection_quality``).
 
@@ -206,15 +207,12 @@ def run_live(
                 from stylefit.models import load_model
             generate(task, case.strategies, out=folder / "candidates", n=case.n_train, target=case.target, recipes=recipes,
                      load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=progress)
-        if "truth" in stages:
-            say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
-            verify(task, files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
-                   eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True,
-                   store=CommittedRuns(store, folder / "runs"), progress=progress)
+        # Selectors before the ground truth: they are cheap, and they never see it.
         if "selectors" in stages:
             for spec in config.selectors:
                 out = folder / "scores" / f"{spec.name}.json"
-                if spec.scorer == "random" or out.is_file():
+                asked = _asked(config, case, spec)
+                if spec.scorer == "random" or (out.is_file() and json.loads(out.read_text(encoding="utf-8")).get("asked") == asked):
                     continue
                 say(f"{case.name}: selector {spec.name}")
                 t = time.perf_counter()
@@ -225,9 +223,20 @@ def run_live(
                                     n=config.n_select, store=store, progress=progress)
                     data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                             "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
-                data = {"selector": spec.name, "scorer": spec.scorer, "seconds": round(time.perf_counter() - t, 1)} | data
+                data = {"selector": spec.name, "asked": asked, "seconds": round(time.perf_counter() - t, 1)} | data
                 write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        if "truth" in stages:
+            say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
+            verify(task, files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
+                   eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True,
+                   store=CommittedRuns(store, folder / "runs"), progress=progress)
     return judge(config)
+
+
+def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
+    """What a selector's scores depend on: a scores file for other settings is stale."""
+    return {"scorer": spec.scorer, "params": spec.params, "n_select": config.n_select, "target": case.target,
+            "strategies": case.strategies}
 
 
 def _proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress) -> dict:
@@ -294,8 +303,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
             file = root / case.name / "scores" / f"{spec.name}.json"
             if spec.scorer == "random":
                 preferences[spec.name] = np.zeros(len(case.strategies))
-            elif file.is_file():
-                data = json.loads(file.read_text(encoding="utf-8"))
+            elif file.is_file() and (data := json.loads(file.read_text(encoding="utf-8"))).get("asked") == _asked(config, case, spec):
                 sign = 1.0 if data["higher_is_better"] else -1.0
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
