@@ -38,7 +38,7 @@ def pilot(name: str) -> dict:
                     store=CommittedRuns(None, folder / "runs"))
     case = result.cases[0]
     accuracy = {s.strategy: s.mean for s in case.strategies}
-    seconds = {f"{r.spec.strategy or 'base'}": round(r.timings["total_s"], 1) for r in result.runs}
+    seconds = {r.strategy or "base": round(r.timings["total_s"], 1) for r in result.runs}
     lift = max(accuracy.values()) - case.base.accuracy
     gap = abs(accuracy["gold"] - accuracy["answer_only"])
     return {"task": name, "base": case.base.accuracy, "accuracy": accuracy, "lift": lift, "gap": gap,
