@@ -6,8 +6,9 @@ For each candidate task (benchmarks/live/tasks.py) and the default target, SmolL
 the untrained target's strict accuracy on the first 100 test questions, and the accuracy after a
 LoRA fine-tune (the default recipe: r=8, lr 2e-4, 2 epochs) on the first 150 training questions
 written two ways, the generator's terse solution (`gold`) and `answer_only`, one seed. A task is
-kept when fine-tuning moves accuracy by at least 10 points and the two strategies differ by more
-than the test-item noise. The choice uses only these two programmatic strategies, never the
+kept when fine-tuning moves accuracy by at least 10 points, the two strategies differ by more
+than the test-item noise, and the best fine-tuned accuracy beats always answering the test set's
+most common answer (a task a constant solves measures nothing). The choice uses only these two programmatic strategies, never the
 selectors' scores or the track's own strategies, so it cannot favour a selector.
 """
 
@@ -41,9 +42,14 @@ def pilot(name: str) -> dict:
     seconds = {r.strategy or "base": round(r.timings["total_s"], 1) for r in result.runs}
     lift = max(accuracy.values()) - case.base.accuracy
     gap = abs(accuracy["gold"] - accuracy["answer_only"])
-    return {"task": name, "base": case.base.accuracy, "accuracy": accuracy, "lift": lift, "gap": gap,
-            "binomial_se": case.noise.binomial_se, "keep": lift >= 0.10 and gap > 1.96 * 2**0.5 * case.noise.binomial_se,
-            "seconds": seconds}
+    golds = [json.loads(line)["gold"] for line in (task / "test.jsonl").read_text().splitlines()[:N_TEST]]
+    majority = max(golds.count(g) for g in set(golds)) / len(golds)
+    # How much did training change the model at all: test outputs identical to the untrained model's.
+    outputs = {r.strategy: [item.output for item in r.evaluation.items] for r in result.runs}
+    unchanged = {s: sum(a == b for a, b in zip(outputs[s], outputs[None])) / N_TEST for s in ("gold", "answer_only")}
+    keep = lift >= 0.10 and gap > 1.96 * 2**0.5 * case.noise.binomial_se and max(accuracy.values()) > majority
+    return {"task": name, "base": case.base.accuracy, "accuracy": accuracy, "lift": lift, "gap": gap, "majority": majority, "unchanged": unchanged,
+            "binomial_se": case.noise.binomial_se, "keep": keep, "seconds": seconds}
 
 
 def main(names: list[str]) -> None:
@@ -53,13 +59,15 @@ def main(names: list[str]) -> None:
         write_atomic(RESULTS / f"{name}.json", json.dumps(rows[-1], indent=2) + "\n")
     lines = ["# Live-track task choice (pilot)", "", __doc__.split("\n\n", 2)[2].strip(), "",
              f"SmolLM2-135M-Instruct, n_train={N_TRAIN}, n_test={N_TEST} (strict accuracy, %), seed {SEED}.", "",
-             "| task | base | gold | answer_only | lift | gap | test-item se | keep | seconds (base, gold, answer_only) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| task | base | gold | answer_only | lift | gap | test-item se | most common answer | outputs unchanged by training (gold, answer_only) | keep | seconds (base, gold, answer_only) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         a = r["accuracy"]
         lines.append(f"| {r['task']} | {100 * r['base']:.0f} | {100 * a['gold']:.0f} | {100 * a['answer_only']:.0f} | "
-                     f"{100 * r['lift']:+.0f} | {100 * r['gap']:.0f} | {100 * r['binomial_se']:.1f} | {'yes' if r['keep'] else 'no'} | "
+                     f"{100 * r['lift']:+.0f} | {100 * r['gap']:.0f} | {100 * r['binomial_se']:.1f} | {100 * r['majority']:.0f} | "
+                     f"{100 * r['unchanged']['gold']:.0f}, {100 * r['unchanged']['answer_only']:.0f} | "
+                     f"{'yes' if r['keep'] else 'no'} | "
                      f"{r['seconds'].get('base')}, {r['seconds'].get('gold')}, {r['seconds'].get('answer_only')} |")
     if "chain_sum" not in {json.loads(p.read_text())["task"] for p in RESULTS.glob("*.json")}:
         lines += ["", "chain_sum is not piloted here: `benchmarks/results/verify_example.md` measured the same generator "
