@@ -101,6 +101,27 @@ def test_a_rerun_computes_nothing_and_writes_the_same_files(setup, tmp_path):
     assert (tmp_path / "a" / "parrot_says.jsonl").read_text() == (tmp_path / "b" / "parrot_says.jsonl").read_text()
 
 
+def test_a_written_output_resumes_without_the_cache_and_only_for_the_same_request(setup, tmp_path):
+    root, kwargs, loaded = setup
+    first = generate(root, ["parrot_says", "answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
+    text = (tmp_path / "out" / "parrot_says.jsonl").read_text()
+    loaded.clear()
+    fresh = kwargs | {"store": tmp_path / "empty.sqlite"}  # a fresh machine: the committed files, no cache
+    again = generate(root, ["parrot_says", "answer_only"], out=tmp_path / "out", target="parrot", **fresh)
+    assert again.computed == 0 and loaded == [] and again.strategies == first.strategies
+    assert (tmp_path / "out" / "parrot_says.jsonl").read_text() == text
+    # Another prompt template, other settings or other questions are generated again (the teacher is loaded each time).
+    spec = json.loads((root / "task.json").read_text())
+    (root / "task.json").write_text(json.dumps(spec | {"prompt_template": "Q: {question}"}))
+    assert generate(root, ["answer_only"], out=tmp_path / "out", target="parrot", **fresh).computed == 0  # no model needed
+    assert generate(root, ["parrot_says"], out=tmp_path / "out", target="parrot", **fresh).computed > 0
+    (root / "task.json").write_text(json.dumps(spec))
+    loaded.clear()
+    assert generate(root, ["parrot_says"], out=tmp_path / "out", target="parrot", retry_temperature=0.9, **fresh).computed > 0
+    assert generate(root, ["parrot_says"], out=tmp_path / "out", target="parrot", n=4, **fresh).computed > 0
+    assert loaded == ["parrot", "parrot"]
+
+
 def test_the_output_is_a_candidate_set_select_reads(setup, tmp_path, tiny_lm):
     root, kwargs, _ = setup
     generate(root, ["parrot_fixed", "answer_only"], out=tmp_path / "out", target="parrot", **kwargs)

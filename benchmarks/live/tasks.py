@@ -24,6 +24,9 @@ from stylefit.data.verifiers import check, get_verifier
 OUT = Path(__file__).resolve().parent / "tasks"
 N_TRAIN, N_TEST = 300, 300
 PROMPT = "{question}\n\nPlease provide the final answer at the end, after 'Final Answer:'"
+# chain_sum keeps the bundled example's prompt: with the generic one SmolLM2 writes "The final answer 3"
+# (no colon) and none of its zero-shot answers passes the strict reading, so self-style has nothing to imitate.
+NUMBER_PROMPT = "{question}\n\nPlease provide the final answer (a number) at the end, after 'Final Answer:'"
 
 
 def chain_sum(meta: dict, gold: str) -> tuple[str, str]:
@@ -72,17 +75,17 @@ def letter_counting(meta: dict, gold: str) -> tuple[str, str]:
             + "\n".join(wordy) + f"\n\nAdding these up, the letter appears {gold} times.")
 
 
-# name -> (generator config, solution writer)
-TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]]]] = {
-    "chain_sum": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), chain_sum),
-    "leg_counting": (dict(min_animals=1, max_animals=2, min_instances=1, max_instances=3), leg_counting),
-    "count_bits": (dict(min_n=1, max_n=2047), count_bits),
-    "letter_counting": (dict(min_words=1, max_words=3), letter_counting),
+# name -> (generator config, solution writer, prompt template)
+TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str]] = {
+    "chain_sum": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), chain_sum, NUMBER_PROMPT),
+    "leg_counting": (dict(min_animals=1, max_animals=2, min_instances=1, max_instances=3), leg_counting, PROMPT),
+    "count_bits": (dict(min_n=1, max_n=2047), count_bits, PROMPT),
+    "letter_counting": (dict(min_words=1, max_words=3), letter_counting, PROMPT),
 }
 
 
 def build(name: str) -> Path:
-    config, solve = TASKS[name]
+    config, solve, prompt = TASKS[name]
     rows, seen = [], set()
     for entry in reasoning_gym.create_dataset(name, size=(N_TRAIN + N_TEST) * 20, seed=1, **config):
         if entry["question"] not in seen:
@@ -110,11 +113,13 @@ def build(name: str) -> Path:
                 raise SystemExit(f"{name} {r['id']}: the {field} does not verify")
     write_jsonl(folder / "train.jsonl", train)
     write_jsonl(folder / "test.jsonl", [row(i, e, "test") for i, e in enumerate(rows[N_TRAIN:])])
-    spec = {"name": name, "verifier": "reasoning_gym", "prompt_template": PROMPT, "train": "train.jsonl", "test": "test.jsonl"}
+    spec = {"name": name, "verifier": "reasoning_gym", "prompt_template": prompt, "train": "train.jsonl", "test": "test.jsonl"}
     write_atomic(folder / "task.json", json.dumps(spec, indent=2) + "\n")
     return folder
 
 
 if __name__ == "__main__":
-    for name in TASKS:
+    import sys
+
+    for name in sys.argv[1:] or TASKS:
         print("wrote", build(name))

@@ -32,7 +32,7 @@ from stylefit.models.base import GenerationError, GenerationSpec, LanguageModel,
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.prompts import own_template, render_prompt
 from stylefit.scoring.exemplars import build_self_exemplars
-from stylefit.store import Store
+from stylefit.store import Store, content_key
 from stylefit.strategies.library import get_strategy, strategy_library
 from stylefit.strategies.recipe import Strategy, placeholders
 
@@ -95,7 +95,10 @@ class GenerateResult:
     target: str
     ids: list[str]
     strategies: list[StrategyReport]
-    computed: int  # generations computed in this run (the rest came from the cache)
+    computed: int  # generations computed in this run (the rest came from the cache or from files already written)
+    retry_temperature: float = 0.7
+    own_answers_m: int = 100
+    task_hash: str = ""  # the prompt template and every training question: what the responses were written for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,19 +168,51 @@ def generate(
 
     models = _Models(target, load_model)
     out = Path(out)
+    target_name = target if isinstance(target, str) else target.name
+    ids = [q.id for q in questions]
+    settings = {"retry_temperature": retry_temperature, "own_answers_m": own_answers_m, "task_hash": _task_hash(task)}
+    written = _written(out, task.name, target_name, ids, settings)
     reports, computed = [], 0
     for strategy in chosen:
-        t = time.perf_counter()
-        before = store.misses
-        rows, report = _generate_strategy(strategy, task, questions, models, store, retry_temperature, own_answers_m, progress)
-        computed += store.misses - before
-        report.seconds = round(time.perf_counter() - t, 2)
-        write_jsonl(out / f"{strategy.name}.jsonl", rows)
-        reports.append(report)
-        result = GenerateResult(task.name, str(out), target if isinstance(target, str) else target.name,
-                                [q.id for q in questions], reports, computed)
+        report = written.get(strategy.name)
+        if report is not None and report.recipe == strategy.model_dump(mode="json"):
+            reports.append(report)  # already written for exactly this request: kept, even where the cache is gone
+        else:
+            t = time.perf_counter()
+            before = store.misses
+            rows, report = _generate_strategy(strategy, task, questions, models, store, retry_temperature, own_answers_m, progress)
+            computed += store.misses - before
+            report.seconds = round(time.perf_counter() - t, 2)
+            write_jsonl(out / f"{strategy.name}.jsonl", rows)
+            reports.append(report)
+        result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings)
         write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def _task_hash(task: Task) -> str:
+    return content_key({"template": task.prompt_template, "verifier": task.verifier_name,
+                        "train": [[q.id, q.question, q.gold, q.metadata] for q in task.train]})
+
+
+def _written(out: Path, task: str, target: str, ids: list[str], settings: dict) -> dict[str, StrategyReport]:
+    """The strategies an earlier run wrote into ``out`` for the same task, target, questions and settings,
+    whose file is there with exactly those questions (a committed output resumes without the cache)."""
+    try:
+        old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if [old.get(k) for k in ("task", "target", "ids", *settings)] != [task, target, ids, *settings.values()]:
+        return {}
+    found = {}
+    for entry in old.get("strategies", []):
+        path = out / f"{entry['strategy']}.jsonl"
+        try:
+            if [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] == ids:
+                found[entry["strategy"]] = StrategyReport(**entry)
+        except (OSError, json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question], models: _Models, store: Store,
