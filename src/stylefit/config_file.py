@@ -26,6 +26,11 @@ def read_config(path: str | Path, schema: type[Schema], what: str) -> Schema:
     try:
         return schema.model_validate(data | {"source": str(path)})
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "config"
-        raise StylefitError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise StylefitError(f"{path}: {first_error(e)}") from None
+
+
+def first_error(e: ValidationError, prefix: str = "") -> str:
+    """'where: what' for the first problem pydantic found, ``prefix`` before its location."""
+    first = e.errors()[0]
+    where = prefix + ".".join(map(str, first["loc"])) or "config"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"

@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylefit.config_file import read_config
+from stylefit.config_file import first_error, read_config
 from stylefit.data.jsonl import read_jsonl, write_atomic, write_jsonl
 from stylefit.data.task import load_task
 from stylefit.errors import StylefitError
@@ -288,8 +288,7 @@ def _check_verify(config: RunConfig, library, task) -> None:
     try:
         Recipe.model_validate(config.verify.recipe)
     except ValidationError as e:
-        first = e.errors()[0]
-        raise StylefitError(f"{config.source}: verify.recipe.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise StylefitError(f"{config.source}: {first_error(e, prefix='verify.recipe.')}") from None
 
 
 def _verify(config: RunConfig, task, out: Path, strategies: list[str], full_size: int, store, say, progress) -> dict:
