@@ -41,7 +41,7 @@ name = "ppl"
 scorer = "ppl"
 [[selectors]]
 name = "proxy"
-scorer = "proxy"
+scorer = "paper_proxy"
 params = {n = 4, validation = 2}
 '''
     path = tmp_path / "live.toml"

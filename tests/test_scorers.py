@@ -88,3 +88,42 @@ def test_unknown_scorer_and_bad_params_are_clear_errors():
         get_scorer("ppl", template="chatml")
     with pytest.raises(StylefitError, match="scorer 'ppl'"):
         get_scorer("ppl", k=3)
+
+
+def test_rsr_ranks_and_ratio_match_a_naive_forward(tiny_lm):
+    """Each token's rank among the full logits, clipped; the response's ratio of sums."""
+    prompt, response = "What is 5 + 1?", "5 + 1 = 6\nFinal Answer: 6"
+    context = tiny_lm.render_chat(prompt)
+    tok = tiny_lm.tokenizer
+    n_ctx, full = len(tok(context, add_special_tokens=False).input_ids), tok(context + response, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logp = torch.log_softmax(tiny_lm.model(torch.tensor([full])).logits[0].float(), dim=-1)
+    ranks = [int((logp[t - 1] > logp[t - 1, full[t]]).sum()) + 1 for t in range(n_ctx, len(full))]
+    nlls = [-float(logp[t - 1, full[t]]) for t in range(n_ctx, len(full))]
+    assert max(ranks) > 3  # a random model: the clip below must bite
+    for clip in (100, 3):
+        score = score_one(tiny_lm, get_scorer("rsr", clip=clip), prompt, response)
+        clipped = [min(r, clip) for r in ranks]
+        assert score.value == pytest.approx(sum(clipped) / sum(nlls), rel=1e-5)
+        assert score.parts == pytest.approx((sum(clipped) / len(ranks), sum(nlls) / len(nlls)), rel=1e-5)
+
+
+def test_local_naturalness_scores_each_step_in_its_window(tiny_lm):
+    prompt, response = "What is 5 + 1 - 2?", "5 + 1 = 6\n6 - 2 = 4\nFinal Answer: 4"
+    context = tiny_lm.render_chat(prompt)
+    steps = ["5 + 1 = 6", "\n6 - 2 = 4", "\nFinal Answer: 4"]
+    mean = lambda xs: sum(xs) / len(xs)
+    # window 1: each step sees the question and the step before it
+    expected = [naive_logprobs(tiny_lm, context, steps[0], False), naive_logprobs(tiny_lm, context + steps[0], steps[1], False),
+                naive_logprobs(tiny_lm, context + steps[1], steps[2], False)]
+    score = score_one(tiny_lm, get_scorer("local", window=1), prompt, response)
+    assert score.value == pytest.approx(mean([-mean(s) for s in expected]), rel=1e-5)
+    assert score.n_tokens == len(response)  # every character once (character-level tokenizer)
+    # a window as long as the response: the steps' tokens are the whole response's, as ppl sees them
+    whole = score_one(tiny_lm, get_scorer("local", window=5), prompt, response)
+    assert whole.nll == pytest.approx(score_one(tiny_lm, get_scorer("ppl"), prompt, response).nll, rel=1e-5)
+    # window 0: a step begins the answer, without the line break that joined it to the last one
+    alone = score_one(tiny_lm, get_scorer("local", window=0), prompt, response)
+    assert alone.value == pytest.approx(mean([-mean(naive_logprobs(tiny_lm, context, s.lstrip(), False)) for s in steps]), rel=1e-5)
+    with pytest.raises(StylefitError, match="unknown unit 'words'"):
+        get_scorer("local", unit="words")

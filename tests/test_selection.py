@@ -50,3 +50,14 @@ def test_means_tied_only_on_average_share_the_rank_and_split_the_resamples():
     assert [e.rank for e in r.estimates] == [1, 1]
     assert r.estimates[0].p_best + r.estimates[1].p_best == pytest.approx(1.0)
     assert 0.3 < r.estimates[0].p_best < 0.7
+
+
+def test_ratio_of_means_ranks_by_the_ratio_not_the_mean_of_ratios():
+    # a: ratios 1 and 3 (mean 2), but sums 1+30 / 1+10 = 2.82; b: ratios 2.5 and 2.5
+    parts = {"a": (np.array([1.0, 30.0]), np.array([1.0, 10.0])), "b": (np.array([5.0, 5.0]), np.array([2.0, 2.0]))}
+    values = {s: num / den for s, (num, den) in parts.items()}
+    by_mean = rank_strategies(values, higher_is_better=False, n_bootstrap=200)
+    by_ratio = rank_strategies(values, higher_is_better=False, n_bootstrap=200, ratio_parts=parts)
+    assert by_mean.best == "a" and by_ratio.best == "b"
+    assert by_ratio.estimates[0].mean == pytest.approx(2.5)
+    assert by_ratio.estimates[1].mean == pytest.approx(31 / 11)

@@ -12,6 +12,7 @@ writes the same files.
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -75,20 +76,87 @@ def letter_counting(meta: dict, gold: str) -> tuple[str, str]:
             + "\n".join(wordy) + f"\n\nAdding these up, the letter appears {gold} times.")
 
 
-# name -> (generator config, solution writer, prompt template)
-TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str]] = {
-    "chain_sum": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), chain_sum, NUMBER_PROMPT),
-    "leg_counting": (dict(min_animals=1, max_animals=2, min_instances=1, max_instances=3), leg_counting, PROMPT),
-    "count_bits": (dict(min_n=1, max_n=2047), count_bits, PROMPT),
-    "letter_counting": (dict(min_words=1, max_words=3), letter_counting, PROMPT),
+def products(meta: dict, gold: str) -> tuple[str, str]:
+    terms = [int(t) for t in meta["expression"].split(" * ")]
+    value, terse, wordy = terms[0], [], []
+    for i, t in enumerate(terms[1:], start=1):
+        terse.append(f"{value} * {t} = {value * t}")
+        wordy.append(f"Step {i}: we multiply {value} by {t}, which gives {value * t}.")
+        value *= t
+    return ("\n".join(terse), f"Let's solve this step by step.\n\nWe multiply {meta['expression']} from left to right.\n\n"
+            + "\n".join(wordy) + f"\n\nTherefore, the product is {gold}.")
+
+
+def _reduce_once(node: ast.AST) -> tuple[ast.AST, str | None]:
+    """Evaluate the leftmost operation whose operands are numbers; return the tree and what was done."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        value = node.operand.value
+        # "-5" is a number's sign; "-( 5 + 8 )" negates a bracket, a step of its own
+        return ast.Constant(-value), f"-({value}) = {-value}" if getattr(node, "bracket", False) else None
+    if isinstance(node, ast.BinOp) and all(isinstance(n, ast.Constant) for n in (node.left, node.right)):
+        a, b, op = node.left.value, node.right.value, node.op
+        value = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(op), None)
+        if value is None:
+            assert b != 0 and a % b == 0, "basic_arithmetic divides exactly"
+            value = a // b
+        return ast.Constant(value), f"{ast.unparse(node)} = {value}"
+    for field in ("operand", "left", "right"):
+        child = getattr(node, field, None)
+        if child is not None and not isinstance(child, ast.Constant):
+            new, step = _reduce_once(child)
+            setattr(node, field, new)
+            return node, step
+    raise AssertionError(f"nothing to reduce in {ast.unparse(node)}")
+
+
+def basic_arithmetic(meta: dict, gold: str) -> tuple[str, str]:
+    tree = ast.parse(meta["expression"], mode="eval").body
+    for node in ast.walk(tree):
+        if isinstance(node, ast.UnaryOp) and not isinstance(node.operand, ast.Constant):
+            node.bracket = True
+    terse, wordy = [], []
+    while not isinstance(tree, ast.Constant):
+        tree, step = _reduce_once(tree)
+        if step:
+            terse.append(step)
+            done, value = step.split(" = ")
+            wordy.append(f"Step {len(wordy) + 1}: we work out {done}, which gives {value}.")
+    assert str(tree.value) == gold, (meta["expression"], tree.value, gold)
+    return ("\n".join(terse or [f"{meta['expression']} = {gold}"]),
+            f"Let's solve this step by step.\n\nWe evaluate {meta['expression']}, doing multiplication and division "
+            "before addition and subtraction, and brackets first.\n\n" + "\n".join(wordy) + f"\n\nTherefore, the result is {gold}.")
+
+
+def spell_backward(meta: dict, gold: str) -> tuple[str, str]:
+    word = meta["word"]
+    return (f"{word} = {' '.join(word)}\nbackward: {' '.join(reversed(word))} = {gold}",
+            f"Let's spell the word \"{word}\" one letter at a time: {', '.join(word)}.\n\n"
+            f"Now we read the letters from the last to the first: {', '.join(reversed(word))}.\n\n"
+            f"Joining them together gives \"{gold}\".")
+
+
+def no_zero(entry: dict) -> bool:
+    """products: drop a factor 0, which makes every such product 0 (the test set's most common answer otherwise)."""
+    return all(int(t) != 0 for t in entry["metadata"]["expression"].split(" * "))
+
+
+# name -> (generator config, solution writer, prompt template, which generated questions to keep)
+TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str, Callable[[dict], bool] | None]] = {
+    "chain_sum": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), chain_sum, NUMBER_PROMPT, None),
+    "leg_counting": (dict(min_animals=1, max_animals=2, min_instances=1, max_instances=3), leg_counting, PROMPT, None),
+    "count_bits": (dict(min_n=1, max_n=2047), count_bits, PROMPT, None),
+    "letter_counting": (dict(min_words=1, max_words=3), letter_counting, PROMPT, None),
+    "products": (dict(min_terms=3, max_terms=3, min_digits=1, max_digits=1), products, NUMBER_PROMPT, no_zero),
+    "basic_arithmetic": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), basic_arithmetic, NUMBER_PROMPT, None),
+    "spell_backward": (dict(min_word_len=3, max_word_len=5), spell_backward, PROMPT, None),
 }
 
 
 def build(name: str) -> Path:
-    config, solve, prompt = TASKS[name]
+    config, solve, prompt, keep = TASKS[name]
     rows, seen = [], set()
     for entry in reasoning_gym.create_dataset(name, size=(N_TRAIN + N_TEST) * 20, seed=1, **config):
-        if entry["question"] not in seen:
+        if entry["question"] not in seen and (keep is None or keep(entry)):
             seen.add(entry["question"])
             rows.append(entry)
         if len(rows) == N_TRAIN + N_TEST:

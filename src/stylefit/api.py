@@ -16,7 +16,7 @@ from stylefit.data.task import Task, load_task
 from stylefit.errors import StylefitError
 from stylefit.models.base import LanguageModel
 from stylefit.models.registry import DEFAULT_MODEL
-from stylefit.scoring import Scorer, get_scorer, score_sample
+from stylefit.scoring import Scorer, get_scorer
 from stylefit.selection import Ranking, StrategyEstimate, rank_strategies
 from stylefit.store import Store
 
@@ -132,7 +132,8 @@ def select(
             raise StylefitError(f"only {len(ids)} questions left after the scorer excluded {len(excluded)}")
 
     t = time.perf_counter()
-    sample = score_sample(scorer, lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)), skip_overlong)
+    sample = scorer.sample_scores(lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)),
+                                  skip_overlong)
     timings["score_s"] = time.perf_counter() - t
     if sample.skipped:
         notes.append(f"{len(sample.skipped)}/{len(ids)} questions dropped for every strategy (over-long): "
@@ -147,6 +148,8 @@ def select(
         tokens={s: np.array([e.n_tokens for e in scores]) for s, scores in sample.by_strategy.items()},
         n_bootstrap=n_bootstrap,
         seed=bootstrap_seed,
+        ratio_parts={s: tuple(np.array(part) for part in zip(*(e.parts for e in scores))) for s, scores in sample.by_strategy.items()}
+        if scorer.ratio_of_means else None,
     )
     timings["total_s"] = time.perf_counter() - t0
     return SelectionResult(
@@ -154,5 +157,6 @@ def select(
         unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
         skipped=sample.skipped, notes=notes, timings=timings, computed=sample.computed,
         per_example={s: {"value": [e.value for e in scores], "nll": [e.nll for e in scores], "n_tokens": [e.n_tokens for e in scores]}
+                     | ({"parts": [list(e.parts) for e in scores]} if scorer.ratio_of_means else {})
                      for s, scores in sample.by_strategy.items()},
     )

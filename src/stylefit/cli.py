@@ -55,7 +55,7 @@ def select(
     task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
     candidates: list[Path] = typer.Argument(..., help="Folder of candidate files (<strategy>.jsonl[.gz], .parquet or a save_to_disk folder; plain, chat or alpaca rows), or the files."),
     model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Registered name, local HF folder or hub id."),
-    scorer: str = typer.Option("sppl", "--scorer", "-s", help="sppl | ppl | ifd | length | alignment (see `stylefit scorers`)"),
+    scorer: str = typer.Option("sppl", "--scorer", "-s", help="sppl | ppl | ifd | length | alignment | rsr | local | grace | proxy (see `stylefit scorers`)"),
     n: int = typer.Option(50, "--n", help="Questions to score per strategy."),
     sample_seed: Optional[int] = typer.Option(None, "--sample-seed", help="Draw the N questions at random with this seed (default: the first N)."),
     k: Optional[int] = typer.Option(None, "--k", help="sppl: self-exemplars per candidate (default 3)."),
@@ -96,6 +96,37 @@ def select(
     if out is not None:
         write_json(result, out)
         console.print(f"wrote {out}")
+
+
+@app.command()
+def route(
+    task: Path = typer.Argument(..., help="Task folder (with task.json and a verifier)."),
+    candidates: list[Path] = typer.Argument(..., help="Folder of candidate files, or the files: the strategies to route between."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write routed:<scorer>.jsonl (and its .routing.json) into."),
+    model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Registered name, local HF folder or hub id."),
+    scorer: str = typer.Option("ppl", "--scorer", "-s", help="Any per-example scorer (see `stylefit scorers`; not proxy)."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Scorer parameter as KEY=VALUE (VALUE read as JSON if it parses)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16."),
+) -> None:
+    """Per question, keep the correct response the target finds most familiar: a new candidate set."""
+    from stylefit.routing import route as run_route
+
+    with stage_progress() as progress:
+        routed = run_route(task, candidates, target=model, scorer=scorer, scorer_params=_parse_params(param), store=cache,
+                           progress=progress, device=device, dtype=dtype)
+    path = routed.write(out)
+    table = Table(title=f"{routed.name}: {len(routed.rows)} questions")
+    table.add_column("from strategy")
+    table.add_column("share", justify="right")
+    for strategy, share in routed.composition.items():
+        table.add_row(strategy, f"{100 * share:.1f}%")
+    console.print(table)
+    if routed.no_correct:
+        console.print(f"{len(routed.no_correct)} questions left out: no strategy answered them correctly "
+                      f"(e.g. {', '.join(routed.no_correct[:3])})")
+    console.print(f"wrote {path}")
 
 
 def _parse_params(items: list[str]) -> dict:

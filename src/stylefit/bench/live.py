@@ -56,7 +56,7 @@ class ReasoningGymTask(BaseModel):
 class SelectorSpec(BaseModel):
     """One selector. ``scorer``: a stylefit scorer with its ``params``, on the first ``n_select``
     questions; ``random``: no information (every strategy tied: its expected figures);
-    ``proxy``: the paper's train-then-test proxy, a short fine-tune on the first ``params.n``
+    ``paper_proxy``: the paper's train-then-test proxy, a short fine-tune on the first ``params.n``
     (default 100) questions of each strategy, one seed, judged by accuracy on ``params.validation``
     (default 100) held-out *training* questions (never the test split)."""
 
@@ -216,8 +216,8 @@ def run_live(
                     continue
                 say(f"{case.name}: selector {spec.name}")
                 t = time.perf_counter()
-                if spec.scorer == "proxy":
-                    data = _proxy(config, case, task, files, spec, folder, store, progress)
+                if spec.scorer == "paper_proxy":
+                    data = _paper_proxy(config, case, task, files, spec, folder, store, progress)
                 else:
                     result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=spec.params,
                                     n=config.n_select, store=store, progress=progress)
@@ -239,8 +239,9 @@ def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str
             "strategies": case.strategies}
 
 
-def _proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress) -> dict:
-    """The train-then-test proxy: fine-tune on n questions per strategy, test on held-out training questions."""
+def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress) -> dict:
+    """The paper's train-then-test proxy: fine-tune on n questions per strategy (beyond the N scored,
+    so not the ``proxy`` scorer), test on training questions outside the case's n_train."""
     from stylefit.data.task import Task
     from stylefit.training import verify
 

@@ -3,8 +3,9 @@ to the task's questions.
 
 A candidate folder holds ``<strategy>.jsonl``, ``<strategy>.jsonl.gz``, ``<strategy>.parquet``
 or ``<strategy>/`` folders written by ``datasets.Dataset.save_to_disk``, and may hold the
-``manifest.json`` that ``stylefit generate`` writes beside them; any other non-hidden entry is an
-error, not skipped. Rows are plain
+``manifest.json`` that ``stylefit generate`` writes beside them and the ``<name>.routing.json``
+that ``stylefit route`` writes beside a routed set; any other non-hidden entry is an error, not
+skipped. Rows are plain
 ``{"id", "response", "question"?}``, chat (``messages``) or alpaca (``instruction``/``input``/
 ``output``), with a ``FieldMap`` naming the fields of plain rows (see ``stylefit.data.records``).
 
@@ -138,6 +139,12 @@ def strategy_name(path: Path) -> str:
 
 
 GENERATE_MANIFEST = "manifest.json"
+ROUTING_SUFFIX = ".routing.json"  # how a routed set was composed (stylefit.routing)
+
+
+def _describes_candidates(path: Path) -> bool:
+    """A file that describes the candidate files beside it rather than holding one."""
+    return path.name == GENERATE_MANIFEST or path.name.endswith(ROUTING_SUFFIX)
 
 
 def load_candidates(task: Task, sources: list[str | Path] | str | Path, fields: FieldMap | None = None) -> CandidateSet:
@@ -150,8 +157,7 @@ def load_candidates(task: Task, sources: list[str | Path] | str | Path, fields: 
     files: list[Path] = []
     for source in map(Path, sources):
         if source.is_dir() and not is_saved_dataset(source):
-            # generate's manifest describes the files beside it; anything else must be a candidate set
-            found = sorted(p for p in source.iterdir() if not p.name.startswith(".") and p.name != GENERATE_MANIFEST)
+            found = sorted(p for p in source.iterdir() if not p.name.startswith(".") and not _describes_candidates(p))
             if not found:
                 raise StylefitError(f"{source}: no candidate files in this folder ({EXPECTED})")
             files.extend(found)

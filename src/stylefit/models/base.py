@@ -36,6 +36,9 @@ class ContinuationRequest:
 class ContinuationScore:
     token_logprobs: tuple[float, ...]  # natural-log probability of each continuation token
     context_tokens: int
+    # 1-based rank of each continuation token among the vocabulary (1 = the model's top choice);
+    # None where the backend cannot tell (a server that returns only the chosen token's log-probability)
+    token_ranks: tuple[int, ...] | None = None
 
     @property
     def n_tokens(self) -> int:

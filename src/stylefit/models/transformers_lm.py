@@ -159,26 +159,28 @@ class TransformersLM:
         results: list[ContinuationScore | None] = [None] * len(requests)
         for context, members in groups.items():
             continuations = [split[i][1] for i in members]
-            for i, logprobs in zip(members, self._score_group(list(context), continuations)):
-                results[i] = ContinuationScore(tuple(logprobs), len(context))
+            for i, (logprobs, ranks) in zip(members, self._score_group(list(context), continuations)):
+                results[i] = ContinuationScore(tuple(logprobs), len(context), tuple(ranks))
             if progress:
                 progress(len(members))
         return results  # type: ignore[return-value]
 
-    def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[list[float]]:
+    def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[tuple[list[float], list[int]]]:
         ids = torch.tensor([context], device=self.device)
         positions = torch.arange(len(context), device=self.device)[None]
         for _, _, out in self._forward(ids, torch.ones_like(ids), positions, logits_to_keep=1):
             pass  # only the last chunk's last position is needed: the first continuation token
         first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-        scores: dict[int, list[float]] = {}
+        scores: dict[int, tuple[list[float], list[int]]] = {}
         for batch in _length_batches([len(c) for c in continuations], self.token_budget):
             scores.update(zip(batch, self._score_batch(context, out.cache, first, [continuations[i] for i in batch])))
         return [scores[i] for i in range(len(continuations))]
 
-    def _score_batch(self, context, cache, first, batch: list[list[int]]) -> list[list[float]]:
+    def _score_batch(self, context, cache, first, batch: list[list[int]]) -> list[tuple[list[float], list[int]]]:
+        """Per continuation, each token's log-probability and its rank (1 + how many tokens the model
+        put strictly above it: ties share the better rank)."""
         n, width = len(batch), max(len(c) for c in batch)
-        results = [[float(first[c[0]])] for c in batch]
+        results = [([float(first[c[0]])], [int((first > first[c[0]]).sum()) + 1]) for c in batch]
         if width == 1:
             return results
         ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
@@ -191,13 +193,16 @@ class TransformersLM:
         batch_cache.batch_repeat_interleave(n)
         # Right padding: positions continue from the context; padded tail positions are ignored.
         positions = torch.arange(len(context), len(context) + width - 1, device=self.device).expand(n, -1)
-        chunks = []
+        chunks, rank_chunks = [], []
         for start, end, out in self._forward(ids[:, :-1], mask, positions, batch_cache):
             logprobs = torch.log_softmax(out.logits.float(), dim=-1)
-            chunks.append(logprobs.gather(-1, ids[:, start + 1 : end + 1, None])[..., 0])
-        logprobs = torch.cat(chunks, dim=1)
+            true = logprobs.gather(-1, ids[:, start + 1 : end + 1, None])
+            chunks.append(true[..., 0])
+            rank_chunks.append((logprobs > true).sum(-1) + 1)
+        logprobs, ranks = torch.cat(chunks, dim=1), torch.cat(rank_chunks, dim=1)
         for row, cont in enumerate(batch):
-            results[row].extend(logprobs[row, : len(cont) - 1].tolist())
+            results[row][0].extend(logprobs[row, : len(cont) - 1].tolist())
+            results[row][1].extend(ranks[row, : len(cont) - 1].tolist())
         return results
 
     # ---- generation ------------------------------------------------------------------------

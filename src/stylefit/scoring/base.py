@@ -30,6 +30,8 @@ class ExampleScore:
     value: float  # the per-example score in the scorer's unit
     nll: float | None  # mean token negative log-likelihood (nats), where the scorer has one
     n_tokens: int  # response tokens
+    # (numerator, denominator) for a scorer whose strategy statistic is a ratio of means
+    parts: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.value):  # a NaN or inf would silently poison every ranking
@@ -43,6 +45,9 @@ class Scorer(ABC):
     version: ClassVar[str]  # bump when a change alters the values: old cache entries stop matching
     unit: ClassVar[str]
     higher_is_better: ClassVar[bool] = False
+    # How a strategy's per-example scores become its statistic: their mean, or (ratio_of_means)
+    # mean(numerators) / mean(denominators) over ExampleScore.parts
+    ratio_of_means: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """Everything besides the model and the item that the score depends on (for the cache key)."""
@@ -59,6 +64,14 @@ class Scorer(ABC):
     def excluded(self) -> set[str]:
         """Question ids ``prepare`` found unscorable; they are left out for every strategy (and counted)."""
         return set()
+
+    def sample_scores(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
+                      progress: Progress | None = None, skip_overlong: bool = False):
+        """Per-example scores of every strategy, paired: by default one per sampled question through
+        the caching engine. A scorer measured on other questions (``proxy``) overrides this."""
+        from stylefit.scoring.engine import score_sample
+
+        return score_sample(self, lm, candidates, ids, store, progress, skip_overlong)
 
     def prepare_units(self, candidates: CandidateSet, ids: list[str]) -> int:
         """How many progress units ``prepare`` will report."""

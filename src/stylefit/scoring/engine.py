@@ -82,5 +82,10 @@ def score_sample(
     by_strategy: dict[str, list[ExampleScore]] = {s: [] for s in candidates.strategies}
     for item, key in zip(items, keys):
         if item.candidate.id not in skipped:
-            by_strategy[item.candidate.strategy].append(ExampleScore(**found[key]))
+            by_strategy[item.candidate.strategy].append(ExampleScore(**_from_store(found[key])))
     return SampleScores(kept, by_strategy, skipped, computed=len(todo))
+
+
+def _from_store(entry: dict) -> dict:
+    """JSON turns the parts tuple into a list; ExampleScore is hashable and frozen, so restore it."""
+    return entry | {"parts": tuple(entry["parts"])} if entry.get("parts") is not None else entry

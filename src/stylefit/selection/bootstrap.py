@@ -2,8 +2,9 @@
 
 Every bootstrap resample draws the same questions for every strategy, so differences between
 strategies are not swamped by how hard the questions are. The ranked statistic is the arithmetic
-mean of the per-example scores (the paper's aggregate); the mean NLL and the median are reported
-beside it.
+mean of the per-example scores (the paper's aggregate), or for a ratio-of-means scorer (``rsr``)
+mean(numerators) / mean(denominators) recomputed in every resample; the mean NLL and the median
+are reported beside it.
 
 Ties are shared, never broken by load order: strategies whose means tie share a rank
 (competition ranking, 1, 1, 3), and a resample in which several strategies tie for first
@@ -69,8 +70,10 @@ def rank_strategies(
     tokens: dict[str, np.ndarray] | None = None,
     n_bootstrap: int = 2000,
     seed: int = 0,
+    ratio_parts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Ranking:
-    """``values[strategy]`` holds per-example scores on the same n questions, in the same order."""
+    """``values[strategy]`` holds per-example scores on the same n questions, in the same order.
+    ``ratio_parts[strategy]`` = (numerators, denominators): rank by their ratio of means instead."""
     names = list(values)
     matrix = np.stack([np.asarray(values[s], dtype=float) for s in names])  # (K, n)
     k, n = matrix.shape
@@ -79,12 +82,22 @@ def rank_strategies(
     sign = -1.0 if higher_is_better else 1.0  # internally: lower is better
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_bootstrap, n))
-    boot = matrix[:, idx].mean(axis=2)  # (K, B)
+    if ratio_parts is None:
+        statistic, boot = matrix.mean(axis=1), matrix[:, idx].mean(axis=2)  # (K,), (K, B)
+        influence = matrix  # what each example contributes to the statistic
+    else:
+        num = np.stack([np.asarray(ratio_parts[s][0], dtype=float) for s in names])
+        den = np.stack([np.asarray(ratio_parts[s][1], dtype=float) for s in names])
+        statistic = num.mean(axis=1) / den.mean(axis=1)
+        boot = num[:, idx].mean(axis=2) / den[:, idx].mean(axis=2)
+        # The ratio's linearisation (delta method): these average to the statistic, and their paired
+        # differences size the N needed to separate two strategies.
+        influence = statistic[:, None] + (num - statistic[:, None] * den) / den.mean(axis=1, keepdims=True)
     oriented = sign * boot
     winners = _ties(oriented, oriented.min(axis=0, keepdims=True))  # (K, B): every strategy tied for first
     p_best = (winners / winners.sum(axis=0, keepdims=True)).sum(axis=1) / n_bootstrap
     lows, highs = np.percentile(boot, [2.5, 97.5], axis=1)
-    means = matrix.mean(axis=1)
+    means = statistic
     order = np.argsort(sign * means, kind="stable")
     ranks = _competition_ranks(sign * means[order])
     estimates = []
@@ -96,9 +109,9 @@ def rank_strategies(
             StrategyEstimate(s, float(means[j]), float(lows[j]), float(highs[j]), float(p_best[j]), s_nll,
                              float(np.median(matrix[j])), s_tok, rank)
         )
-    # Paired difference between the top two, per example.
-    diff = matrix[order[0]] - matrix[order[1]]
-    d_boot = diff[idx].mean(axis=1)
+    # Paired difference between the top two, in the same resamples.
+    diff = influence[order[0]] - influence[order[1]]
+    d_boot = boot[order[0]] - boot[order[1]]
     d_low, d_high = np.percentile(d_boot, [2.5, 97.5])
     separated = bool(d_low > 0 or d_high < 0)
     n_needed = None
@@ -106,7 +119,7 @@ def rank_strategies(
         sd, mean = float(diff.std(ddof=1)), abs(float(diff.mean()))
         n_needed = math.ceil((Z95 * sd / mean) ** 2) if mean > 0 else None
     return Ranking(estimates, n, n_bootstrap, seed, higher_is_better, separated,
-                   (float(diff.mean()), float(d_low), float(d_high)), n_needed)
+                   (float(means[order[0]] - means[order[1]]), float(d_low), float(d_high)), n_needed)
 
 
 def _competition_ranks(sorted_values: np.ndarray) -> list[int]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from stylefit.data.verifiers import check, get_verifier
 from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import own_template, render_prompt
+from stylefit.prompts import continuation_request, own_template, render_prompt
 
 
 class EvalQuestion(BaseModel):
@@ -36,6 +36,7 @@ class ItemResult(BaseModel):
     strict_correct: bool
     flexible_extracted: str | None
     flexible_correct: bool
+    gold_nll: float | None = None  # mean token NLL of "Final Answer: <gold>" after the prompt, when asked
 
 
 class Evaluation(BaseModel):
@@ -93,3 +94,16 @@ def evaluate(
     outputs = lm.generate(prompts, GenerationSpec(max_new_tokens=max_new_tokens), progress=progress, batch_size=batch_size)
     generation_s = time.perf_counter() - t
     return score_outputs(questions, outputs, verifier_name).model_copy(update={"generation_s": generation_s})
+
+
+def gold_answer_text(gold: str) -> str:
+    return f"Final Answer: {gold}"
+
+
+def with_gold_loss(lm: LanguageModel, questions: list[EvalQuestion], evaluation: Evaluation) -> Evaluation:
+    """The evaluation with each item's gold-answer loss: how readily the model states the right
+    answer in the task's format straight after the question (a forward pass, no generation)."""
+    requests = [continuation_request(lm, own_template(lm), q.prompt, gold_answer_text(q.gold), f"question '{q.id}'") for q in questions]
+    scores = lm.loglikelihood(requests)
+    items = [item.model_copy(update={"gold_nll": score.mean_nll}) for item, score in zip(evaluation.items, scores)]
+    return evaluation.model_copy(update={"items": items})

@@ -79,3 +79,4 @@ class EvalSettings(BaseModel):
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(16, ge=1, description="prompts per generate call (speed only, not part of a run's key)")
     token_budget: int = Field(2048, ge=1, description="most tokens in one forward pass (speed and memory only, not part of a run's key)")
+    gold_loss: bool = Field(False, description="also record each question's mean NLL of 'Final Answer: <gold>' right after the prompt")

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from stylefit.errors import StylefitError
 from stylefit.store import content_key
-from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate
+from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate, with_gold_loss
 from stylefit.training.recipe import EvalSettings, Recipe
 from stylefit.training.sft import TrainExample, TrainingOutcome, finetune
 
@@ -54,6 +54,8 @@ class RunSpec(BaseModel):
         """Everything the result depends on; not the model's name (the revision is its identity), the
         device, nor the generation batch size and token budget."""
         depends = self.model_dump(mode="json", exclude={"target": True, "device": True, "eval": {"batch_size", "token_budget"}})
+        if not self.eval.gold_loss:  # added later: runs without it keep the keys they were stored under
+            del depends["eval"]["gold_loss"]
         return content_key({"kind": KEY_VERSION, **depends})
 
 
@@ -139,6 +141,10 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
                           progress=stage("test answers", len(spec.test)))
     timings["generation_s"] = evaluation.generation_s
     timings["verification_s"] = evaluation.verification_s
+    if spec.eval.gold_loss:
+        t = time.perf_counter()
+        evaluation = with_gold_loss(lm, spec.test, evaluation)
+        timings["gold_loss_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     return RunResult(
         key=spec.key(), label=spec.label, task=spec.task, target=spec.target, revision=spec.revision,

@@ -1,0 +1,117 @@
+"""The learnability proxy: fine-tune the target briefly on each strategy's sample and see how much
+it learned, on held-out training questions.
+
+The paper's (arXiv 2502.11779) train-then-test proxy made cheap: a short LoRA fine-tune on the
+N sampled questions instead of the full set, judged on training questions outside the sample,
+never on the test split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stylefit.data.candidates import CandidateSet
+from stylefit.data.task import Task
+from stylefit.errors import StylefitError
+from stylefit.models.base import ContinuationRequest, LanguageModel, Progress
+from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
+from stylefit.scoring.engine import SampleScores
+from stylefit.store import Store
+
+MEASURES = ("accuracy", "gold_loss")
+
+
+@register
+class LearnabilityProxy(Scorer):
+    """Per strategy: fine-tune on its responses to the N sampled questions (LoRA, one seed), then
+    answer ``validation`` held-out *training* questions (the first ones outside the sample).
+
+    - ``measure`` = "accuracy": each held-out question's strict correctness (task verifier) after
+      fine-tuning; the statistic is the held-out accuracy. Higher is better.
+    - ``measure`` = "gold_loss": the drop, from the untrained target to the fine-tuned one, in the
+      mean NLL of "Final Answer: <gold>" straight after the question. Higher is better. Cheaper
+      (a forward pass instead of generation), but it rewards answering at once: strategies that
+      reason first are measured on text they were not trained to write first.
+      Both are recorded in the same runs, so the second measure costs nothing more.
+    - Per-example values are on the held-out questions (paired across strategies), not on the
+      sample: its N questions were trained on.
+    - ``recipe``: any fine-tuning recipe field (default: stylefit's recipe; ``epochs`` and
+      ``learning_rate`` set the number of steps, epochs × N / batch size, and their size).
+    - Cost: one fine-tune on N examples plus ``validation`` generations per strategy (and one
+      base-model pass); runs are cached in the store like ``verify``'s, so a rerun is free.
+    """
+
+    name = "proxy"
+    version = "1"
+    unit = "held-out accuracy"
+    higher_is_better = True
+    needs_logprobs = False
+
+    def __init__(self, measure: str = "accuracy", validation: int = 100, seed: int = 0,
+                 recipe: dict[str, Any] | None = None, max_new_tokens: int = 256):
+        if measure not in MEASURES:
+            raise StylefitError(f"scorer 'proxy': unknown measure '{measure}' (known: {', '.join(MEASURES)})")
+        if validation < 2:
+            raise StylefitError(f"scorer 'proxy': validation must be at least 2 questions, got {validation}")
+        from stylefit.training.recipe import Recipe
+
+        self.measure, self.validation, self.seed, self.max_new_tokens = measure, validation, seed, max_new_tokens
+        try:
+            self.recipe = Recipe(**(recipe or {}))
+        except Exception as e:  # pydantic: name the first bad field
+            from stylefit.config_file import first_error
+
+            raise StylefitError(f"scorer 'proxy': recipe: {first_error(e)}") from None
+        self.unit = "held-out accuracy" if measure == "accuracy" else "drop in gold-answer NLL"
+
+    def params(self) -> dict[str, Any]:
+        return {"measure": self.measure, "validation": self.validation, "seed": self.seed,
+                "recipe": self.recipe.model_dump(mode="json"), "max_new_tokens": self.max_new_tokens}
+
+    def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
+        raise NotImplementedError("the proxy scores through sample_scores")
+
+    def sample_scores(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
+                      progress: Progress | None = None, skip_overlong: bool = False) -> SampleScores:
+        from stylefit.training.grid import RunResources, run_grid
+        from stylefit.training.recipe import EvalSettings
+        from stylefit.training.verify import plan_runs, run_numerics
+
+        task = candidates.task
+        sampled = set(ids)
+        held_out = [q for q in task.train if q.id not in sampled][: self.validation]
+        if len(held_out) < self.validation:
+            raise StylefitError(f"scorer 'proxy': task '{task.name}' has {len(held_out)} training questions outside the "
+                                f"{len(ids)} sampled, and the proxy validates on {self.validation}")
+        proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
+        sample = CandidateSet(task, list(ids), {s: {i: rows[i] for i in ids} for s, rows in candidates.by_strategy.items()})
+        device, dtype = run_numerics("auto", "auto", None, RunResources())
+        specs = plan_runs(proxy_task, sample, lm.name, seeds=[self.seed], recipe=self.recipe,
+                          eval_settings=EvalSettings(max_new_tokens=self.max_new_tokens, gold_loss=True),
+                          base=self.measure == "gold_loss", device=device, dtype=dtype)
+        outcome = run_grid(specs, store, progress=None if progress is None else _in_units(progress, len(candidates.strategies) * len(ids)))
+        runs = {r.strategy: r for r in outcome.results}
+        base = {item.id: item.gold_nll for item in runs[None].evaluation.items} if self.measure == "gold_loss" else {}
+        by_strategy = {}
+        for strategy in candidates.strategies:
+            items = runs[strategy].evaluation.items
+            if self.measure == "accuracy":
+                values = [float(item.strict_correct) for item in items]
+            else:
+                values = [base[item.id] - item.gold_nll for item in items]
+            by_strategy[strategy] = [ExampleScore(v, None, item.n_tokens) for v, item in zip(values, items)]
+        return SampleScores([q.id for q in held_out], by_strategy, computed=outcome.computed)
+
+
+def _in_units(progress: Progress, units: int):
+    """The scoring stage counts strategy x question units; report finished runs as their share of them."""
+    done, reported = 0, 0
+
+    def advance(name: str, total: int, k: int) -> None:
+        nonlocal done, reported
+        if name == "runs" and total:
+            done += k
+            now = done * units // total
+            progress(now - reported)
+            reported = now
+    return advance
