@@ -205,11 +205,31 @@ retries = 0
         generate(root, ["after_examples"], out=tmp_path / "all", target="parrot", n=7, **kwargs)
 
 
+def test_a_routed_set_is_written_last_from_the_other_strategies(setup, tmp_path):
+    root, kwargs, loaded = setup
+    result = generate(root, ["parrot_fixed", "answer_only", "routed:ppl"], out=tmp_path / "out", target="parrot", **kwargs)
+    report = result.strategies[-1]
+    assert report.strategy == "routed:ppl" and report.kind == "routed" and report.n == 8
+    assert report.recipe == {"scorer": "ppl", "between": ["parrot_fixed", "answer_only"]}
+    rows = [json.loads(line) for line in (tmp_path / "out" / "routed:ppl.jsonl").read_text().splitlines()]
+    sources = {s: {json.loads(l)["id"]: json.loads(l)["response"] for l in (tmp_path / "out" / f"{s}.jsonl").read_text().splitlines()}
+               for s in ("parrot_fixed", "answer_only")}
+    assert all(row["response"] == sources[row["from"]][row["id"]] for row in rows)
+    # written into the folder, it loads as one more strategy; rerun, nothing is routed again
+    result = select(root, tmp_path / "out", target=kwargs["load_model"]("parrot"), scorer="length", n=8,
+                    store=tmp_path / "s.sqlite")
+    assert sorted(e.strategy for e in result.ranking.estimates) == ["answer_only", "parrot_fixed", "routed:ppl"]
+    again = generate(root, ["parrot_fixed", "answer_only", "routed:ppl"], out=tmp_path / "out", target="parrot", **kwargs)
+    assert again.computed == 0 and again.strategies[-1].seconds == report.seconds
+
+
 @pytest.mark.parametrize("args,message", [
     ({"strategies": ["cot"]}, "unknown strategy 'cot'"),
     ({"strategies": ["answer_only", "answer_only"]}, "strategies must be distinct"),
     ({"n": 9}, "n=9, but task 'tiny-sums' has 8 training questions"),
     ({"retry_temperature": 0}, "retry_temperature must be > 0"),
+    ({"strategies": ["answer_only", "routed:ppl"]}, "routed:ppl routes between the other strategies asked for, and needs at least two"),
+    ({"strategies": ["answer_only", "parrot_says", "routed:nope"]}, "unknown scorer 'nope'"),
 ])
 def test_bad_requests_are_one_line_errors(setup, tmp_path, args, message):
     root, kwargs, _ = setup

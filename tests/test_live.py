@@ -152,3 +152,16 @@ def test_a_reasoning_gym_generator_writes_disjoint_splits(tmp_path):
     assert not {q.question for q in task.train} & {q.question for q in task.test}
     with pytest.raises(StylefitError, match="reasoning_gym 'no_such_task'"):
         live.write_reasoning_gym_task(live.ReasoningGymTask(reasoning_gym="no_such_task"), "x", tmp_path / "x")
+
+
+def test_a_routed_set_is_trained_and_reported_beside_the_strategies(tmp_path, target):
+    path = write_config(tmp_path, target, extra_case='routed = ["length"]\n')
+    track = run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates", "truth"))
+    results = tmp_path / "results" / "tiny"
+    assert (results / "candidates" / "routed:length.jsonl").is_file()
+    runs = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert sorted(r["seed"] for r in runs if r["strategy"] == "routed:length") == [0, 1]
+    case = track["cases"][0]
+    assert set(case["accuracy"]) == {"gold", "answer_only"}  # the selectors rank only the strategies
+    assert case["routed"]["routed:length"]["composition"] == {"answer_only": 1.0}  # the shorter correct response
+    assert "routed:length (per-question routing: answer_only 100%)" in live_markdown(track)

@@ -24,6 +24,8 @@ from stylefit.models.base import LanguageModel
 from stylefit.scoring import Scorer, get_scorer, score_sample
 from stylefit.store import Store
 
+ROUTED_PREFIX = "routed:"  # a routed set's name: routed:<scorer>
+
 
 @dataclass
 class RoutedSet:
@@ -112,4 +114,4 @@ def route(
     if not rows:
         raise StylefitError(f"no question has a correct response in any of {', '.join(candidates.strategies)}")
     params = scorer.params()
-    return RoutedSet(f"routed:{scorer.name}", scorer.name, params, scorer.higher_is_better, rows, no_correct)
+    return RoutedSet(f"{ROUTED_PREFIX}{scorer.name}", scorer.name, params, scorer.higher_is_better, rows, no_correct)

@@ -77,6 +77,15 @@ class CaseConfig(BaseModel):
     n_train: int = Field(200, ge=2)
     n_test: int | None = Field(None, ge=1)
     seeds: list[int] | None = None
+    # per-question routing sets (routed:<scorer>) made from the strategies: trained and reported
+    # beside them, never ranked by the selectors
+    routed: list[str] = Field(default_factory=list)
+
+    @property
+    def routed_sets(self) -> list[str]:
+        from stylefit.routing import ROUTED_PREFIX
+
+        return [f"{ROUTED_PREFIX}{scorer}" for scorer in self.routed]
 
 
 class LiveConfig(BaseModel):
@@ -200,12 +209,13 @@ def run_live(
         _ = task.verifier
         recipes = [config.path(r) for r in case.recipes]
         files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+        routed_files = [folder / "candidates" / f"{s}.jsonl" for s in case.routed_sets]
 
         if "candidates" in stages:
             say(f"{case.name}: candidates ({len(case.strategies)} strategies x {case.n_train} questions)")
             if load_model is None:
                 from stylefit.models import load_model
-            generate(task, case.strategies, out=folder / "candidates", n=case.n_train, target=case.target, recipes=recipes,
+            generate(task, case.strategies + case.routed_sets, out=folder / "candidates", n=case.n_train, target=case.target, recipes=recipes,
                      load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=progress)
         # Selectors before the ground truth: they are cheap, and they never see it.
         if "selectors" in stages:
@@ -227,7 +237,7 @@ def run_live(
                 write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         if "truth" in stages:
             say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
-            verify(task, files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
+            verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
                    eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True,
                    store=CommittedRuns(store, folder / "runs"), progress=progress)
     return judge(config)
@@ -268,7 +278,8 @@ def case_truth(config: LiveConfig, case: CaseConfig):
     folder = config.path(config.results) / case.name / "runs"
     runs = [RunResult.model_validate(json.loads(f.read_text(encoding="utf-8"))) for f in sorted(folder.glob("*.json"))]
     seeds = case.seeds or config.seeds
-    wanted = [r for r in runs if r.strategy is None or (r.strategy in case.strategies and r.seed in seeds)]
+    trained = case.strategies + case.routed_sets
+    wanted = [r for r in runs if r.strategy is None or (r.strategy in trained and r.seed in seeds)]
     seen: dict[tuple, str] = {}
     for r in wanted:  # runs of an older recipe or split must not be averaged in
         if (r.strategy, r.seed) in seen:
@@ -277,9 +288,19 @@ def case_truth(config: LiveConfig, case: CaseConfig):
         seen[r.strategy, r.seed] = r.key
     if any((s, seed) not in seen for s in case.strategies for seed in seeds):
         return None, {}
+    # a routed set is reported once all its seeds are in; it never holds up judging the strategies
+    unfinished = {s for s in case.routed_sets if any((s, seed) not in seen for seed in seeds)}
+    wanted = [r for r in wanted if r.strategy not in unfinished]
     seconds = {f"{r.strategy or 'base'}:seed{r.seed}" if r.strategy else "base": round(r.timings.get("total_s", 0.0), 1)
                for r in wanted}
     return summarize(wanted, "strict"), seconds
+
+
+def _composition(folder: Path, name: str) -> dict[str, float]:
+    from stylefit.data.candidates import ROUTING_SUFFIX
+
+    path = folder / f"{name}{ROUTING_SUFFIX}"
+    return json.loads(path.read_text(encoding="utf-8"))["composition"] if path.is_file() else {}
 
 
 REFERENCES = ("sppl", "ppl")  # paired differences are reported against these selectors, where configured
@@ -311,6 +332,9 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         row = {"case": case.name, "target": case.target, "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
                "accuracy": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                                 "rank": accuracy[s].rank} for s in case.strategies},
+               "routed": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
+                              "composition": _composition(root / case.name / "candidates", s)}
+                          for s in case.routed_sets if s in accuracy},
                "base": None if truth.base is None else truth.base.accuracy,
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds,

@@ -40,6 +40,10 @@ def live_markdown(track: dict[str, Any]) -> str:
         for strategy, a in sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"]):
             lines.append(f"| {strategy} | {a['rank']} | {_pct(a['mean'])} | {_pct(a['sd'])} | "
                          f"{' '.join(_pct(x) for x in a['per_seed'])} |")
+        for name, a in case.get("routed", {}).items():  # beside the strategies, never ranked by the selectors
+            mix = ", ".join(f"{k} {100 * v:.0f}%" for k, v in a["composition"].items())
+            lines.append(f"| {name} (per-question routing: {mix}) | | {_pct(a['mean'])} | {_pct(a['sd'])} | "
+                         f"{' '.join(_pct(x) for x in a['per_seed'])} |")
         if case["base"] is not None:
             lines.append(f"| (base model) | | {_pct(case['base'])} | | |")
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "

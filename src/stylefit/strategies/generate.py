@@ -31,6 +31,7 @@ from stylefit.generation import generate_cached, zero_shot_answers
 from stylefit.models.base import GenerationError, GenerationSpec, LanguageModel, Progress
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.prompts import own_template, render_prompt
+from stylefit.routing import ROUTED_PREFIX
 from stylefit.scoring.exemplars import build_self_exemplars
 from stylefit.store import Store, content_key
 from stylefit.strategies.library import get_strategy, strategy_library
@@ -144,12 +145,23 @@ def generate(
     training questions, as SPPL's exemplars). ``recipes``: TOML files of extra recipes. ``retry_temperature``:
     the sampling temperature of retries (a greedy teacher would repeat itself). ``load_model``
     maps a teacher name to a loaded model (default: the transformers backend).
+
+    A strategy named ``routed:<scorer>`` is written last, by per-question routing between all the
+    other strategies asked for (``stylefit.routing``): every question must then have a correct
+    response in at least one of them.
     """
     task = task if isinstance(task, Task) else load_task(task)
     library = strategy_library(*recipes)
-    chosen = [get_strategy(name, library) for name in strategies]
-    if not chosen or len(set(strategies)) != len(strategies):
+    routed = [name for name in strategies if name.startswith(ROUTED_PREFIX)]
+    chosen = [get_strategy(name, library) for name in strategies if not name.startswith(ROUTED_PREFIX)]
+    if not strategies or len(set(strategies)) != len(strategies):
         raise StylefitError(f"strategies must be distinct and at least one, got {strategies}")
+    if routed and len(chosen) < 2:
+        raise StylefitError(f"{routed[0]} routes between the other strategies asked for, and needs at least two")
+    for name in routed:  # an unknown scorer fails here, before any generation
+        from stylefit.scoring import get_scorer
+
+        get_scorer(name.removeprefix(ROUTED_PREFIX))
     n = len(task.train) if n is None else n
     if not 1 <= n <= len(task.train):
         raise StylefitError(f"n={n}, but task '{task.name}' has {len(task.train)} training questions")
@@ -187,7 +199,34 @@ def generate(
             reports.append(report)
         result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings)
         write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    for name in routed:
+        recipe = {"scorer": name.removeprefix(ROUTED_PREFIX), "between": [s.name for s in chosen]}
+        report = written.get(name)
+        if report is None or report.recipe != recipe:
+            t = time.perf_counter()
+            report = _route(name, recipe, task, out, models, store, progress)
+            report.seconds = round(time.perf_counter() - t, 2)
+        reports.append(report)
+        result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings)
+        write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def _route(name: str, recipe: dict, task: Task, out: Path, models: "_Models", store: Store, progress) -> StrategyReport:
+    """The routed set, between the strategies already written into ``out``."""
+    from stylefit.data.candidates import load_candidates
+    from stylefit.routing import route
+
+    candidates = load_candidates(task, [out / f"{s}.jsonl" for s in recipe["between"]])
+    routed = route(task, candidates, target=models.get("target"), scorer=recipe["scorer"], store=store, progress=progress)
+    if routed.no_correct:
+        raise StylefitError(f"{name}: {len(routed.no_correct)} questions have no correct response in any strategy "
+                            f"(e.g. '{routed.no_correct[0]}'); add a strategy fixed to gold so that every question has one")
+    routed.write(out)
+    report = StrategyReport(name, "routed", None, None, recipe, len(routed.rows), len(routed.rows), len(routed.rows),
+                            0, 0, 0, 0, 0, 0.0)
+    report.notes.append("composition: " + ", ".join(f"{s} {100 * share:.0f}%" for s, share in routed.composition.items()))
+    return report
 
 
 def _task_hash(task: Task) -> str:
