@@ -27,6 +27,13 @@ FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman"
                   ("regret_points", "regret (pts)", 1.0, 1), ("pairwise_accuracy", "pairwise acc", 1.0, 2))
 
 
+def _cost(track: dict[str, Any], name: str) -> str:
+    """Mean seconds per strategy over the judged cases ("-" for a selector that costs nothing: random)."""
+    per = [case["selector_seconds"][name] / len(case["accuracy"]) for case in track["cases"]
+           if case.get("judged") and name in case["selector_seconds"]]
+    return f"{sum(per) / len(per):.1f}" if per else "-"
+
+
 def live_markdown(track: dict[str, Any]) -> str:
     lines = ["# Live track: does familiarity predict the fine-tuned outcome?", "",
              "Produced by `stylefit bench live benchmarks/live/live.toml`, from the committed runs and scores under "
@@ -59,9 +66,13 @@ def live_markdown(track: dict[str, Any]) -> str:
     if track["figures"]:
         lines += [f"## Selectors over {track['judged_cases']} judged case(s)", "",
                   "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", "",
-                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " |", "|---" * (len(FIGURE_COLUMNS) + 1) + "|"]
+                  "Cost: the selector's wall time per strategy on this machine (N questions scored, or for the proxies "
+                  "their fine-tunes), averaged over the judged cases; work another selector had already cached "
+                  "(the target's own answers) is not counted again.", "",
+                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]
         for name, figures in track["figures"].items():
-            lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS) + " |")
+            lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
+                         + f" | {_cost(track, name)} |")
         for reference, table in track["paired"].items():
             lines += ["", f"Paired differences to `{reference}` (selector minus {reference}, same cases):", "",
                       "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " |", "|---" * (len(FIGURE_COLUMNS) + 1) + "|"]
