@@ -276,3 +276,63 @@ def test_a_server_killed_mid_run_keeps_what_it_generated_and_a_rerun_on_a_new_po
     assert [r["id"] for r in rows] == [f"q{i}" for i in range(12)]
     assert rows == read_rows(tmp_path / "clean" / "served.jsonl")
     watcher.close()
+
+
+SCORED = [("What is 2 + 3?", "2 + 3 = 5\nFinal Answer: 5"),
+          ("Name the capital of France.", "The capital of France is Paris.\nFinal Answer: Paris"),
+          ("Calculate 7 - 9 + 4.", "7 - 9 = -2\n-2 + 4 = 2\nFinal Answer: 2")]
+# llama.cpp runs the GGUF's quantized weights with its own kernels; the local backend runs the same
+# weights dequantized to fp32. Measured on these 47 tokens: |Δ log p| 0.065 nats per token on
+# average (largest 0.39), per-request mean NLL within 0.058. The bounds leave about 2.5x room.
+MEAN_ABS_TOL, REQUEST_NLL_TOL = 0.15, 0.15
+
+
+def test_server_log_probabilities_match_the_local_backend_on_the_same_weights(server):
+    local = load_model("smollm2-135m-instruct")
+    served = OpenAICompatibleLM(server, "smollm2", mode="completions", tokenizer="smollm2-135m-instruct")
+    assert served.template_id == local.template_id and served.render_chat("hi") == local.render_chat("hi")
+    from stylefit.models.base import ContinuationRequest
+
+    requests = [ContinuationRequest(local.render_chat(q), a, label=f"id 'q{i}'") for i, (q, a) in enumerate(SCORED)]
+    mine, theirs = local.loglikelihood(requests), served.loglikelihood(requests)
+    diffs = []
+    for a, b in zip(mine, theirs):
+        assert a.n_tokens == b.n_tokens  # the same continuation tokens
+        diffs += [abs(x - y) for x, y in zip(a.token_logprobs, b.token_logprobs)]
+        assert abs(a.mean_nll - b.mean_nll) < REQUEST_NLL_TOL, (a.mean_nll, b.mean_nll)
+    assert sum(diffs) / len(diffs) < MEAN_ABS_TOL, f"mean |Δ log p| = {sum(diffs) / len(diffs):.4f}, max {max(diffs):.4f}"
+    assert all(b.token_ranks is None for b in theirs)  # llama.cpp's echo gives no ranks: rsr says so
+    # scored through select like a local target: ppl ranks the same way on the same weights
+    from stylefit.scoring import ScoringItem, get_scorer
+    from stylefit.data.candidates import Candidate
+
+    item = ScoringItem(Candidate("q0", "s", *SCORED[0]), 0)
+    rsr = get_scorer("rsr")
+    with pytest.raises(StylefitError, match="no token ranks"):
+        rsr.combine(item, served.loglikelihood(rsr.requests(served, item)))
+
+
+def test_a_request_the_server_cannot_score_is_an_error_naming_the_item(server):
+    from stylefit.models.base import ContinuationRequest
+
+    served = OpenAICompatibleLM(server, "smollm2", mode="completions", tokenizer="smollm2-135m-instruct", retries=0)
+    too_long = ContinuationRequest("word " * 3000, "Final Answer: 1", label="strategy 's' id 'q7'")
+    with pytest.raises(StylefitError, match=r"^strategy 's' id 'q7': model 'smollm2@.*': HTTP 400"):
+        served.loglikelihood([too_long])
+    chat = OpenAICompatibleLM(server, "smollm2", mode="chat")
+    with pytest.raises(StylefitError, match="needs mode 'completions'"):
+        chat.loglikelihood([ContinuationRequest("a", "b")])
+
+
+def test_select_scores_a_served_target_as_it_scores_the_local_one(server, tmp_path):
+    """The path a user takes to score a large target on a vLLM or llama.cpp server: the same ranking inputs."""
+    from stylefit import select
+
+    example = "examples/chain_sum"
+    served = f"openai:smollm2@{server}?mode=completions&tokenizer=smollm2-135m-instruct"
+    remote = select(example, f"{example}/candidates", target=served, scorer="ppl", n=2, store=tmp_path / "a.sqlite")
+    local = select(example, f"{example}/candidates", target="smollm2-135m-instruct", scorer="ppl", n=2, store=tmp_path / "b.sqlite")
+    assert remote.revision != local.revision  # different weights' identities: never one cache entry
+    for strategy, values in local.per_example.items():
+        for mine, theirs in zip(values["nll"], remote.per_example[strategy]["nll"]):
+            assert abs(mine - theirs) < REQUEST_NLL_TOL

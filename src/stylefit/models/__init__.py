@@ -6,12 +6,16 @@ from stylefit.models.registry import ResolvedModel, model_names, resolve_model
 
 
 SERVER_PREFIX = "openai:"  # openai:<model>@<base url>: a model behind an OpenAI-compatible server
+SERVER_OPTIONS = ("mode", "tokenizer", "prompt_logprobs", "revision", "concurrency")
 
 
 def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_budget: int | None = None) -> "LanguageModel":
     """Resolve a registered name, local folder or hub id and load it with transformers; or, for
-    ``openai:<model>@<base url>``, talk to that OpenAI-compatible server (chat mode, key from
-    $OPENAI_API_KEY when set).
+    ``openai:<model>@<base url>[?option=value&...]``, talk to that OpenAI-compatible server (key
+    from $OPENAI_API_KEY when set). Options: ``mode`` (chat, the default, or completions),
+    ``tokenizer`` (the served model's Hugging Face tokenizer: its chat template is applied here in
+    completions mode, as scoring needs), ``prompt_logprobs`` (echo: llama.cpp; vllm), ``revision``,
+    ``concurrency``. Scoring a served target: ``openai:<model>@<url>?mode=completions&tokenizer=<name>``.
 
     ``device``: auto (CUDA when available) | cpu | cuda | cuda:N; ``dtype``: auto (bf16 on a GPU
     that supports it, else fp32) | float32 | bfloat16 | float16; ``token_budget``: the most tokens
@@ -20,9 +24,15 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_bu
         from stylefit.models.openai_lm import OpenAICompatibleLM
 
         model, sep, url = name[len(SERVER_PREFIX):].rpartition("@")
+        url, _, query = url.partition("?")
         if not sep or not model or not url.startswith(("http://", "https://")):
-            raise StylefitError(f"model '{name}': a server model is written openai:<model>@<http(s) base url>")
-        return OpenAICompatibleLM(url, model)
+            raise StylefitError(f"model '{name}': a server model is written openai:<model>@<http(s) base url>[?option=value&...]")
+        options = dict(item.partition("=")[::2] for item in query.split("&") if item)
+        if unknown := sorted(set(options) - set(SERVER_OPTIONS)):
+            raise StylefitError(f"model '{name}': unknown server option '{unknown[0]}' (known: {', '.join(SERVER_OPTIONS)})")
+        if "concurrency" in options:
+            options["concurrency"] = int(options["concurrency"]) if options["concurrency"].isdigit() else 0
+        return OpenAICompatibleLM(url, model, **options)
     from stylefit.models.device import resolve_device, resolve_dtype
     from stylefit.models.transformers_lm import TOKEN_BUDGET, TransformersLM
 

@@ -1,10 +1,16 @@
 """A teacher behind an OpenAI-compatible HTTP server: vLLM's, llama.cpp's, or a hosted API.
 
-It fulfils the generation side of the language-model protocol. In ``chat`` mode the server
-applies the model's chat template, so ``render_chat`` hands the user prompt through unchanged and
-``generate`` sends each prompt as one user message; in ``completions`` mode the prompt is sent as
-raw text (a base model: the plain template). Log-probabilities and hidden states are not asked of
-a server here: those calls are a clear error.
+In ``chat`` mode the server applies the model's chat template, so ``render_chat`` hands the user
+prompt through unchanged and ``generate`` sends each prompt as one user message; in
+``completions`` mode the prompt is sent as raw text: a base model's plain prompt, or the chat
+template applied here from ``tokenizer`` (the served model's Hugging Face tokenizer).
+
+Scoring (``loglikelihood``) needs ``completions`` mode: each (context, continuation) is sent as one
+prompt whose log-probabilities the server returns, through ``prompt_logprobs="echo"`` (llama.cpp's
+server, and the legacy OpenAI API: ``echo`` + ``logprobs``; no token ranks) or ``"vllm"``
+(vLLM's ``prompt_logprobs``, which also gives each token's rank). The continuation's tokens are
+found by character offset; a token that straddles the boundary is an error naming the item.
+Hidden states are not asked of a server: that call is a clear error.
 
 Requests run concurrently (at most ``concurrency`` at a time); a connection error, a timeout, an
 HTTP 429 or 5xx, or a reply without text is retried up to ``retries`` times with exponential
@@ -24,9 +30,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from stylefit.errors import StylefitError
-from stylefit.models.base import ContinuationRequest, Finished, Generation, GenerationError, GenerationSpec, Progress
+from stylefit.models.base import (ContinuationRequest, ContinuationScore, Finished, Generation, GenerationError, GenerationSpec,
+                                  Progress, TokenCount)
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+PROMPT_LOGPROBS = ("echo", "vllm")  # how a server returns a prompt's log-probabilities
 
 
 @dataclass
@@ -52,18 +60,35 @@ class OpenAICompatibleLM:
 
     def __init__(self, base_url: str, model: str, *, mode: str = "chat", api_key_env: str | None = "OPENAI_API_KEY",
                  concurrency: int = 4, timeout: float = 120.0, retries: int = 4, backoff: float = 0.5,
-                 revision: str | None = None, seed_requests: bool = True):
+                 revision: str | None = None, seed_requests: bool = True, tokenizer: str | None = None,
+                 prompt_logprobs: str = "echo"):
         import httpx
 
         if mode not in ("chat", "completions"):
             raise StylefitError(f"unknown server mode '{mode}' (known: chat, completions)")
+        if prompt_logprobs not in PROMPT_LOGPROBS:
+            raise StylefitError(f"unknown prompt_logprobs '{prompt_logprobs}' (known: {', '.join(PROMPT_LOGPROBS)})")
         if concurrency < 1 or retries < 0 or timeout <= 0:
             raise StylefitError("server: need concurrency >= 1, retries >= 0 and timeout > 0")
         self.base_url = base_url.rstrip("/")
         self.model, self.mode = model, mode
         self.name = f"{model}@{self.base_url}"
         self.revision = revision or hashlib.sha256(f"server|{model}".encode()).hexdigest()
-        self.template_id = f"server-chat:{model}" if mode == "chat" else "none"
+        self.prompt_logprobs = prompt_logprobs
+        self._tokenizer = None
+        if tokenizer is not None:  # the chat template, applied here in completions mode
+            from transformers import AutoTokenizer
+
+            from stylefit.models.registry import resolve_model
+
+            self._tokenizer = AutoTokenizer.from_pretrained(resolve_model(tokenizer).path)
+        template = self._tokenizer.chat_template if self._tokenizer is not None else None
+        if mode == "chat":
+            self.template_id = f"server-chat:{model}"
+        elif template:
+            self.template_id = hashlib.sha256(template.encode()).hexdigest()[:16]  # as the local backend keys it
+        else:
+            self.template_id = "none"
         self.dtype = "server"
         self.max_length = None  # the server enforces its own context; an over-long prompt is its error, reported
         self.concurrency, self.retries, self.backoff, self.seed_requests = concurrency, retries, backoff, seed_requests
@@ -75,21 +100,107 @@ class OpenAICompatibleLM:
 
     # ---- prompts ---------------------------------------------------------------------------
     def render_chat(self, user_prompt: str) -> str:
-        if self.mode != "chat":
-            raise StylefitError(f"model '{self.name}' is served for completions: it has no chat template here")
-        return user_prompt  # the server applies the template
+        if self.mode == "chat":
+            return user_prompt  # the server applies the template
+        if self._tokenizer is None or not self._tokenizer.chat_template:
+            raise StylefitError(f"model '{self.name}' is served for completions with no chat template here "
+                                "(pass tokenizer=, the served model's Hugging Face tokenizer)")
+        return self._tokenizer.apply_chat_template([{"role": "user", "content": user_prompt}], tokenize=False,
+                                                   add_generation_prompt=True)
 
     def tokenize(self, text: str) -> list[int]:
-        raise StylefitError(f"model '{self.name}': a server backend does not tokenize here")
+        if self._tokenizer is None:
+            raise StylefitError(f"model '{self.name}': no tokenizer here (pass tokenizer=, the served model's)")
+        return self._tokenizer(text, add_special_tokens=False).input_ids
 
     def count_tokens(self, requests: list[ContinuationRequest]):
-        raise StylefitError(f"model '{self.name}': scoring needs the transformers backend (a local model)")
+        """Token counts from the local copy of the served model's tokenizer (lengths and over-long checks)."""
+        counts = []
+        for r in requests:
+            context = len(self.tokenize(r.context))
+            counts.append(TokenCount(context, len(self.tokenize(r.context + r.continuation)) - context))
+        return counts
 
-    def loglikelihood(self, requests: list[ContinuationRequest], progress: Progress | None = None):
-        raise StylefitError(f"model '{self.name}': scoring needs the transformers backend (a local model)")
+    def loglikelihood(self, requests: list[ContinuationRequest], progress: Progress | None = None) -> list[ContinuationScore]:
+        """Each continuation's token log-probabilities given its context, one request per pair,
+        ``concurrency`` at a time. A request the server cannot score (too long, no prompt
+        log-probabilities) is an error naming the item."""
+        if self.mode != "completions":
+            raise StylefitError(f"model '{self.name}': scoring through a server needs mode 'completions' "
+                                "(the prompt's log-probabilities come from /completions)")
 
-    def hidden_states(self, texts: list[str]):
-        raise StylefitError(f"model '{self.name}': hidden states need the transformers backend (a local model)")
+        def one(i: int) -> ContinuationScore:
+            r = requests[i]
+            text = r.context + r.continuation
+            body = {"model": self.model, "prompt": text, "max_tokens": 1, "temperature": 0.0}
+            body |= {"echo": True, "logprobs": 1} if self.prompt_logprobs == "echo" else {"prompt_logprobs": 1}
+            label = r.label or f"request {i}"
+            try:
+                data = self._post(f"{self.base_url}/completions", body, lambda reply: reply.json(), "an empty reply")
+            except StylefitError as e:  # e.g. HTTP 400 for a prompt longer than the server's context
+                raise StylefitError(f"{label}: {e}") from None
+            try:
+                return self._prompt_scores(data, r, label)
+            except (KeyError, IndexError, TypeError) as e:
+                raise StylefitError(f"{label}: model '{self.name}' returned no prompt log-probabilities ({type(e).__name__}: {e}); "
+                                    + ("llama.cpp's server keeps them with --logits_all true" if self.prompt_logprobs == "echo"
+                                       else "vLLM returns them for prompt_logprobs")) from None
+
+        results: dict[int, ContinuationScore] = {}
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = {pool.submit(one, i): i for i in range(len(requests))}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress(1)
+        return [results[i] for i in range(len(requests))]
+
+    def _prompt_scores(self, data: dict, r: ContinuationRequest, label: str) -> ContinuationScore:
+        """The continuation's (log-probability, rank) per token from a /completions reply.
+
+        Servers report offsets in their detokenized text, where special tokens (the chat template's
+        markers) may read as nothing; so the continuation is located from the end of the prompt's
+        detokenized text, which must read exactly as the continuation."""
+        choice = data["choices"][0]
+        text = r.context + r.continuation
+        if self.prompt_logprobs == "echo":
+            lp = choice["logprobs"]
+            spans = list(zip(lp["tokens"], lp["token_logprobs"], [None] * len(lp["tokens"])))
+            if not choice["text"].startswith(text):
+                raise StylefitError(f"{label}: the server did not echo the prompt")
+            generated = len(choice["text"]) - len(text)  # the one generated token's characters, at the end
+        else:  # vLLM: one {token id: {logprob, rank, decoded_token}} per prompt token, the first None
+            ids = choice.get("prompt_token_ids") or data["prompt_token_ids"]
+            spans = []
+            for entry, token_id in zip(choice["prompt_logprobs"], ids):
+                info = entry[str(token_id)] if entry is not None else {"logprob": None, "rank": None, "decoded_token": ""}
+                spans.append((info["decoded_token"], info["logprob"], info["rank"]))
+            generated = 0
+        detokenized = "".join(token for token, _, _ in spans)
+        end = len(detokenized) - generated
+        start = end - len(r.continuation)
+        if start < 0 or detokenized[start:end] != r.continuation:
+            raise StylefitError(f"{label}: the server's tokens do not end the prompt with the continuation as sent "
+                                f"({detokenized[max(0, start):end][-60:]!r})")
+        logprobs, ranks, offset, context_tokens = [], [], 0, 0
+        for token, logprob, rank in spans:
+            begin, offset = offset, offset + len(token)
+            if begin >= end and token:
+                break  # the generated token
+            if begin < start < offset:
+                raise StylefitError(f"{label}: the server's tokenizer joins the context's last characters and the continuation's "
+                                    f"first into one token ({token!r}); the boundary cannot be scored")
+            if begin < start or (begin == start and not token):
+                context_tokens += 1
+                continue
+            if logprob is None:
+                raise StylefitError(f"{label}: the server gave no log-probability for continuation token {token!r}")
+            logprobs.append(float(logprob))
+            ranks.append(rank)
+        if not logprobs:
+            raise StylefitError(f"{label}: no continuation tokens in the server's reply")
+        return ContinuationScore(tuple(logprobs), context_tokens,
+                                 None if any(x is None for x in ranks) else tuple(int(x) for x in ranks))
 
     # ---- generation ------------------------------------------------------------------------
     def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None,
@@ -149,10 +260,17 @@ class OpenAICompatibleLM:
         return body
 
     def _request(self, prompt: str, spec: GenerationSpec, seed: int, index: int) -> Generation:
+        url = f"{self.base_url}/{'chat/completions' if self.mode == 'chat' else 'completions'}"
+        try:
+            return self._post(url, self._body(prompt, spec, seed), self._parse, "a reply without text")
+        except StylefitError as e:
+            raise GenerationError(str(e), index, prompt) from None
+
+    def _post(self, url: str, body: dict, parse, empty: str):
+        """POST with retries (backoff with full jitter) on timeouts, lost connections, 408/429/5xx and
+        replies ``parse`` cannot read (it returns None or raises ValueError); other statuses fail at once."""
         import httpx
 
-        url = f"{self.base_url}/{'chat/completions' if self.mode == 'chat' else 'completions'}"
-        body = self._body(prompt, spec, seed)
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -168,15 +286,17 @@ class OpenAICompatibleLM:
                 if reply.status_code in RETRIED_STATUS:
                     problem = f"HTTP {reply.status_code}"
                 elif reply.status_code != 200:
-                    raise GenerationError(f"model '{self.name}': HTTP {reply.status_code} "
-                                          f"({' '.join(reply.text.split())[:300]})", index, prompt)
+                    raise StylefitError(f"model '{self.name}': HTTP {reply.status_code} ({' '.join(reply.text.split())[:300]})")
                 else:
-                    generation = self._parse(reply)
-                    if generation is not None:
-                        return generation
-                    problem = "a reply without text"
+                    try:
+                        parsed = parse(reply)
+                    except ValueError:
+                        parsed = None
+                    if parsed is not None:
+                        return parsed
+                    problem = empty
             self.server_stats.failed(problem.split(" (")[0])
-        raise GenerationError(f"model '{self.name}': {problem} after {self.retries + 1} tries", index, prompt)
+        raise StylefitError(f"model '{self.name}': {problem} after {self.retries + 1} tries")
 
     def _parse(self, reply) -> Generation | None:
         try:

@@ -54,7 +54,7 @@ def score_sample(
     missing = [i for i, k in enumerate(keys) if k not in found]
     for i in missing:
         for count in lm.count_tokens(requests[i]):
-            if count.total > lm.max_length:
+            if lm.max_length is not None and count.total > lm.max_length:  # a server enforces its own (an error naming the item)
                 reason = f"{count.total} tokens > context {lm.max_length}"
                 if not skip_overlong:
                     raise StylefitError(
