@@ -135,6 +135,31 @@ def spell_backward(meta: dict, gold: str) -> tuple[str, str]:
             f"Joining them together gives \"{gold}\".")
 
 
+def simple_equations(meta: dict, gold: str) -> tuple[str, str]:
+    lhs, rhs = meta["equation"].split(" = ")
+    var, rhs = meta["variable"], int(rhs)
+    tokens = lhs.replace(" - ", " + -").split(" + ")
+    coef, const = 0, 0
+    for t in tokens:
+        if var in t:
+            factor = t.replace(f"*{var}", "").replace(var, "")
+            coef += int(factor) if factor not in ("", "-") else (-1 if factor == "-" else 1)
+        else:
+            const += int(t)
+    terse, wordy = [meta["equation"]], []
+    value = rhs - const
+    if const:
+        terse.append(f"{coef}*{var} = {rhs} - {const} = {value}" if const > 0 else f"{coef}*{var} = {rhs} + {-const} = {value}")
+        move = f"subtract {const} from" if const > 0 else f"add {-const} to"
+        wordy.append(f"Step {len(wordy) + 1}: we {move} both sides, which gives {coef}*{var} = {value}.")
+    if coef != 1:
+        terse.append(f"{var} = {value} / {coef} = {value // coef}")
+        wordy.append(f"Step {len(wordy) + 1}: we divide both sides by {coef}, which gives {var} = {value // coef}.")
+    assert value % coef == 0 and str(value // coef) == gold, (meta["equation"], gold)
+    return ("\n".join(terse), f"Let's solve this step by step.\n\nWe want {var} alone on one side of {meta['equation']}.\n\n"
+            + "\n".join(wordy or [f"Step 1: {var} is already alone."]) + f"\n\nTherefore, {var} = {gold}.")
+
+
 def no_zero(entry: dict) -> bool:
     """products: drop a factor 0, which makes every such product 0 (the test set's most common answer otherwise)."""
     return all(int(t) != 0 for t in entry["metadata"]["expression"].split(" * "))
@@ -149,6 +174,7 @@ TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str, Callab
     "products": (dict(min_terms=3, max_terms=3, min_digits=1, max_digits=1), products, NUMBER_PROMPT, no_zero),
     "basic_arithmetic": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), basic_arithmetic, NUMBER_PROMPT, None),
     "spell_backward": (dict(min_word_len=3, max_word_len=5), spell_backward, PROMPT, None),
+    "simple_equations": (dict(min_terms=2, max_terms=2, min_value=1, max_value=9), simple_equations, NUMBER_PROMPT, None),
 }
 
 
