@@ -127,3 +127,23 @@ def test_local_naturalness_scores_each_step_in_its_window(tiny_lm):
     assert alone.value == pytest.approx(mean([-mean(naive_logprobs(tiny_lm, context, s.lstrip(), False)) for s in steps]), rel=1e-5)
     with pytest.raises(StylefitError, match="unknown unit 'words'"):
         get_scorer("local", unit="words")
+
+
+@pytest.mark.integration
+def test_the_batched_engine_equals_one_forward_per_request_on_the_real_model():
+    """Contexts of different lengths batched together (left-padded), continuations after each one's
+    cached keys and values: within 1e-4 mean NLL of a plain forward pass per request."""
+    from stylefit.data import load_candidates, load_task
+    from stylefit.models import load_model
+
+    lm = load_model("smollm2-135m-instruct")
+    task = load_task("examples/chain_sum")
+    candidates = load_candidates(task, "examples/chain_sum/candidates")
+    requests = [ContinuationRequest(lm.render_chat(c.prompt), c.response)
+                for qid in candidates.ids[:4] for c in (candidates.by_strategy[s][qid] for s in candidates.strategies)]
+    requests.append(ContinuationRequest(lm.render_chat("A much longer question " * 20), "Final Answer: 1"))
+    fast = lm.loglikelihood(requests)
+    for request, score in zip(requests, fast):
+        expected = naive_logprobs(lm, request.context, request.continuation, False)
+        assert len(score.token_logprobs) == len(expected)
+        assert abs(score.mean_nll + sum(expected) / len(expected)) < 1e-4

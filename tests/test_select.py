@@ -206,5 +206,8 @@ def test_one_scorer_instance_on_two_tasks_equals_two_fresh_instances(parrot_lm, 
     assert reused.sample_ids == fresh.sample_ids
     if scorer == "alignment":
         assert fresh.sample_ids == ["q0", "q1", "q2", "q3", "q4"]
-    assert [(e.strategy, e.mean) for e in reused.ranking.estimates] == [(e.strategy, e.mean) for e in fresh.ranking.estimates]
+    # equal up to float rounding: the shared instance's store already held some of these scores,
+    # so the rest were batched with other contexts (batch composition moves the last bits)
+    assert [e.strategy for e in reused.ranking.estimates] == [e.strategy for e in fresh.ranking.estimates]
+    assert [e.mean for e in reused.ranking.estimates] == pytest.approx([e.mean for e in fresh.ranking.estimates], rel=1e-6)
     assert reused.notes == fresh.notes

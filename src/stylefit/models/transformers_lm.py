@@ -50,6 +50,14 @@ def _length_batches(lengths: list[int], budget: int) -> list[list[int]]:
     return batches
 
 
+def _select_rows(cache, index: torch.Tensor):
+    """A cache holding ``index``'s rows of ``cache`` (repeats allowed), leaving ``cache`` as it is."""
+    out = copy.copy(cache)
+    out.layers = [copy.copy(layer) for layer in cache.layers]
+    out.reorder_cache(index)  # index_select per layer: new tensors on the copies
+    return out
+
+
 class TransformersLM:
     """A causal LM loaded with transformers; batched, exact, never truncating.
 
@@ -157,44 +165,60 @@ class TransformersLM:
         for i, (context, _) in enumerate(split):
             groups[tuple(context)].append(i)
         results: list[ContinuationScore | None] = [None] * len(requests)
-        for context, members in groups.items():
-            continuations = [split[i][1] for i in members]
-            for i, (logprobs, ranks) in zip(members, self._score_group(list(context), continuations)):
-                results[i] = ContinuationScore(tuple(logprobs), len(context), tuple(ranks))
+        contexts = list(groups)
+        for batch in _length_batches([len(c) for c in contexts], self.token_budget):
+            members = [(g, i) for g in batch for i in groups[contexts[g]]]
+            scored = self._score_contexts([list(contexts[g]) for g in batch],
+                                          [(batch.index(g), split[i][1]) for g, i in members])
+            for (g, i), (logprobs, ranks) in zip(members, scored):
+                results[i] = ContinuationScore(tuple(logprobs), len(contexts[g]), tuple(ranks))
             if progress:
                 progress(len(members))
         return results  # type: ignore[return-value]
 
-    def _score_group(self, context: list[int], continuations: list[list[int]]) -> list[tuple[list[float], list[int]]]:
-        ids = torch.tensor([context], device=self.device)
-        positions = torch.arange(len(context), device=self.device)[None]
-        for _, _, out in self._forward(ids, torch.ones_like(ids), positions, logits_to_keep=1):
-            pass  # only the last chunk's last position is needed: the first continuation token
-        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+    def _score_contexts(self, contexts: list[list[int]], items: list[tuple[int, list[int]]]) -> list[tuple[list[float], list[int]]]:
+        """Several contexts in one forward pass (left-padded, so they all end at the last column),
+        then every continuation ``items[j] = (context row, tokens)`` after its own context's
+        keys and values, in length-bucketed batches. Per item: each token's log-probability and
+        rank (1 + how many tokens the model put strictly above it: ties share the better rank)."""
+        n, width = len(contexts), max(len(c) for c in contexts)
+        ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
+        for row, c in enumerate(contexts):
+            ids[row, width - len(c) :] = torch.tensor(c)
+            mask[row, width - len(c) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        for _, _, out in self._forward(ids, mask, positions, logits_to_keep=1):
+            pass  # only the last position's logits are needed: each continuation's first token
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (contexts, vocab)
         scores: dict[int, tuple[list[float], list[int]]] = {}
-        for batch in _length_batches([len(c) for c in continuations], self.token_budget):
-            scores.update(zip(batch, self._score_batch(context, out.cache, first, [continuations[i] for i in batch])))
-        return [scores[i] for i in range(len(continuations))]
+        for batch in _length_batches([len(tokens) for _, tokens in items], self.token_budget):
+            rows = [items[j][0] for j in batch]
+            scored = self._score_batch(out.cache, mask, first, rows, [items[j][1] for j in batch])
+            scores.update(zip(batch, scored))
+        return [scores[j] for j in range(len(items))]
 
-    def _score_batch(self, context, cache, first, batch: list[list[int]]) -> list[tuple[list[float], list[int]]]:
-        """Per continuation, each token's log-probability and its rank (1 + how many tokens the model
-        put strictly above it: ties share the better rank)."""
+    def _score_batch(self, cache, context_mask, first, rows: list[int], batch: list[list[int]]) -> list[tuple[list[float], list[int]]]:
+        """Continuations ``batch`` after the cached contexts ``rows`` (one row per continuation)."""
         n, width = len(batch), max(len(c) for c in batch)
-        results = [([float(first[c[0]])], [int((first > first[c[0]]).sum()) + 1]) for c in batch]
+        results = []
+        for row, c in zip(rows, batch):
+            f = first[row]
+            results.append(([float(f[c[0]])], [int((f > f[c[0]]).sum()) + 1]))
         if width == 1:
             return results
+        index = torch.tensor(rows, device=self.device)
+        cached = context_mask.shape[1]
         ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
-        mask = torch.zeros((n, len(context) + width - 1), dtype=torch.long, device=self.device)
-        mask[:, : len(context)] = 1
+        mask = torch.zeros((n, cached + width - 1), dtype=torch.long, device=self.device)
+        mask[:, :cached] = context_mask[index]
         for row, cont in enumerate(batch):
             ids[row, : len(cont)] = torch.tensor(cont)
-            mask[row, len(context) : len(context) + len(cont) - 1] = 1
-        batch_cache = copy.deepcopy(cache)
-        batch_cache.batch_repeat_interleave(n)
-        # Right padding: positions continue from the context; padded tail positions are ignored.
-        positions = torch.arange(len(context), len(context) + width - 1, device=self.device).expand(n, -1)
+            mask[row, cached : cached + len(cont) - 1] = 1
+        # Right padding: positions continue from each context's end; padded tail positions are ignored.
+        positions = context_mask[index].sum(-1, keepdim=True) + torch.arange(width - 1, device=self.device)
         chunks, rank_chunks = [], []
-        for start, end, out in self._forward(ids[:, :-1], mask, positions, batch_cache):
+        for start, end, out in self._forward(ids[:, :-1], mask, positions, _select_rows(cache, index)):
             logprobs = torch.log_softmax(out.logits.float(), dim=-1)
             true = logprobs.gather(-1, ids[:, start + 1 : end + 1, None])
             chunks.append(true[..., 0])

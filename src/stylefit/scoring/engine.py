@@ -12,7 +12,10 @@ from stylefit.models.base import LanguageModel, Progress
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem
 from stylefit.store import Store, content_key
 
-QUESTIONS_PER_CHUNK = 8  # all strategies of these questions are scored (and committed) together
+# All strategies of a block of this many questions (by position in the candidate set) are scored
+# in one batch and committed together. Blocks are fixed, so a run resumed after a kill computes a
+# block exactly as an uninterrupted run does: the same batch, the same bits.
+QUESTIONS_PER_CHUNK = 8
 
 
 @dataclass
@@ -66,9 +69,11 @@ def score_sample(
     by_question: dict[int, list[int]] = defaultdict(list)
     for i in todo:
         by_question[items[i].position].append(i)
-    positions = sorted(by_question)
-    for start in range(0, len(positions), QUESTIONS_PER_CHUNK):
-        chunk = [i for p in positions[start : start + QUESTIONS_PER_CHUNK] for i in by_question[p]]
+    blocks: dict[int, list[int]] = defaultdict(list)
+    for p in sorted(by_question):
+        blocks[p // QUESTIONS_PER_CHUNK].append(p)
+    for block in sorted(blocks):
+        chunk = [i for p in blocks[block] for i in by_question[p]]
         scores = scorer.compute(lm, [items[i] for i in chunk], [requests[i] for i in chunk])
         fresh = {keys[i]: score.__dict__ for i, score in zip(chunk, scores)}
         store.put_many("score", fresh)
