@@ -118,8 +118,14 @@ def run_one(method: str, n: int, device: str, dtype: str) -> dict:
         forward = lm.stats["forward_tokens"] - before["forward_tokens"]
         config = lm.model.config
         body = sum(p.numel() for p in lm.model.parameters()) - config.vocab_size * config.hidden_size
-        # 2 FLOPs per weight per token through the body, plus the head at every scored position
-        flops = 2 * body * forward + 2 * config.vocab_size * config.hidden_size * scored
+        # Attention's score and mix matmuls: 4 x position x width per layer for each token run, with
+        # each context run once and each continuation after its context (as stylefit computes them).
+        split = [lm._split(r) for r in reqs]
+        positions = sum(len(c) * (len(c) - 1) // 2 for c in {tuple(c) for c, _ in split})
+        positions += sum(len(c) + j for c, x in split for j in range(len(x)))
+        attention = 4 * config.num_attention_heads * (config.hidden_size // config.num_attention_heads) * config.num_hidden_layers * positions
+        # 2 FLOPs per weight per token through the body, the head at every scored position, attention
+        flops = 2 * body * forward + 2 * config.vocab_size * config.hidden_size * scored + attention
         peak = matmul_peak(lm.device, getattr(torch, lm.dtype))
         result |= {"forward_tokens": forward, "achieved_gflops": round(flops / seconds / 1e9, 1),
                    "matmul_peak_gflops": round(peak, 1), "fraction_of_peak": round(flops / seconds / 1e9 / peak, 3)}
