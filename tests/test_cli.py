@@ -71,7 +71,7 @@ def test_models_and_scorers_are_listed(tmp_path):
     proc = run(["models"], tmp_path)
     assert proc.returncode == 0 and "smollm2-135m-instruct" in proc.stdout and "qwen2.5-coder-0.5b-instruct" in proc.stdout
     proc = run(["scorers"], tmp_path)
-    assert proc.returncode == 0 and all(name in proc.stdout for name in ("ppl", "ifd", "length", "sppl", "alignment"))
+    assert proc.returncode == 0 and all(name in proc.stdout for name in ("ppl", "ifd", "length", "sppl", "alignment", "rsr", "local", "grace", "proxy"))
 
 
 def test_select_options_reach_the_model_and_the_scorer(tmp_path):

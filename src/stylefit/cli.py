@@ -235,8 +235,9 @@ def scorers() -> None:
 
     for name in scorer_names():
         s = get_scorer(name)
-        console.print(f"{name:8s} {type(s).__doc__.strip().splitlines()[0]}  [dim]({s.unit}, "
-                      f"{'higher' if s.higher_is_better else 'lower'} = more familiar)[/dim]")
+        paragraph = " ".join(type(s).__doc__.strip().split("\n\n")[0].split())
+        first = paragraph.split(". ")[0].rstrip(".") + "."
+        console.print(f"{name:9s} {first}  [dim]({s.unit}; {'higher' if s.higher_is_better else 'lower'} is preferred)[/dim]")
 
 
 @app.command()

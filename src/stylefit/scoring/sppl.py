@@ -17,7 +17,9 @@ from stylefit.store import Store
 
 @register
 class SelfAlignedPerplexity(Scorer):
-    """SPPL. ``variant='paper'`` reproduces the authors' template and [INST] wrapper exactly
+    """SPPL = PPL of the response given the question after k of the target's own correct answers.
+
+    ``variant='paper'`` reproduces the authors' template and [INST] wrapper exactly
     (``paper_wrapper`` llama2, or mistral as they wrapped Mistral); ``'native'`` puts the same
     prompt through the target's own chat template; ``'plain'`` writes it as plain text (base models).
 
