@@ -94,6 +94,12 @@ def test_the_track_runs_commits_every_result_and_resumes_from_the_files(tmp_path
     config.n_select = 5
     run_live(config, store=tmp_path / "fresh.sqlite", stages=("selectors",))
     assert length.stat().st_mtime_ns != stamp and json.loads(length.read_text())["asked"]["n_select"] == 5
+    # ... and so is every selector once a candidate set is written again with other responses.
+    stamp = length.stat().st_mtime_ns
+    gold = results / "candidates" / "gold.jsonl"
+    gold.write_text(gold.read_text().replace("Final Answer:", "So the Final Answer:"))
+    run_live(config, store=tmp_path / "fresh.sqlite", stages=("selectors",))
+    assert length.stat().st_mtime_ns != stamp
 
     # Judging alone computes nothing and writes the report.
     from typer.testing import CliRunner

@@ -244,9 +244,23 @@ def run_live(
 
 
 def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
-    """What a selector's scores depend on: a scores file for other settings is stale."""
+    """What a selector's scores depend on: a scores file for other settings, or for candidate
+    sets that were written again since, is stale."""
+    folder = config.path(config.results) / case.name / "candidates"
     return {"scorer": spec.scorer, "params": spec.params, "n_select": config.n_select, "target": case.target,
-            "strategies": case.strategies}
+            "strategies": case.strategies, "candidates": _files_hash([folder / f"{s}.jsonl" for s in case.strategies])}
+
+
+def _files_hash(paths: list[Path]) -> str | None:
+    """The candidate files' content (None while any is missing)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        if not path.is_file():
+            return None
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress) -> dict:
