@@ -94,6 +94,12 @@ class TransformersLM:
         self._stop_ids = sorted({i for i in [self.tokenizer.eos_token_id, *self._generation_eos()] if i is not None})
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
         self._start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self._stop_ids[0]
+        # The decoder and its head apart, so that scoring projects only the positions it scores.
+        self._decoder = self.model.base_model
+        self._head = self.model.get_output_embeddings()
+        self._softcap = getattr(self.model.config, "final_logit_softcapping", None)  # Gemma's, applied as its forward does
+        if self._decoder is self.model or self._head is None:
+            raise StylefitError(f"model '{self.name}': a causal LM with a decoder and an output head is expected")
         # Work counters for benchmarks: tokens requested vs tokens actually run through the model.
         # forward_tokens: scoring only; prompts prefilled for generation and hidden-state texts count apart.
         self.stats = {"requested_tokens": 0, "forward_tokens": 0, "generated_tokens": 0, "prefill_tokens": 0, "hidden_state_tokens": 0}
@@ -115,17 +121,19 @@ class TransformersLM:
 
     # ---- forward passes ----------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None,
-                 counter: str = "forward_tokens", **kwargs):
+                 counter: str = "forward_tokens", body_only: bool = False, **kwargs):
         """Run ids (n, T) after ``cache`` in time chunks of at most token_budget tokens; yields each
         chunk's (start, end, output). ``mask`` (n, cached + T) covers the cache and the ids;
-        ``counter`` names the work counter the tokens are added to."""
+        ``counter`` names the work counter the tokens are added to; ``body_only``: the decoder
+        without its language-model head (output.last_hidden_state; see ``_logits``)."""
         n, width = ids.shape
         cached = mask.shape[1] - width
         step = max(1, self.token_budget // n)
+        run = self._decoder if body_only else self.model
         for start in range(0, width, step):
             end = min(start + step, width)
-            out = self.model(input_ids=ids[:, start:end], attention_mask=mask[:, : cached + end],
-                             position_ids=positions[:, start:end], cache=cache, use_cache=True, **kwargs)
+            out = run(input_ids=ids[:, start:end], attention_mask=mask[:, : cached + end],
+                      position_ids=positions[:, start:end], cache=cache, use_cache=True, **kwargs)
             self.stats[counter] += n * (end - start)
             cache = out.cache
             yield start, end, out
@@ -217,17 +225,28 @@ class TransformersLM:
             mask[row, cached : cached + len(cont) - 1] = 1
         # Right padding: positions continue from each context's end; padded tail positions are ignored.
         positions = context_mask[index].sum(-1, keepdim=True) + torch.arange(width - 1, device=self.device)
-        chunks, rank_chunks = [], []
-        for start, end, out in self._forward(ids[:, :-1], mask, positions, _select_rows(cache, index)):
-            logprobs = torch.log_softmax(out.logits.float(), dim=-1)
-            true = logprobs.gather(-1, ids[:, start + 1 : end + 1, None])
-            chunks.append(true[..., 0])
-            rank_chunks.append((logprobs > true).sum(-1) + 1)
-        logprobs, ranks = torch.cat(chunks, dim=1), torch.cat(rank_chunks, dim=1)
+        lengths = torch.tensor([len(c) - 1 for c in batch], device=self.device)
+        logprobs = torch.zeros((n, width - 1), device=self.device)
+        ranks = torch.zeros((n, width - 1), dtype=torch.long, device=self.device)
+        for start, end, out in self._forward(ids[:, :-1], mask, positions, _select_rows(cache, index), body_only=True):
+            # the head, log-softmax and ranks only where a real token follows: padding is skipped
+            scored = torch.arange(start, end, device=self.device)[None] < lengths[:, None]
+            logits = self._logits(out.last_hidden_state[scored])
+            target = ids[:, start + 1 : end + 1][scored]
+            lp = torch.log_softmax(logits.float(), dim=-1)
+            true = lp.gather(-1, target[:, None])
+            logprobs[:, start:end][scored] = true[:, 0]
+            ranks[:, start:end][scored] = (lp > true).sum(-1) + 1
         for row, cont in enumerate(batch):
             results[row][0].extend(logprobs[row, : len(cont) - 1].tolist())
             results[row][1].extend(ranks[row, : len(cont) - 1].tolist())
         return results
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self._head(hidden)
+        if self._softcap:
+            logits = torch.tanh(logits / self._softcap) * self._softcap
+        return logits
 
     # ---- generation ------------------------------------------------------------------------
     @torch.inference_mode()
