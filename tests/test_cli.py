@@ -51,7 +51,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--scorer", "pplx"], "error: unknown scorer 'pplx' (known: alignment, ifd, length, ppl, sppl)"),
+    (["--scorer", "pplx"], "error: unknown scorer 'pplx' (known: alignment, grace, ifd, length, local, ppl, proxy, rsr, sppl)"),
     (["--scorer", "ppl", "--k", "3"], "error: scorer 'ppl': "),
     (["--model", "no-such-model"], "error: unknown model 'no-such-model': not a registered name"),
     (["--variant", "fancy"], "error: sppl: unknown variant 'fancy'"),
