@@ -98,7 +98,7 @@ def test_chat_generation_is_real_deterministic_and_concurrent(server):
     raw = OpenAICompatibleLM(server, "smollm2", mode="completions")
     (completion,) = raw.generate(["The capital of France is"], GenerationSpec(max_new_tokens=8))
     assert completion.text.strip() and completion.n_tokens <= 8
-    with pytest.raises(StylefitError, match="served for completions: it has no chat template"):
+    with pytest.raises(StylefitError, match="served for completions with no chat template here"):
         raw.render_chat("hi")
 
 
