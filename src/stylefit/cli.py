@@ -68,6 +68,7 @@ def select(
     correct_only: Optional[bool] = typer.Option(None, "--correct-only/--all-samples", help="alignment: align only with target samples the verifier accepts."),
     param: list[str] = typer.Option([], "--param", "-p", help="Any other scorer parameter as KEY=VALUE (VALUE read as JSON if it parses), e.g. -p temperature=0.7."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result as JSON here."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", help="Write the HTML report (and its Markdown and JSON) into this folder."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
     skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) questions longer than the context instead of failing."),
     bootstrap: int = typer.Option(2000, "--bootstrap", help="Paired bootstrap resamples."),
@@ -96,6 +97,13 @@ def select(
     if out is not None:
         write_json(result, out)
         console.print(f"wrote {out}")
+    if report_dir is not None:
+        from stylefit.data import load_candidates, load_task
+        from stylefit.html_report import write_selection_report
+
+        fields = FieldMap(id_field, question_field, response_field)
+        paths = write_selection_report(result, report_dir, load_candidates(load_task(task), candidates, fields))
+        console.print(f"wrote {paths['html']}")
 
 
 @app.command()
@@ -127,6 +135,31 @@ def route(
         console.print(f"{len(routed.no_correct)} questions left out: no strategy answered them correctly "
                       f"(e.g. {', '.join(routed.no_correct[:3])})")
     console.print(f"wrote {path}")
+
+
+@app.command()
+def report(
+    result: Path = typer.Argument(..., help="A result JSON written by `select --out`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for report.html, report.md and result.json."),
+    task: Optional[Path] = typer.Option(None, "--task", help="With --candidates: show example responses per strategy."),
+    candidates: Optional[Path] = typer.Option(None, "--candidates", help="The candidate folder the result scored."),
+) -> None:
+    """A self-contained HTML report (figures inline, no network), a Markdown summary and the JSON."""
+    from stylefit.api import SelectionResult
+    from stylefit.data import load_candidates, load_task
+    from stylefit.html_report import write_selection_report
+
+    try:
+        data = json.loads(result.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise StylefitError(f"{result}: not a readable JSON result ({e})") from None
+    if not isinstance(data, dict) or "ranking" not in data or "scorer" not in data:
+        raise StylefitError(f"{result}: not a selection result (`select --out`); other kinds are not reported yet")
+    if (task is None) != (candidates is None):
+        raise StylefitError("--task and --candidates go together")
+    loaded = load_candidates(load_task(task), candidates) if task is not None else None
+    paths = write_selection_report(SelectionResult.from_dict(data), out, loaded)
+    console.print(f"wrote {paths['html']}, {paths['md']} and {paths['json']}")
 
 
 def _parse_params(items: list[str]) -> dict:

@@ -1,0 +1,56 @@
+"""The HTML report of a real selection on a tiny model: self-contained, every figure drawn, hostile text escaped."""
+
+import json
+import re
+
+from typer.testing import CliRunner
+
+from conftest import write_task
+from stylefit import select
+from stylefit.cli import app
+from stylefit.report import write_json
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
+
+
+def test_the_report_is_self_contained_and_escapes_what_responses_say(tmp_path, tiny_lm):
+    root = write_task(tmp_path / "task", n=6, strategies={
+        "short": lambda r: f"Final Answer: {r['gold']}",
+        "hostile": lambda r: f"{HOSTILE}\nFinal Answer: {r['gold']}",
+    })
+    result = select(root, root / "candidates", target=tiny_lm, scorer="ppl", n=6, store=tmp_path / "s.sqlite")
+    write_json(result, tmp_path / "result.json")
+    invoked = CliRunner().invoke(app, ["report", str(tmp_path / "result.json"), "--out", str(tmp_path / "report"),
+                                       "--task", str(root), "--candidates", str(root / "candidates")])
+    assert invoked.exit_code == 0, invoked.output
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("<svg") == 2  # the forest plot and the per-example distributions
+    assert all(len(svg) > 2000 for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S))  # drawn, not empty
+    assert "<script" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html  # shown as text
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from the network
+    for strategy in ("short", "hostile"):
+        assert f"<td>{strategy}</td>" in html
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| 1 |" in markdown and json.loads((tmp_path / "report" / "result.json").read_text())["scorer"] == "ppl"
+
+
+def test_a_file_that_is_not_a_selection_result_is_a_one_line_error(tmp_path):
+    from test_cli import run
+
+    path = tmp_path / "x.json"
+    path.write_text('{"cases": []}')
+    proc = run(["report", str(path), "--out", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a selection result" in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_select_writes_the_report_when_asked(tmp_path, tiny_target):
+    from test_cli import run
+
+    root = write_task(tmp_path / "task", n=4)
+    proc = run(["select", str(root), str(root / "candidates"), "--model", tiny_target, "--scorer", "length", "--n", "4",
+                "--report", str(tmp_path / "report")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("<svg") == 2 and "Responses" in html
