@@ -41,7 +41,7 @@ def test_a_file_that_is_not_a_selection_result_is_a_one_line_error(tmp_path):
     path = tmp_path / "x.json"
     path.write_text('{"cases": []}')
     proc = run(["report", str(path), "--out", str(tmp_path / "out")], tmp_path)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a selection result" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a selection" in proc.stderr
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
@@ -54,3 +54,26 @@ def test_select_writes_the_report_when_asked(tmp_path, tiny_target):
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count("<svg") == 2 and "Responses" in html
+
+
+def test_selection_and_ground_truth_together_plot_one_against_the_other(tmp_path, tiny_lm, tiny_target):
+    import json as json_
+
+    from stylefit.training import verify
+
+    root = write_task(tmp_path / "task", n=6)
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(4)]
+    (root / "test.jsonl").write_text("".join(json_.dumps(r) + "\n" for r in tests))
+    spec = json_.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}
+    (root / "task.json").write_text(json_.dumps(spec))
+    selection = select(root, root / "candidates", target=tiny_lm, scorer="ppl", n=6, store=tmp_path / "s.sqlite")
+    truth = verify(root, root / "candidates", targets=tiny_target, seeds=[0, 1], recipe={"epochs": 1, "batch_size": 4},
+                   eval_settings={"max_new_tokens": 6}, store=tmp_path / "v.sqlite")
+    write_json(selection, tmp_path / "sel.json")
+    (tmp_path / "verify.json").write_text(json_.dumps(truth.to_dict()))
+    invoked = CliRunner().invoke(app, ["report", str(tmp_path / "sel.json"), str(tmp_path / "verify.json"), "--out", str(tmp_path / "r")])
+    assert invoked.exit_code == 0, invoked.output
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.count("<svg") == 4  # forest, distributions, predicted vs measured, ground truth
+    assert "Spearman ρ" in html and "Noise floor" in html
+    assert "# Ground truth" in (tmp_path / "r" / "report.md").read_text()

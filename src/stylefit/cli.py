@@ -139,27 +139,36 @@ def route(
 
 @app.command()
 def report(
-    result: Path = typer.Argument(..., help="A result JSON written by `select --out`."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for report.html, report.md and result.json."),
+    results: list[Path] = typer.Argument(..., help="Result JSON files: a `select --out` result and/or a `verify --out` result."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for report.html, report.md and the results beside them."),
     task: Optional[Path] = typer.Option(None, "--task", help="With --candidates: show example responses per strategy."),
-    candidates: Optional[Path] = typer.Option(None, "--candidates", help="The candidate folder the result scored."),
+    candidates: Optional[Path] = typer.Option(None, "--candidates", help="The candidate folder the selection scored."),
 ) -> None:
-    """A self-contained HTML report (figures inline, no network), a Markdown summary and the JSON."""
+    """A self-contained HTML report (figures inline, no network), a Markdown summary and the JSON.
+    Given a selection and the ground truth of the same task, it plots one against the other."""
     from stylefit.api import SelectionResult
     from stylefit.data import load_candidates, load_task
-    from stylefit.html_report import write_selection_report
+    from stylefit.html_report import write_report
 
-    try:
-        data = json.loads(result.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise StylefitError(f"{result}: not a readable JSON result ({e})") from None
-    if not isinstance(data, dict) or "ranking" not in data or "scorer" not in data:
-        raise StylefitError(f"{result}: not a selection result (`select --out`); other kinds are not reported yet")
+    found: dict[str, object] = {}
+    for path in results:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise StylefitError(f"{path}: not a readable JSON result ({e})") from None
+        kind = ("selection" if isinstance(data, dict) and "ranking" in data and "scorer" in data
+                else "verify" if isinstance(data, dict) and "cases" in data and "runs" in data and "metric" in data else None)
+        if kind is None:
+            raise StylefitError(f"{path}: not a selection (`select --out`) or ground-truth (`verify --out`) result; "
+                                "other kinds are not reported yet")
+        if kind in found:
+            raise StylefitError(f"{path}: a second {kind} result; give at most one of each")
+        found[kind] = SelectionResult.from_dict(data) if kind == "selection" else data
     if (task is None) != (candidates is None):
         raise StylefitError("--task and --candidates go together")
     loaded = load_candidates(load_task(task), candidates) if task is not None else None
-    paths = write_selection_report(SelectionResult.from_dict(data), out, loaded)
-    console.print(f"wrote {paths['html']}, {paths['md']} and {paths['json']}")
+    paths = write_report(out, selection=found.get("selection"), verify=found.get("verify"), candidates=loaded)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 def _parse_params(items: list[str]) -> dict:

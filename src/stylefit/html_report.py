@@ -45,7 +45,11 @@ def _page(title: str, sections: list[str]) -> str:
 
 
 def selection_html(result: SelectionResult, candidates: CandidateSet | None = None) -> str:
-    """A selection's report: verdict, forest plot, distributions, table, example responses, manifest."""
+    return _page(f"{result.task}: which strategy does {result.target} learn best from?", selection_sections(result, candidates))
+
+
+def selection_sections(result: SelectionResult, candidates: CandidateSet | None = None) -> list[str]:
+    """A selection: verdict, forest plot, distributions, table, example responses, manifest."""
     r = result.ranking
     order = [e.strategy for e in r.estimates]
     preferred = "higher" if result.higher_is_better else "lower"
@@ -85,7 +89,53 @@ def selection_html(result: SelectionResult, candidates: CandidateSet | None = No
     sections += ["<h2>Run</h2>", _table(["", ""], manifest)]
     if result.notes:
         sections.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in result.notes) + "</ul>")
-    return _page(f"{result.task}: which strategy does {result.target} learn best from?", sections)
+    return sections
+
+
+def verify_sections(verify: dict) -> list[str]:
+    """The ground truth (a ``verify --out`` result): per case, accuracies with intervals and the noise floor."""
+    sections = []
+    for case in verify["cases"]:
+        rows = sorted(case["strategies"], key=lambda a: a["rank"])
+        sections += [f"<h2>Ground truth: {escape(case['task'])} fine-tuned on each strategy ({escape(case['target'])})</h2>",
+                     '<div class="figure">' + plots.forest([a["strategy"] for a in rows], [100 * a["mean"] for a in rows],
+                                                           [100 * a["ci_low"] for a in rows], [100 * a["ci_high"] for a in rows],
+                                                           None, f"{case['metric']} test accuracy (%), n_test = {case['n_test']}, "
+                                                           f"95% interval (seeds and test items)") + "</div>",
+                     _table(["rank", "strategy", "mean %", "sd over seeds", "per seed %"],
+                            [[str(a["rank"]), a["strategy"], f"{100 * a['mean']:.1f}", _sd(a),
+                              " ".join(f"{100 * x:.1f}" for x in a["accuracies"])] for a in rows], numeric={0, 2, 3})]
+        noise = case["noise"]
+        seed_sd = "-" if noise["seed_std"] is None else f"{100 * noise['seed_std']:.1f}"
+        base = f"; base model {100 * case['base']['accuracy']:.1f}%" if case.get("base") else ""
+        sections.append(f'<p class="muted">Noise floor: one run strays by sd {100 * noise["run_sd"]:.1f} points '
+                        f"(seeds {escape(seed_sd)}, test items {100 * noise['binomial_se']:.1f}){escape(base)}.</p>")
+    return sections
+
+
+def agreement_sections(selection: SelectionResult, verify: dict) -> list[str]:
+    """The selector's prediction against the measured accuracy, for the strategies both cover."""
+    from scipy.stats import spearmanr
+
+    sections = []
+    predicted = {e.strategy: e.mean for e in selection.ranking.estimates}
+    for case in verify["cases"]:
+        rows = [a for a in case["strategies"] if a["strategy"] in predicted]
+        if len(rows) < 2:
+            continue
+        sign = 1.0 if selection.higher_is_better else -1.0
+        accuracy = [a["mean"] for a in rows]
+        if len(set(accuracy)) == 1:
+            title = f"Spearman ρ undefined: every strategy has the same accuracy ({len(rows)} strategies)"
+        else:
+            rho = spearmanr([sign * predicted[a["strategy"]] for a in rows], accuracy).statistic
+            title = (f"Spearman ρ = {rho:.2f} between the {selection.scorer} preference and accuracy "
+                     f"({len(rows)} strategies; error bars: sd over seeds)")
+        sections += [f"<h2>Predicted against measured ({escape(case['target'])})</h2>",
+                     '<div class="figure">' + plots.predicted_vs_measured(
+                         [a["strategy"] for a in rows], [predicted[a["strategy"]] for a in rows], [a["mean"] for a in rows],
+                         [a["std"] or 0.0 for a in rows], f"{selection.scorer}: {selection.unit}", title) + "</div>"]
+    return sections
 
 
 def selection_markdown(result: SelectionResult) -> str:
@@ -98,11 +148,48 @@ def selection_markdown(result: SelectionResult) -> str:
     return "\n".join(lines + [""] + [f"note: {n}" for n in result.notes]) + "\n"
 
 
-def write_selection_report(result: SelectionResult, out: str | Path, candidates: CandidateSet | None = None) -> dict[str, Path]:
-    """``out``/report.html, report.md and result.json; returns their paths."""
+def _sd(a: dict) -> str:
+    return "-" if a["std"] is None else f"{100 * a['std']:.1f}"
+
+
+def verify_markdown(verify: dict) -> str:
+    lines = []
+    for case in verify["cases"]:
+        lines += [f"# Ground truth: {case['task']} on {case['target']} (n_test = {case['n_test']}, {case['metric']})", "",
+                  "| rank | strategy | mean % | sd over seeds |", "|---|---|---|---|"]
+        lines += [f"| {a['rank']} | {a['strategy']} | {100 * a['mean']:.1f} | {_sd(a)} |"
+                  for a in sorted(case["strategies"], key=lambda a: a["rank"])]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(out: str | Path, selection: SelectionResult | None = None, verify: dict | None = None,
+                 candidates: CandidateSet | None = None) -> dict[str, Path]:
+    """``out``/report.html and report.md, with the results beside them (result.json for the
+    selection, verify.json for the ground truth); returns the paths written."""
+    if selection is None and verify is None:
+        raise ValueError("nothing to report")
     out = Path(out)
-    paths = {"html": out / "report.html", "md": out / "report.md", "json": out / "result.json"}
-    write_atomic(paths["json"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    write_atomic(paths["md"], selection_markdown(result))
-    write_atomic(paths["html"], selection_html(result, candidates))
+    paths = {"html": out / "report.html", "md": out / "report.md"}
+    sections, markdown = [], []
+    if selection is not None:
+        paths["json"] = out / "result.json"
+        write_atomic(paths["json"], json.dumps(selection.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        sections += selection_sections(selection, candidates)
+        markdown.append(selection_markdown(selection))
+    if verify is not None:
+        paths["verify"] = out / "verify.json"
+        write_atomic(paths["verify"], json.dumps(verify, indent=1, ensure_ascii=False) + "\n")
+        if selection is not None:
+            sections += agreement_sections(selection, verify)
+        sections += verify_sections(verify)
+        markdown.append(verify_markdown(verify))
+    title = (f"{selection.task}: which strategy does {selection.target} learn best from?" if selection is not None
+             else f"{verify['cases'][0]['task']}: fine-tuned accuracy of each strategy")
+    write_atomic(paths["md"], "\n".join(markdown))
+    write_atomic(paths["html"], _page(title, sections))
     return paths
+
+
+def write_selection_report(result: SelectionResult, out: str | Path, candidates: CandidateSet | None = None) -> dict[str, Path]:
+    return write_report(out, selection=result, candidates=candidates)

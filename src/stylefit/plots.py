@@ -37,15 +37,15 @@ def _svg(fig) -> str:
 
 
 def forest(strategies: Sequence[str], means: Sequence[float], lows: Sequence[float], highs: Sequence[float],
-           p_best: Sequence[float], xlabel: str) -> str:
-    """Each strategy's mean with its 95% interval, best at the top, P(best) written at the right."""
+           p_best: Sequence[float] | None, xlabel: str) -> str:
+    """Each strategy's mean with its 95% interval, best at the top, P(best) (when given) at the right."""
     fig, ax = _figure(0.45 * len(strategies) + 1.2)
     y = np.arange(len(strategies))[::-1]
     means, lows, highs = map(np.asarray, (means, lows, highs))
     ax.errorbar(means, y, xerr=[means - lows, highs - means], fmt="o", color=OKABE_ITO[0], ecolor=OKABE_ITO[0], capsize=3)
     ax.set_yticks(y, strategies)
     ax.set_xlabel(xlabel)
-    for yi, p in zip(y, p_best):
+    for yi, p in zip(y, p_best or []):
         ax.annotate(f"P(best) {p:.2f}", xy=(1.0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=9, color="#444444")
     ax.grid(axis="x", alpha=0.3)
