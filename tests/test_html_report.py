@@ -77,3 +77,19 @@ def test_selection_and_ground_truth_together_plot_one_against_the_other(tmp_path
     assert html.count("<svg") == 4  # forest, distributions, predicted vs measured, ground truth
     assert "Spearman ρ" in html and "Noise floor" in html
     assert "# Ground truth" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_verify_writes_the_report_when_asked(tmp_path, tiny_target):
+    import json as json_
+
+    from test_cli import run
+
+    root = write_task(tmp_path / "task", n=4)
+    (root / "test.jsonl").write_text("".join(json_.dumps({"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)}) + "\n"
+                                             for i in range(3)))
+    (root / "task.json").write_text(json_.dumps(json_.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
+    proc = run(["verify", str(root), str(root / "candidates"), "--model", tiny_target, "--seeds", "0", "--epochs", "1",
+                "--max-new-tokens", "4", "--strategy", "short", "--strategy", "steps", "--report", str(tmp_path / "report")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("<svg") == 1 and "Noise floor" in html

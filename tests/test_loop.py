@@ -220,7 +220,9 @@ def test_the_cli_runs_the_loop_on_the_bundled_task_with_the_default_model(tmp_pa
     assert manifest["decision"] in proc.stdout and "training set:" in proc.stdout
     for winner in manifest["winners"]:
         assert len(lines(tmp_path / "out" / "full" / f"{winner}.jsonl")) == 8
-    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    again = subprocess.run(args + ["--report", str(tmp_path / "report")], capture_output=True, text=True, env=env, timeout=900)
     assert again.returncode == 0 and "0 per-example scores computed" in again.stdout
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("<svg") == 2 and "self_corrected" in html  # a rerun reports from the cache
     bad = subprocess.run([sys.executable, "-m", "stylefit", "run", str(tmp_path / "missing.toml")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.toml: cannot read the run config" in bad.stderr

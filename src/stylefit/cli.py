@@ -221,6 +221,7 @@ def verify(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available; on Ray: a GPU when --num-gpus > 0) | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 mixed precision on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result (every run, every item) as JSON here."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", help="Write the HTML report (and its Markdown and JSON) into this folder."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite results store (default $STYLEFIT_HOME/cache.sqlite)."),
     id_field: str = typer.Option("id", "--id-field", help="Candidate rows' id field (plain JSONL/parquet/dataset rows)."),
     question_field: str = typer.Option("question", "--question-field", help="Candidate rows' question field (plain rows)."),
@@ -259,6 +260,10 @@ def verify(
     if out is not None:
         write_json(result, out)
         console.print(f"wrote {out}")
+    if report_dir is not None:
+        from stylefit.html_report import write_report
+
+        console.print(f"wrote {write_report(report_dir, verify=result.to_dict())['html']}")
 
 
 @app.command()
@@ -338,6 +343,7 @@ def run_loop(
     config: Path = typer.Argument(..., help="TOML run config: task, target, strategies, n, full_size, scorer, [teachers], [verify]."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/<config name>)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", help="Write the HTML report of the selection (and of verify, when run) into this folder."),
 ) -> None:
     """The whole loop: generate a sample per strategy, rank, generate the training set with the winner, optionally verify."""
     from stylefit.loop import load_config, run as run_config
@@ -358,6 +364,13 @@ def run_loop(
                           + (f" (base {100 * case['base']['accuracy']:.1f}%)" if case["base"] else ""))
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
+    if report_dir is not None:
+        from stylefit.data import load_candidates, load_task
+        from stylefit.html_report import write_report
+
+        sample = load_candidates(load_task(settings.path(settings.task)), Path(result.out) / "sample")
+        paths = write_report(report_dir, selection=SelectionResult.from_dict(result.selection), verify=result.verify, candidates=sample)
+        console.print(f"wrote {paths['html']}")
     console.print(f"wrote {result.out}/summary.md and manifest.json")
 
 
