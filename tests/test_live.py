@@ -133,6 +133,11 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     assert outcomes["proxy"]["spearman"] == -1.0 and outcomes["random"]["hit"] == 0.5 and outcomes["random"]["spearman"] == 0.0
     assert track["cases"][0]["picks"] == {"length": ["answer_only"], "random": ["gold", "answer_only"], "ppl": ["gold"], "proxy": ["answer_only"]}
     assert track["paired"]["ppl"]["length"]["regret_points"]["estimate"] == pytest.approx(35.0)
+    # ... and the HTML report draws the case's accuracies and quality against cost
+    from stylefit.html_report import write_live_report
+
+    html = write_live_report(track, tmp_path / "html").read_text()
+    assert html.count("<svg") == 2 and "weighted ρ" in html and "<td>ppl</td>" in html
     assert np.isnan(track["figures"]["ppl"]["weighted_spearman"]["low"])  # one case: no interval, never a made-up one
     (scores / "ppl.json").unlink()
     assert judge(config)["incomplete"] == ["tiny: selector scores incomplete (3/4)"]

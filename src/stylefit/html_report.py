@@ -163,6 +163,47 @@ def verify_markdown(verify: dict) -> str:
     return "\n".join(lines)
 
 
+def live_sections(track: dict) -> list[str]:
+    """The live track (``live_track.json``): every case's ground truth, then which selector to trust."""
+    from stylefit.bench.live_report import FIGURE_COLUMNS, _cost, _interval
+
+    sections = []
+    for case in track["cases"]:
+        rows = sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"])
+        sd = lambda a: a["sd"] or 0.0
+        sections += [f"<h2>{escape(case['case'])}: accuracy after fine-tuning ({escape(case['target'])})</h2>",
+                     '<div class="figure">' + plots.forest([k for k, _ in rows], [100 * a["mean"] for _, a in rows],
+                                                           [100 * (a["mean"] - sd(a)) for _, a in rows],
+                                                           [100 * (a["mean"] + sd(a)) for _, a in rows], None,
+                                                           f"strict test accuracy (%), n_test = {case['n_test']}; bars: sd over "
+                                                           f"seeds {case['seeds']}") + "</div>",
+                     f'<p class="muted">σ (spread of the strategies) {100 * case["sigma"]:.1f} points; one run strays by sd '
+                     f'{100 * case["noise"]["run_sd"]:.1f} points.</p>']
+    if track["figures"]:
+        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["s / strategy"]
+        body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
+                for name, figures in track["figures"].items()]
+        sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",
+                     '<p class="muted">95% bootstrap intervals over cases (none with fewer than 2 cases).</p>',
+                     _table(header, body, numeric=set(range(1, len(header))))]
+        costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if _cost(track, name) != "-"]
+        if costed:
+            sections.append('<div class="figure">' + plots.quality_vs_cost(
+                [n for n, _ in costed], [f["estimate"] for _, f in costed], [f["low"] for _, f in costed],
+                [f["high"] for _, f in costed], [float(_cost(track, n)) for n, _ in costed],
+                "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
+    if track["incomplete"]:
+        sections += ["<h2>Not judged yet</h2>", "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in track["incomplete"]) + "</ul>"]
+    return sections
+
+
+def write_live_report(track: dict, out: str | Path) -> Path:
+    """``out``/live_track.html beside the track's Markdown and JSON."""
+    path = Path(out) / "live_track.html"
+    write_atomic(path, _page("Live track: does familiarity predict the fine-tuned outcome?", live_sections(track)))
+    return path
+
+
 def write_report(out: str | Path, selection: SelectionResult | None = None, verify: dict | None = None,
                  candidates: CandidateSet | None = None) -> dict[str, Path]:
     """``out``/report.html and report.md, with the results beside them (result.json for the

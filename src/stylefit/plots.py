@@ -80,3 +80,19 @@ def predicted_vs_measured(strategies: Sequence[str], predicted: Sequence[float],
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return _svg(fig)
+
+
+def quality_vs_cost(names: Sequence[str], quality: Sequence[float], low: Sequence[float], high: Sequence[float],
+                    seconds: Sequence[float], ylabel: str) -> str:
+    """Each selector's quality (with its interval) against its cost per strategy, on a log time axis."""
+    fig, ax = _figure(4.0)
+    quality, low, high, seconds = map(lambda v: np.asarray(v, dtype=float), (quality, low, high, seconds))
+    spread = np.where(np.isnan(low), 0.0, quality - low), np.where(np.isnan(high), 0.0, high - quality)
+    ax.errorbar(seconds, quality, yerr=spread, fmt="o", color=OKABE_ITO[3], ecolor=OKABE_ITO[3], capsize=3)
+    for x, y, name in zip(seconds, quality, names):
+        ax.annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("cost: wall seconds per strategy on this machine (log scale)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return _svg(fig)

@@ -101,6 +101,7 @@ def live(
     judge_only: bool = typer.Option(False, "--judge-only", help="Compute nothing: judge what is committed."),
     out: Path = typer.Option(Path("benchmarks/results"), "--out", help="where live_track.md/.json go."),
     cache: Path = typer.Option(None, "--cache", help="SQLite cache (default $STYLEFIT_HOME/cache.sqlite)."),
+    report_dir: Path = typer.Option(None, "--report", help="Also write live_track.html (figures inline) into this folder."),
 ) -> None:
     """Generate, fine-tune on every strategy (the ground truth), score with every selector, judge; resumable."""
     from stylefit.bench.live import judge, load_live_config, run_live
@@ -119,6 +120,10 @@ def live(
             track = run_live(settings, cases=case or None, stages=tuple(stage) or known, store=cache,
                              say=lambda line: err.print(f"[bold]{escape(line)}[/bold]"), progress=progress)
     json_path, md_path = write_live(track, out)
+    if report_dir is not None:
+        from stylefit.html_report import write_live_report
+
+        console.print(f"wrote {write_live_report(track, report_dir)}")
     for line in track["incomplete"]:
         console.print(f"[dim]not judged: {escape(line)}[/dim]")
     console.print(f"{track['judged_cases']} case(s) judged; wrote {md_path} and {json_path}")
