@@ -4,13 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: example test install install-qwen install-gemma install-bench bench
+.PHONY: example test install browser install-qwen install-gemma install-bench bench
 
 example: install  ## rank the bundled example's strategies with the default model
 	$(VENV)/bin/stylefit select examples/chain_sum examples/chain_sum/candidates --scorer sppl --n 50 --out out/example.json
 
-test: install  ## the whole test suite (unit tests on tiny in-process models + integration on the real model)
+test: install browser  ## the whole test suite (unit tests on tiny in-process models + integration on the real model)
 	$(PY) -m pytest -q
+
+browser:  ## Debian's chromium, for the HTML report's browser test (headless)
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 install: $(VENV)/.installed
 

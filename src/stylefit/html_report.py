@@ -32,11 +32,11 @@ pre { white-space: pre-wrap; word-break: break-word; background: #f8f8f8; paddin
 """
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+def _table(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>"
     body = "".join("<tr>" + "".join(f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def _page(title: str, sections: list[str]) -> str:
@@ -62,7 +62,7 @@ def selection_sections(result: SelectionResult, candidates: CandidateSet | None 
         '<div class="figure">' + plots.forest(order, [e.mean for e in r.estimates], [e.ci_low for e in r.estimates],
                                               [e.ci_high for e in r.estimates], [e.p_best for e in r.estimates], axis) + "</div>",
         _table(["rank", "strategy", "statistic", "95% CI", "P(best)", "mean NLL", "median", "tokens"],
-               [[str(e.rank), e.strategy, _fmt(e.mean), f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]", f"{e.p_best:.2f}",
+               [[str(e.rank), e.strategy, _fmt(e.mean), f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]", plots.share(e.p_best),
                  _fmt(e.mean_nll), _fmt(e.median), f"{e.mean_tokens:.0f}"] for e in r.estimates], numeric={0, 2, 4, 5, 6, 7}),
     ]
     if result.per_example:
@@ -86,7 +86,7 @@ def selection_sections(result: SelectionResult, candidates: CandidateSet | None 
                 ["questions scored", str(len(result.sample_ids))], ["questions skipped", str(len(result.skipped))],
                 ["scores computed in this run", str(result.computed)],
                 ["seconds", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())]]
-    sections += ["<h2>Run</h2>", _table(["", ""], manifest)]
+    sections += ["<h2>Run</h2>", _table(None, manifest)]
     if result.notes:
         sections.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in result.notes) + "</ul>")
     return sections

@@ -15,6 +15,11 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 WIDTH = 7.5  # inches: fits a laptop screen at 100% zoom
 
 
+def share(p: float) -> str:
+    """A bootstrap share: never rounded to a certainty it is not (0.999 reads '>0.99')."""
+    return ">0.99" if 0.995 <= p < 1 else "<0.01" if 0 < p < 0.005 else f"{p:.2f}"
+
+
 def _figure(height: float):
     import matplotlib
 
@@ -46,7 +51,7 @@ def forest(strategies: Sequence[str], means: Sequence[float], lows: Sequence[flo
     ax.set_yticks(y, strategies)
     ax.set_xlabel(xlabel)
     for yi, p in zip(y, p_best or []):
-        ax.annotate(f"P(best) {p:.2f}", xy=(1.0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0),
+        ax.annotate(f"P(best) {share(p)}", xy=(1.0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=9, color="#444444")
     ax.grid(axis="x", alpha=0.3)
     return _svg(fig)
