@@ -93,3 +93,13 @@ def test_verify_writes_the_report_when_asked(tmp_path, tiny_target):
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count("<svg") == 1 and "Noise floor" in html
+
+
+def test_the_paper_track_report_has_its_table_and_sample_size_curve(tmp_path):
+    from pathlib import Path
+
+    from stylefit.html_report import write_paper_report
+
+    track = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "paper_track.json").read_text())
+    html = write_paper_report(track, tmp_path).read_text()
+    assert html.count("<svg") == 1 and "<td>SPPL k=2 (paper)</td>" in html and "Sample size" in html

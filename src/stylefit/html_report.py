@@ -20,12 +20,14 @@ from stylefit.data.jsonl import write_atomic
 from stylefit.report import _fmt, ranking_text, verdict_lines
 
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.5rem 0; } td, th { padding: 0.25rem 0.6rem; border-bottom: 1px solid #eee; }
-th { text-align: left; background: #f6f6f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { text-align: left; background: #f6f6f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table { font-size: 0.9rem; }
 .verdict { font-size: 1.05rem; padding: 0.6rem 0.8rem; background: #eef5fb; border-left: 4px solid #0072B2; }
 .figure svg { max-width: 100%; height: auto; }
+.scroll { overflow-x: auto; }
 .responses { display: grid; grid-template-columns: repeat(3, 1fr); gap: 0.5rem; }
 pre { white-space: pre-wrap; word-break: break-word; background: #f8f8f8; padding: 0.5rem; margin: 0; font-size: 0.85rem; }
 .muted { color: #666; font-size: 0.9rem; }
@@ -36,7 +38,7 @@ def _table(header: list[str] | None, rows: list[list[str]], numeric: set[int] = 
     head = "" if header is None else "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>"
     body = "".join("<tr>" + "".join(f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table>{head}<tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table>{head}<tbody>{body}</tbody></table></div>'
 
 
 def _page(title: str, sections: list[str]) -> str:
@@ -195,6 +197,37 @@ def live_sections(track: dict) -> list[str]:
     if track["incomplete"]:
         sections += ["<h2>Not judged yet</h2>", "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in track["incomplete"]) + "</ul>"]
     return sections
+
+
+def paper_sections(track: dict) -> list[str]:
+    """The paper track (``paper_track.json``): every selector judged on the paper's cases, and how
+    the sample size moves the SPPL aggregates. Its scores are the authors' cached ones: no cost to plot."""
+    from stylefit.bench.live_report import FIGURE_COLUMNS, _interval
+
+    judged = track["judging"]["all"]
+    header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS]
+    body = [[name] + [_interval(row["figures"][key], scale, digits) if key in row["figures"] else "-"
+                      for key, _, scale, digits in FIGURE_COLUMNS]
+            for name, row in judged["selectors"].items()]
+    sections = [f"<h2>Selectors on the paper's cases ({judged['n_cases']} cases)</h2>",
+                '<p class="muted">95% bootstrap intervals over cases; the scores are the authors\' released ones, '
+                "so the track has no cost of its own to compare.</p>", _table(header, body, numeric=set(range(1, len(header))))]
+    curve = track.get("sample_size_curve") or {}
+    if curve:
+        sizes = sorted(curve, key=int)
+        names = list(curve[sizes[0]]["subsets"]["all"]["aggregates"])
+        series = {name: tuple([curve[n]["subsets"]["all"]["aggregates"][name]["figures"]["weighted_spearman"][part] for n in sizes]
+                              for part in ("estimate", "low", "high")) for name in names}
+        sections += ["<h2>Sample size</h2>", '<div class="figure">' + plots.sample_size_curve(
+            [int(n) for n in sizes], series, "weighted Spearman ρ with the fine-tuned accuracy") + "</div>"]
+    return sections
+
+
+def write_paper_report(track: dict, out: str | Path) -> Path:
+    """``out``/paper_track.html beside the track's Markdown and JSON."""
+    path = Path(out) / "paper_track.html"
+    write_atomic(path, _page("Paper track: the selectors on the paper's released cases", paper_sections(track)))
+    return path
 
 
 def write_live_report(track: dict, out: str | Path) -> Path:

@@ -101,3 +101,19 @@ def quality_vs_cost(names: Sequence[str], quality: Sequence[float], low: Sequenc
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return _svg(fig)
+
+
+def sample_size_curve(sizes: Sequence[int], curves: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+                      ylabel: str) -> str:
+    """Per selector, a figure of merit against the number of questions scored, with its interval as a band."""
+    fig, ax = _figure(4.0)
+    for (name, (estimate, low, high)), colour in zip(curves.items(), OKABE_ITO * 2):
+        ax.plot(sizes, estimate, "o-", color=colour, label=name)
+        ax.fill_between(sizes, low, high, color=colour, alpha=0.08, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_xticks(list(sizes), [str(n) for n in sizes])
+    ax.set_xlabel("questions scored per strategy, N (log scale)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return _svg(fig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +37,17 @@ def paper(
     out: Path = typer.Option(Path("benchmarks/results"), "--out", help="where paper_track.md/.json go."),
     resamples: int = typer.Option(sq.N_RESAMPLES, "--resamples", min=1, help="bootstrap resamples over cases."),
     draws: int = typer.Option(N_DRAWS, "--draws", min=1, help="random item sets per sample size (the curve)."),
+    report_dir: Path = typer.Option(None, "--report", help="Also write paper_track.html (figures inline) into this folder."),
 ) -> None:
     """Reproduce the paper's tables, judge every selector on its cases, write the results.
     Exits non-zero (after writing them) if a reproduction that could run does not match."""
     console = Console()
     results = run_paper_track(data, n_resamples=resamples, n_draws=draws)
     json_path, md_path = write_results(results, out)
+    if report_dir is not None:
+        from stylefit.html_report import write_paper_report
+
+        console.print(f"wrote {write_paper_report(json.loads(json_path.read_text(encoding='utf-8')), report_dir)}")
     print_summary(console, results)
     console.print(f"wrote {md_path} and {json_path}")
     failures = reproduction_failures(results)

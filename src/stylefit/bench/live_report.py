@@ -14,10 +14,14 @@ def _pct(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
+def _missing(x: float | None) -> bool:
+    return x is None or math.isnan(x)  # JSON writes an undefined figure as null
+
+
 def _interval(i: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
-    if math.isnan(i["estimate"]):
+    if _missing(i["estimate"]):
         return "-"
-    if math.isnan(i["low"]):
+    if _missing(i["low"]):
         return f"{scale * i['estimate']:.{digits}f}"
     return f"{scale * i['estimate']:.{digits}f} [{scale * i['low']:.{digits}f}, {scale * i['high']:.{digits}f}]"
 
