@@ -42,6 +42,8 @@ class SelectionResult:
     computed: int = 0  # per-example scores computed now (the rest came from the cache)
     # strategy -> {"value", "nll", "n_tokens"}: one list per field, in the order of sample_ids
     per_example: dict[str, dict[str, list]] = field(default_factory=dict)
+    template_id: str = ""  # hash of the target's chat template ("none" without one)
+    versions: dict[str, str] = field(default_factory=dict)  # python and the libraries the numbers came from
 
     @property
     def best(self) -> str:
@@ -100,6 +102,8 @@ def select(
     ``stylefit.models.load_model``); a loaded LanguageModel keeps its own. ``fields`` names the
     id, question and response fields of flat candidate rows (see ``load_candidates``).
     """
+    from stylefit.versions import library_versions
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     task = task if isinstance(task, Task) else load_task(task)
@@ -159,4 +163,5 @@ def select(
         per_example={s: {"value": [e.value for e in scores], "nll": [e.nll for e in scores], "n_tokens": [e.n_tokens for e in scores]}
                      | ({"parts": [list(e.parts) for e in scores]} if scorer.ratio_of_means else {})
                      for s, scores in sample.by_strategy.items()},
+        template_id=lm.template_id, versions=library_versions(),
     )

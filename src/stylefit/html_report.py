@@ -84,10 +84,12 @@ def selection_sections(result: SelectionResult, candidates: CandidateSet | None 
                              f"(id {escape(c.id)})</div><pre>{escape(c.response)}</pre></div>")
             sections.append(f"<h3>{escape(strategy)}</h3><div class='responses'>{''.join(cells)}</div>")
     manifest = [["task", result.task], ["target", result.target], ["revision", result.revision[:16]],
+                ["chat template", result.template_id or "-"],
                 ["dtype", result.dtype], ["scorer", result.scorer], ["scorer parameters", json.dumps(result.scorer_params)],
                 ["questions scored", str(len(result.sample_ids))], ["questions skipped", str(len(result.skipped))],
                 ["scores computed in this run", str(result.computed)],
-                ["seconds", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())]]
+                ["seconds", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())],
+                ["versions", ", ".join(f"{k} {v}" for k, v in result.versions.items()) or "-"]]
     sections += ["<h2>Run</h2>", _table(None, manifest)]
     if result.notes:
         sections.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in result.notes) + "</ul>")

@@ -7,9 +7,7 @@ this process or on a Ray worker, and its content key is the run's identity in th
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
-import platform
 import socket
 import time
 from datetime import datetime, timezone
@@ -19,12 +17,12 @@ from pydantic import BaseModel
 
 from stylefit.errors import StylefitError
 from stylefit.store import content_key
+from stylefit.versions import library_versions
 from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate, with_gold_loss
 from stylefit.training.recipe import EvalSettings, Recipe
 from stylefit.training.sft import TrainExample, TrainingOutcome, finetune
 
 KEY_VERSION = "verify-run/v1"
-LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "stylefit")
 
 # progress(stage, total, advance), as in stylefit.select
 StageProgress = Callable[[str, int, int], None]
@@ -77,16 +75,6 @@ class RunResult(BaseModel):
     versions: dict[str, str]
     timings: dict[str, float]
     finished_at: str
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = md.version(lib)
-        except md.PackageNotFoundError:
-            versions[lib] = "absent"
-    return versions
 
 
 def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
