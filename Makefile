@@ -3,6 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: example test install browser install-qwen install-gemma install-bench bench
 
@@ -13,7 +14,7 @@ test: install browser  ## the whole test suite (unit tests on tiny in-process mo
 	$(PY) -m pytest -q
 
 browser:  ## Debian's chromium, for the HTML report's browser test (headless)
-	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
 install: $(VENV)/.installed
 
