@@ -39,7 +39,8 @@ def server(tmp_path_factory):
 class FaultyProxy:
     """Forwards to the server, but answers the first requests with the faults given, in order:
     an HTTP status (500, 429), 'slow' (an error only after ``delay`` seconds, longer than the
-    client's timeout), or 'truncated' JSON."""
+    client's timeout), 'truncated' JSON, or 'no_logprobs' (the reply as a server that keeps no
+    prompt log-probabilities sends it)."""
 
     def __init__(self, upstream: str, faults: list, delay: float = 1.5):
         self.upstream, self.faults, self.seen, self.delay = upstream, list(faults), 0, delay
@@ -63,6 +64,10 @@ class FaultyProxy:
                                                  headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(request, timeout=120) as reply:
                     payload = reply.read()
+                if fault == "no_logprobs":
+                    data = json.loads(payload)
+                    data["choices"][0]["logprobs"] = None
+                    payload = json.dumps(data).encode()
                 self._send(200, payload[: len(payload) // 2] if fault == "truncated" else payload)
 
             def _send(self, status, payload):
@@ -322,6 +327,14 @@ def test_a_request_the_server_cannot_score_is_an_error_naming_the_item(server):
     chat = OpenAICompatibleLM(server, "smollm2", mode="chat")
     with pytest.raises(StylefitError, match="needs mode 'completions'"):
         chat.loglikelihood([ContinuationRequest("a", "b")])
+    proxy = FaultyProxy(server, ["no_logprobs"])
+    try:
+        bare = OpenAICompatibleLM(proxy.url, "smollm2", mode="completions", tokenizer="smollm2-135m-instruct", retries=0)
+        with pytest.raises(StylefitError, match=r"^strategy 's' id 'q8': model 'smollm2@.*' returned no prompt log-probabilities"):
+            bare.loglikelihood([ContinuationRequest(bare.render_chat("What is 1 + 1?"), "Final Answer: 2",
+                                                    label="strategy 's' id 'q8'")])
+    finally:
+        proxy.close()
 
 
 def test_select_scores_a_served_target_as_it_scores_the_local_one(server, tmp_path):
