@@ -327,6 +327,8 @@ def test_a_request_the_server_cannot_score_is_an_error_naming_the_item(server):
     chat = OpenAICompatibleLM(server, "smollm2", mode="chat")
     with pytest.raises(StylefitError, match="needs mode 'completions'"):
         chat.loglikelihood([ContinuationRequest("a", "b")])
+    with pytest.raises(StylefitError, match="hidden states need the transformers backend"):
+        chat.hidden_states(["a"])
     proxy = FaultyProxy(server, ["no_logprobs"])
     try:
         bare = OpenAICompatibleLM(proxy.url, "smollm2", mode="completions", tokenizer="smollm2-135m-instruct", retries=0)

@@ -155,6 +155,9 @@ class OpenAICompatibleLM:
                     progress(1)
         return [results[i] for i in range(len(requests))]
 
+    def hidden_states(self, texts: list[str]):
+        raise StylefitError(f"model '{self.name}': hidden states need the transformers backend (a local model)")
+
     def _prompt_scores(self, data: dict, r: ContinuationRequest, label: str) -> ContinuationScore:
         """The continuation's (log-probability, rank) per token from a /completions reply.
 
