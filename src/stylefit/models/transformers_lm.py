@@ -175,10 +175,9 @@ class TransformersLM:
         results: list[ContinuationScore | None] = [None] * len(requests)
         contexts = list(groups)
         for batch in _length_batches([len(c) for c in contexts], self.token_budget):
-            members = [(g, i) for g in batch for i in groups[contexts[g]]]
-            scored = self._score_contexts([list(contexts[g]) for g in batch],
-                                          [(batch.index(g), split[i][1]) for g, i in members])
-            for (g, i), (logprobs, ranks) in zip(members, scored):
+            members = [(row, g, i) for row, g in enumerate(batch) for i in groups[contexts[g]]]
+            scored = self._score_contexts([list(contexts[g]) for g in batch], [(row, split[i][1]) for row, _, i in members])
+            for (_, g, i), (logprobs, ranks) in zip(members, scored):
                 results[i] = ContinuationScore(tuple(logprobs), len(contexts[g]), tuple(ranks))
             if progress:
                 progress(len(members))
