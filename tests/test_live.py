@@ -119,12 +119,12 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
         StrategyAccuracy("gold", 1, [0, 1], [0.5, 0.6], [0.5, 0.6], [0.5, 0.6], 0.55, 0.55, 0.55, 0.07, 0.03, 0.04, 0.47, 0.63, True, 0, 0),
         StrategyAccuracy("answer_only", 2, [0, 1], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2], 0.2, 0.2, 0.2, 0.0, 0.02, 0.02, 0.16, 0.24, False, 0, 0)],
         [], NoiseFloor(0.05, 0.03, 0.06, 0.25), BaseAccuracy(0.1, 0.1, 0.1, 0.02, 0), [])
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}))
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"cpu": 5}))
     scores = tmp_path / "results" / "tiny" / "scores"
     scores.mkdir(parents=True)
     for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),
                                 ("proxy", {"gold": 0.1, "answer_only": 0.3}, True)):
-        (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0,
+        (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0, "device": "cpu",
                                                           "asked": live._asked(config, config.cases[0], next(x for x in config.selectors if x.name == name))}))
     track = judge(config)
     outcomes = {name: o[0] for name, o in track["outcomes"].items()}
@@ -152,6 +152,15 @@ def test_bad_configs_are_one_line_errors(tmp_path, target, body, message):
     path.write_text(path.read_text() + body if body.startswith("[[") else body + path.read_text())
     with pytest.raises(StylefitError, match=message):
         load_live_config(path)
+
+
+def test_named_selectors_run_alone_and_an_unknown_one_is_refused(tmp_path, target):
+    path = write_config(tmp_path, target)
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates",))
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("selectors",), selectors=["length"])
+    assert [p.stem for p in (tmp_path / "results" / "tiny" / "scores").glob("*.json")] == ["length"]
+    with pytest.raises(StylefitError, match="unknown selector 'lenght' \\(known: length, random, ppl, proxy\\)"):
+        run_live(path, store=tmp_path / "cache.sqlite", stages=("selectors",), selectors=["lenght"])
 
 
 def test_a_reasoning_gym_generator_writes_disjoint_splits(tmp_path):

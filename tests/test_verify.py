@@ -161,6 +161,18 @@ def test_a_grid_runs_through_a_real_local_ray_instance(task, target, tmp_path):
     assert local.computed == 0 and [r.key for r in local.runs] == [r.key for r in result.runs]
 
 
+def test_a_grid_runs_in_worker_processes_here_with_the_results_of_one_process(task, target, tmp_path):
+    kwargs = dict(targets=target, strategies=["short", "steps"], seeds=[0], **TINY)
+    result = verify(task, task / "candidates", workers=2, store=tmp_path / "workers.sqlite", **kwargs)
+    assert result.computed == 3
+    assert all(r.pid != os.getpid() for r in result.runs) and len({r.pid for r in result.runs}) >= 2
+    again = verify(task, task / "candidates", workers=2, store=tmp_path / "workers.sqlite", **kwargs)
+    assert again.computed == 0
+    alone = verify(task, task / "candidates", store=tmp_path / "alone.sqlite", **kwargs)
+    assert [r.key for r in alone.runs] == [r.key for r in result.runs]
+    assert [[i.output for i in r.evaluation.items] for r in alone.runs] == [[i.output for i in r.evaluation.items] for r in result.runs]
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"strategies": ["shorter"]}, "unknown strategy 'shorter' (known: short, steps, wordy)"),
     ({"seeds": []}, "seeds must be distinct and at least one"),
@@ -169,6 +181,8 @@ def test_a_grid_runs_through_a_real_local_ray_instance(task, target, tmp_path):
     ({"n_test": 50}, "n_test=50, but task 'tiny-sums' has 5 test questions"),
     ({"recipe": {"select_checkpoint": True}}, "checkpoint selection needs 50 validation questions, but task 'tiny-sums' has only 0"),
     ({"metric": "lenient"}, "unknown metric 'lenient'"),
+    ({"workers": 0}, "workers must be at least 1, got 0"),
+    ({"workers": 2, "ray_address": "local"}, "workers and a Ray address are two ways to run in parallel"),
 ])
 def test_bad_requests_are_one_line_errors(task, target, tmp_path, kwargs, message):
     with pytest.raises(StylefitError) as e:

@@ -218,6 +218,7 @@ def verify(
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local' starts one here, 'auto' or ray://host:port joins a cluster."),
     num_cpus: float = typer.Option(1, "--num-cpus", help="Ray: CPUs per run."),
     num_gpus: float = typer.Option(0, "--num-gpus", help="Ray: GPUs per run."),
+    workers: int = typer.Option(1, "--workers", help="Runs at once in processes here (several small runs share one GPU)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available; on Ray: a GPU when --num-gpus > 0) | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 mixed precision on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result (every run, every item) as JSON here."),
@@ -254,8 +255,8 @@ def verify(
         result = run_verify(task, candidates, targets=model, strategies=strategy, seeds=_int_list(seeds, "--seeds"),
                             recipe=recipe, eval_settings={"max_new_tokens": max_new_tokens}, n_train=n_train, n_test=n_test,
                             base=not no_base, metric=metric, store=cache, ray_address=ray,
-                            resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, device=device, dtype=dtype,
-                            progress=progress, fields=FieldMap(id_field, question_field, response_field))
+                            resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, workers=workers, device=device,
+                            dtype=dtype, progress=progress, fields=FieldMap(id_field, question_field, response_field))
     print_verify(result, console)
     if out is not None:
         write_json(result, out)

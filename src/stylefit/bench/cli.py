@@ -105,6 +105,8 @@ def live(
     config: Path = typer.Argument(..., help="Live-track TOML: cases (task, target, strategies), seeds, recipe, selectors."),
     case: list[str] = typer.Option([], "--case", help="Run only these cases (repeat); judging always reads every case."),
     stage: list[str] = typer.Option([], "--stage", help="candidates | truth | selectors (repeat; default all)."),
+    selector: list[str] = typer.Option([], "--selector", help="Run only these selectors (repeat); judging reads every one."),
+    workers: int = typer.Option(1, "--workers", help="Fine-tuning runs at once in processes here (several small runs share one GPU)."),
     judge_only: bool = typer.Option(False, "--judge-only", help="Compute nothing: judge what is committed."),
     out: Path = typer.Option(Path("benchmarks/results"), "--out", help="where live_track.md/.json go."),
     cache: Path = typer.Option(None, "--cache", help="SQLite cache (default $STYLEFIT_HOME/cache.sqlite)."),
@@ -125,7 +127,7 @@ def live(
     else:
         with stage_progress() as progress:
             track = run_live(settings, cases=case or None, stages=tuple(stage) or known, store=cache,
-                             say=lambda line: err.print(f"[bold]{escape(line)}[/bold]"), progress=progress)
+                             selectors=selector or None, workers=workers, say=lambda line: err.print(f"[bold]{escape(line)}[/bold]"), progress=progress)
     json_path, md_path = write_live(track, out)
     if report_dir is not None:
         from stylefit.html_report import write_live_report

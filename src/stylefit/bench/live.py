@@ -97,6 +97,10 @@ class LiveConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     recipe: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] = Field(default_factory=dict)
+    # the compute type of the runs (part of their keys), the scorers and the teachers: "float32"
+    # makes work done on a GPU the work done on a CPU, and lets runs made there join those made here
+    # (auto would mean bf16 on a GPU)
+    dtype: str = "auto"
     selectors: list[SelectorSpec]
     cases: list[CaseConfig] = Field(min_length=1)
     source: str = Field("<memory>", exclude=True)
@@ -177,6 +181,8 @@ def run_live(
     cases: list[str] | None = None,
     stages: tuple[str, ...] = ("candidates", "truth", "selectors"),
     store: str | Path | None = None,
+    selectors: list[str] | None = None,
+    workers: int = 1,
     load_model: Callable | None = None,
     say: Callable[[str], None] = lambda line: None,
     progress=None,
@@ -184,8 +190,10 @@ def run_live(
     """Run (or resume) the track and judge every selector; returns the judged track (see ``judge``).
 
     ``load_model`` maps a teacher's name to a loaded model (default: ``stylefit.models.load_model``);
-    a case's ``teachers`` table renames teachers first."""
+    a case's ``teachers`` table renames teachers first. ``selectors``: run only these (default all);
+    ``workers``: fine-tuning runs at once in processes here."""
     from stylefit.api import select
+    from stylefit.models.device import resolve_device
     from stylefit.data.task import load_task
     from stylefit.strategies import generate
     from stylefit.training import verify
@@ -195,6 +203,9 @@ def run_live(
     chosen = [c for c in config.cases if cases is None or c.name in cases]
     if cases is not None and (unknown := sorted(set(cases) - {c.name for c in config.cases})):
         raise StylefitError(f"unknown case '{unknown[0]}' (known: {', '.join(c.name for c in config.cases)})")
+    specs = [s for s in config.selectors if selectors is None or s.name in selectors]
+    if selectors is not None and (unknown := sorted(set(selectors) - {s.name for s in config.selectors})):
+        raise StylefitError(f"unknown selector '{unknown[0]}' (known: {', '.join(s.name for s in config.selectors)})")
     for case in chosen:
         folder = root / case.name
         if isinstance(case.task, ReasoningGymTask):
@@ -214,12 +225,14 @@ def run_live(
         if "candidates" in stages:
             say(f"{case.name}: candidates ({len(case.strategies)} strategies x {case.n_train} questions)")
             if load_model is None:
-                from stylefit.models import load_model
+                from stylefit.models import load_model as load
+
+                load_model = lambda name: load(name, dtype=config.dtype)
             generate(task, case.strategies + case.routed_sets, out=folder / "candidates", n=case.n_train, target=case.target, recipes=recipes,
                      load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=progress)
         # Selectors before the ground truth: they are cheap, and they never see it.
         if "selectors" in stages:
-            for spec in config.selectors:
+            for spec in specs:
                 out = folder / "scores" / f"{spec.name}.json"
                 asked = _asked(config, case, spec)
                 if spec.scorer == "random" or (out.is_file() and json.loads(out.read_text(encoding="utf-8")).get("asked") == asked):
@@ -227,19 +240,20 @@ def run_live(
                 say(f"{case.name}: selector {spec.name}")
                 t = time.perf_counter()
                 if spec.scorer == "paper_proxy":
-                    data = _paper_proxy(config, case, task, files, spec, folder, store, progress)
+                    data = _paper_proxy(config, case, task, files, spec, folder, store, progress, workers)
                 else:
                     result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=spec.params,
-                                    n=config.n_select, store=store, progress=progress)
+                                    n=config.n_select, store=store, dtype=config.dtype, progress=progress)
                     data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                             "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
-                data = {"selector": spec.name, "asked": asked, "seconds": round(time.perf_counter() - t, 1)} | data
+                data = {"selector": spec.name, "asked": asked, "seconds": round(time.perf_counter() - t, 1),
+                        "device": resolve_device("auto")} | data
                 write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         if "truth" in stages:
             say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
             verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
-                   eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True,
-                   store=CommittedRuns(store, folder / "runs"), progress=progress)
+                   eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True, dtype=config.dtype,
+                   workers=workers, store=CommittedRuns(store, folder / "runs"), progress=progress)
     return judge(config)
 
 
@@ -263,7 +277,8 @@ def _files_hash(paths: list[Path]) -> str | None:
     return digest.hexdigest()
 
 
-def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress) -> dict:
+def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress,
+                 workers: int = 1) -> dict:
     """The paper's train-then-test proxy: fine-tune on n questions per strategy (beyond the N scored,
     so not the ``proxy`` scorer), test on training questions outside the case's n_train."""
     from stylefit.data.task import Task
@@ -278,14 +293,15 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
                             f"n_train={case.n_train}, and the proxy validates on {params['validation']}")
     proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
     result = verify(proxy_task, files, targets=case.target, seeds=[params["seed"]], recipe=config.recipe,
-                    eval_settings=config.eval, n_train=params["n"], base=False,
+                    eval_settings=config.eval, n_train=params["n"], base=False, dtype=config.dtype, workers=workers,
                     store=CommittedRuns(store, folder / "proxy_runs"), progress=progress)
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
             "params": params, "validation_ids": [q.id for q in held_out]}
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):
-    """The case's ``VerifyCase`` and per-run seconds from its committed runs; None until every run is there."""
+    """The case's ``VerifyCase``, per-run seconds and runs per device, from its committed runs; None
+    until every run is there."""
     from stylefit.training.runs import RunResult
     from stylefit.training.summary import summarize
 
@@ -301,13 +317,16 @@ def case_truth(config: LiveConfig, case: CaseConfig):
                                 f"{r.key}): the case's settings changed; remove the stale one")
         seen[r.strategy, r.seed] = r.key
     if any((s, seed) not in seen for s in case.strategies for seed in seeds):
-        return None, {}
+        return None, {}, {}
     # a routed set is reported once all its seeds are in; it never holds up judging the strategies
     unfinished = {s for s in case.routed_sets if any((s, seed) not in seen for seed in seeds)}
     wanted = [r for r in wanted if r.strategy not in unfinished]
     seconds = {f"{r.strategy or 'base'}:seed{r.seed}" if r.strategy else "base": round(r.timings.get("total_s", 0.0), 1)
                for r in wanted}
-    return summarize(wanted, "strict"), seconds
+    devices: dict[str, int] = {}  # runs per device: run costs differ between a CPU and a GPU
+    for r in wanted:
+        devices[r.device] = devices.get(r.device, 0) + 1
+    return summarize(wanted, "strict"), seconds, devices
 
 
 def _composition(folder: Path, name: str) -> dict[str, float]:
@@ -328,13 +347,13 @@ def judge(config: LiveConfig) -> dict[str, Any]:
     cases, incomplete, sigma = [], [], []
     outcomes: dict[str, list] = {s.name: [] for s in config.selectors}
     for case in config.cases:
-        truth, seconds = case_truth(config, case)
+        truth, seconds, devices = case_truth(config, case)
         if truth is None:
             incomplete.append(f"{case.name}: ground truth incomplete")
             continue
         accuracy = {s.strategy: s for s in truth.strategies}
         acc = np.array([accuracy[s].mean for s in case.strategies])
-        preferences, selector_seconds = {}, {}
+        preferences, selector_seconds, selector_devices = {}, {}, {}
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
             if spec.scorer == "random":
@@ -343,15 +362,16 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 sign = 1.0 if data["higher_is_better"] else -1.0
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
+                selector_devices[spec.name] = data["device"]
         row = {"case": case.name, "target": case.target, "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
                "accuracy": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                                 "rank": accuracy[s].rank} for s in case.strategies},
                "routed": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                               "composition": _composition(root / case.name / "candidates", s)}
                           for s in case.routed_sets if s in accuracy},
-               "base": None if truth.base is None else truth.base.accuracy,
+               "base": None if truth.base is None else truth.base.accuracy, "devices": devices,
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
-               "selector_seconds": selector_seconds,
+               "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()}}
         if np.ptp(acc) == 0:
             incomplete.append(f"{case.name}: every strategy has the same accuracy, so it cannot judge a selector")
@@ -359,8 +379,10 @@ def judge(config: LiveConfig) -> dict[str, Any]:
             incomplete.append(f"{case.name}: selector scores incomplete ({len(preferences)}/{len(config.selectors)})")
         else:
             row["judged"] = True
+            row["outcomes"] = {}
             for name, preference in preferences.items():
                 outcomes[name].append(evaluate(preference, acc))
+                row["outcomes"][name] = vars(outcomes[name][-1])
             sigma.append(row["sigma"])
         cases.append(row)
     figures, paired = {}, {}

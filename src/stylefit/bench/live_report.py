@@ -59,20 +59,26 @@ def live_markdown(track: dict[str, Any]) -> str:
             lines.append(f"| (base model) | | {_pct(case['base'])} | | |")
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
+                  f"Runs per device: {', '.join(f'{k} {v}' for k, v in case['devices'].items())}. "
                   f"Run cost (s): {', '.join(f'{k} {v:.0f}' for k, v in case['run_seconds'].items())}.", ""]
         if case["picks"]:
-            lines += ["| selector | picks | seconds |", "|---|---|---|"]
+            outcomes = case.get("outcomes", {})
+            lines += ["| selector | picks | ρ | regret (pts) | seconds | device |", "|---|---|---|---|---|---|"]
             for name, picks in case["picks"].items():
-                lines.append(f"| {name} | {' = '.join(picks)} | {case['selector_seconds'].get(name, '-')} |")
+                o = outcomes.get(name, {})
+                rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
+                regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
+                lines.append(f"| {name} | {' = '.join(picks)} | {rho} | {regret} | {case['selector_seconds'].get(name, '-')} | "
+                             f"{case['selector_devices'].get(name, '-')} |")
             lines.append("")
     if track["incomplete"]:
         lines += ["## Not judged yet", ""] + [f"- {x}" for x in track["incomplete"]] + [""]
     if track["figures"]:
         lines += [f"## Selectors over {track['judged_cases']} judged case(s)", "",
                   "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", "",
-                  "Cost: the selector's wall time per strategy on this machine (N questions scored, or for the proxies "
-                  "their fine-tunes), averaged over the judged cases; work another selector had already cached "
-                  "(the target's own answers) is not counted again.", "",
+                  "Cost: the selector's wall time per strategy (N questions scored, or for the proxies their fine-tunes), "
+                  "averaged over the judged cases, on the device each case's table names; work another selector had "
+                  "already cached (the target's own answers) is not counted again.", "",
                   "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]
         for name, figures in track["figures"].items():
             lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)

@@ -37,6 +37,8 @@ class LearnabilityProxy(Scorer):
       sample: its N questions were trained on.
     - ``recipe``: any fine-tuning recipe field (default: stylefit's recipe; ``epochs`` and
       ``learning_rate`` set the number of steps, epochs × N / batch size, and their size).
+    - ``dtype``: the runs' compute type, as in ``verify`` (auto: bf16 mixed precision on a GPU, else
+      float32); "float32" makes a proxy scored on a GPU the one scored on a CPU.
     - Cost: one fine-tune on N examples plus ``validation`` generations per strategy (and one
       base-model pass); runs are cached in the store like ``verify``'s, so a rerun is free.
     """
@@ -48,7 +50,7 @@ class LearnabilityProxy(Scorer):
     needs_logprobs = False
 
     def __init__(self, measure: str = "accuracy", validation: int = 100, seed: int = 0,
-                 recipe: dict[str, Any] | None = None, max_new_tokens: int = 256):
+                 recipe: dict[str, Any] | None = None, max_new_tokens: int = 256, dtype: str = "auto"):
         if measure not in MEASURES:
             raise StylefitError(f"scorer 'proxy': unknown measure '{measure}' (known: {', '.join(MEASURES)})")
         if validation < 2:
@@ -56,6 +58,12 @@ class LearnabilityProxy(Scorer):
         from stylefit.training.recipe import Recipe
 
         self.measure, self.validation, self.seed, self.max_new_tokens = measure, validation, seed, max_new_tokens
+        from stylefit.models.device import resolve_dtype
+
+        try:
+            self.dtype = dtype if dtype == "auto" else resolve_dtype(dtype, "cpu")  # the name checked now
+        except StylefitError as e:
+            raise StylefitError(f"scorer 'proxy': {e}") from None
         try:
             self.recipe = Recipe(**(recipe or {}))
         except Exception as e:  # pydantic: name the first bad field
@@ -66,7 +74,8 @@ class LearnabilityProxy(Scorer):
 
     def params(self) -> dict[str, Any]:
         return {"measure": self.measure, "validation": self.validation, "seed": self.seed,
-                "recipe": self.recipe.model_dump(mode="json"), "max_new_tokens": self.max_new_tokens}
+                "recipe": self.recipe.model_dump(mode="json"), "max_new_tokens": self.max_new_tokens,
+                "dtype": self.dtype}
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         raise NotImplementedError("the proxy scores through sample_scores")
@@ -85,7 +94,7 @@ class LearnabilityProxy(Scorer):
                                 f"{len(ids)} sampled, and the proxy validates on {self.validation}")
         proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
         sample = CandidateSet(task, list(ids), {s: {i: rows[i] for i in ids} for s, rows in candidates.by_strategy.items()})
-        device, dtype = run_numerics("auto", "auto", None, RunResources())
+        device, dtype = run_numerics("auto", self.dtype, None, RunResources())
         specs = plan_runs(proxy_task, sample, lm.name, seeds=[self.seed], recipe=self.recipe,
                           eval_settings=EvalSettings(max_new_tokens=self.max_new_tokens, gold_loss=True),
                           base=self.measure == "gold_loss", device=device, dtype=dtype)

@@ -153,6 +153,7 @@ def verify(
     store: Store | str | Path | None = None,
     ray_address: str | None = None,
     resources: RunResources | dict[str, Any] | None = None,
+    workers: int = 1,
     device: str = "auto",
     dtype: str = "auto",
     progress: StageProgress | None = None,
@@ -165,6 +166,7 @@ def verify(
     ``metric``: "strict" (the answer after "Final Answer:") or "flexible" ranks; both are reported.
     ``ray_address``: None runs here, one run after another; "local" starts a Ray instance on this
     machine; "auto" or "ray://host:port" joins a cluster (stylefit must be installed on its nodes).
+    ``workers``: runs at once in processes of this machine (e.g. several small runs on one GPU).
     ``device``/``dtype``: auto = CUDA and bf16 mixed precision where available, else CPU and fp32;
     the dtype is part of every run's key. Checkpoint selection maximises ``metric`` unless the
     recipe names its own ``checkpoint_metric``. ``fields``: the id, question and response fields
@@ -187,7 +189,8 @@ def verify(
 
     plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
                        n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype) for t in targets]
-    outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources, progress=progress)
+    outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
+                       workers=workers, progress=progress)
 
     cases, start = [], 0
     for plan in plans:
