@@ -15,7 +15,7 @@ python3 -c "from stylefit.models.registry import resolve_model; print(resolve_mo
 cd /root/work
 timeout $((deadline - SECONDS - 40)) python3 -m stylefit bench live $CONFIG --case chain_sum-qwen --stage candidates \
     --cache /tmp/chain_sum-qwen-candidates.sqlite --out /tmp/judged/qwen-candidates > $LOGS/chain_sum-qwen-candidates.log 2>&1
-WORKERS=9 start_case chain_sum-qwen $((deadline - SECONDS - 30))
+WORKERS=12 start_case chain_sum-qwen $((deadline - SECONDS - 30))
 while pgrep -f 'stylefit bench live' > /dev/null && [ $SECONDS -lt $((deadline - 25)) ]; do sleep 5; done
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 collect
