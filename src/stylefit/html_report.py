@@ -184,7 +184,7 @@ def live_sections(track: dict) -> list[str]:
                      f'<p class="muted">σ (spread of the strategies) {100 * case["sigma"]:.1f} points; one run strays by sd '
                      f'{100 * case["noise"]["run_sd"]:.1f} points.</p>']
     if track["figures"]:
-        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["s / strategy"]
+        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
         body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
                 for name, figures in track["figures"].items()]
         sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",

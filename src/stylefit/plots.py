@@ -97,7 +97,7 @@ def quality_vs_cost(names: Sequence[str], quality: Sequence[float], low: Sequenc
     for x, y, name in zip(seconds, quality, names):
         ax.annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("cost: wall seconds per strategy on this machine (log scale)")
+    ax.set_xlabel("cost: wall seconds per strategy on a 2-core CPU (log scale)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return _svg(fig)

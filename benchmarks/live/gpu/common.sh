@@ -7,13 +7,16 @@ LOGS=/root/logs
 SELECTOR_GROUPS=("ppl ifd sppl sppl-paper sppl-exclude-own rsr local length" \
                  "alignment-hidden_cosine alignment-rouge_l alignment-token_f1" "grace" "proxy-paper proxy proxy-gold_loss")
 
-# case, seconds: its ground truth and every selector group, in the background
+# case, seconds[, selector groups]: its ground truth and the selector groups (default all), in the background
 start_case() {
     local case=$1 limit=$2 i=0
+    shift 2
+    local groups=("$@")
+    [ ${#groups[@]} -eq 0 ] && groups=("${SELECTOR_GROUPS[@]}")
     cd /root/work
     setsid timeout "$limit" python3 -m stylefit bench live $CONFIG --case "$case" --stage truth --workers "${WORKERS:-5}" \
         --cache "/tmp/$case-truth.sqlite" --out "/tmp/judged/$case-truth" > "$LOGS/$case-truth.log" 2>&1 < /dev/null &
-    for group in "${SELECTOR_GROUPS[@]}"; do
+    for group in "${groups[@]}"; do
         i=$((i + 1))
         setsid timeout "$limit" python3 -m stylefit bench live $CONFIG --case "$case" --stage selectors --workers 3 \
             $(printf -- '--selector %s ' $group) --cache "/tmp/$case-selectors$i.sqlite" --out "/tmp/judged/$case-$i" \

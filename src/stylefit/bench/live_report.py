@@ -31,10 +31,11 @@ FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman"
                   ("regret_points", "regret (pts)", 1.0, 1), ("pairwise_accuracy", "pairwise acc", 1.0, 2))
 
 
-def _cost(track: dict[str, Any], name: str) -> str:
-    """Mean seconds per strategy over the judged cases ("-" for a selector that costs nothing: random)."""
+def _cost(track: dict[str, Any], name: str, device: str = "cpu") -> str:
+    """Mean seconds per strategy over the judged cases where the selector ran on ``device`` ("-" for
+    none, and for a selector that costs nothing: random). Costs on different devices never mix."""
     per = [case["selector_seconds"][name] / len(case["accuracy"]) for case in track["cases"]
-           if case.get("judged") and name in case["selector_seconds"]]
+           if case.get("judged") and case["selector_devices"].get(name) == device]
     return f"{sum(per) / len(per):.1f}" if per else "-"
 
 
@@ -76,10 +77,10 @@ def live_markdown(track: dict[str, Any]) -> str:
     if track["figures"]:
         lines += [f"## Selectors over {track['judged_cases']} judged case(s)", "",
                   "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", "",
-                  "Cost: the selector's wall time per strategy (N questions scored, or for the proxies their fine-tunes), "
-                  "averaged over the judged cases, on the device each case's table names; work another selector had "
-                  "already cached (the target's own answers) is not counted again.", "",
-                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]
+                  "Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
+                  "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
+                  "work another selector had already cached (the target's own answers) is not counted again.", "",
+                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | CPU s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]
         for name, figures in track["figures"].items():
             lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
                          + f" | {_cost(track, name)} |")
