@@ -11,8 +11,9 @@ fi
 cp -r .dev/dist/* /tmp/site/
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
 python3 -c "
-import torch, transformers, trl, peft, datasets, pydantic, reasoning_gym, stylefit.cli
+import torch, transformers, trl, peft, datasets, pyarrow, pydantic, reasoning_gym, stylefit.cli
+datasets.Dataset.from_list([{'prompt': 'a', 'completion': 'b'}]).map(lambda r: r)
 print('torch', torch.__version__, torch.cuda.get_device_name(), '| transformers', transformers.__version__, '| trl', trl.__version__,
-      '| peft', peft.__version__, '| datasets', datasets.__version__)" || exit 1
+      '| peft', peft.__version__, '| datasets', datasets.__version__, '| pyarrow', pyarrow.__version__)" || exit 1
 nproc; free -g | head -2
 timeout 150 python3 -m pytest -q -x tests/test_verify.py -k "worker_processes" -p no:cacheprovider 2>&1 | tail -3
