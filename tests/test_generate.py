@@ -149,6 +149,20 @@ def test_self_style_imitates_the_targets_correct_answers(setup, tmp_path):
     assert report.fixed == report.still_wrong == 8 - report.correct
 
 
+def test_self_style_for_a_target_never_correct_is_refused_unless_the_recipe_falls_back(setup, tmp_path):
+    root, kwargs, _ = setup
+    with pytest.raises(StylefitError, match="strategy 'in_target_style': none of the target's 8 zero-shot answers is correct"):
+        generate(root, ["in_target_style"], out=tmp_path / "out", target="random", own_answers_m=8, **kwargs)
+    assert not (tmp_path / "out" / "in_target_style.jsonl").exists()
+    recipes = kwargs["recipes"][0]
+    # one unfiltered answer per prompt: the random model's answers are long
+    recipes.write_text(recipes.read_text().replace("k_own_answers = 2", "k_own_answers = 1\nown_answers_fallback = true"))
+    result = generate(root, ["in_target_style"], out=tmp_path / "out", target="random", own_answers_m=8, **kwargs)
+    report = result.strategies[0]
+    assert any("0/8 of the target's zero-shot answers correct; none, so it imitates its unfiltered answers" in n for n in report.notes)
+    assert report.recipe["own_answers_fallback"] is True and report.n == 8
+
+
 def test_gold_and_answer_only_need_no_teacher_and_are_verified(setup, tmp_path):
     root, kwargs, loaded = setup
     result = generate(root, ["answer_only"], out=tmp_path / "out", target="parrot", **kwargs)

@@ -187,7 +187,7 @@ def generate(
     reports, computed = [], 0
     for strategy in chosen:
         report = written.get(strategy.name)
-        if report is not None and report.recipe == strategy.model_dump(mode="json"):
+        if report is not None and report.recipe == strategy.fingerprint():
             reports.append(report)  # already written for exactly this request: kept, even where the cache is gone
         else:
             t = time.perf_counter()
@@ -257,7 +257,7 @@ def _written(out: Path, task: str, target: str, ids: list[str], settings: dict) 
 def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question], models: _Models, store: Store,
                        retry_temperature: float, own_answers_m: int, progress: StageProgress | None):
     label = f"strategy '{strategy.name}'"
-    report = StrategyReport(strategy.name, strategy.kind, strategy.teacher, None, strategy.model_dump(mode="json"),
+    report = StrategyReport(strategy.name, strategy.kind, strategy.teacher, None, strategy.fingerprint(),
                             len(questions), 0, 0, 0, 0, 0, 0, 0, 0.0)
     if strategy.kind in ("gold", "answer_only"):
         texts = [_gold_text(strategy, q, label) for q in questions]
@@ -388,10 +388,12 @@ def _teacher_prompts(strategy: Strategy, task: Task, questions: list[Question], 
         target = models.get("target")
         with _naming(f"strategy '{strategy.name}' (the target's own answer)", [q.id for q in task.train[:own_answers_m]]):
             exemplars = build_self_exemplars(target, task, own_answers_m, TARGET_SPEC, store)
-        if not exemplars.filtered:
+        if not exemplars.filtered and not strategy.own_answers_fallback:
             raise StylefitError(f"strategy '{strategy.name}': none of the target's {exemplars.answered} zero-shot answers "
-                                "is correct, so there is no style of its own to imitate")
-        report.notes.append(f"self-style: {exemplars.correct}/{exemplars.answered} of the target's zero-shot answers correct")
+                                "is correct, so there is no style of its own to imitate (own_answers_fallback = true "
+                                "imitates its unfiltered answers)")
+        report.notes.append(f"self-style: {exemplars.correct}/{exemplars.answered} of the target's zero-shot answers correct"
+                            + ("" if exemplars.filtered else "; none, so it imitates its unfiltered answers (own_answers_fallback)"))
         texts, ids = exemplars.texts, exemplars.question_ids
         short = 0
         for i, q in enumerate(questions):  # the next k in cyclic order, never the target's answer to this very question

@@ -54,6 +54,8 @@ class Strategy(BaseModel):
     examples_template: str = 'Example {index}: Question: "{question}"\nGold answer: {gold}\nSolution: {solution}\n\n'
     solution_field: str = Field("solution", description="the question metadata field holding its human solution")
     k_own_answers: int = Field(3, ge=1, description="self_style: how many of the target's correct answers to imitate")
+    own_answers_fallback: bool = Field(False, description="self_style: when none of the target's answers is correct, "
+                                       "imitate its unfiltered answers (as SPPL's self-exemplars do), and say so")
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(512, ge=1)
@@ -61,6 +63,13 @@ class Strategy(BaseModel):
     retries: int = Field(2, ge=0, description="a wrong response is generated again up to this many times")
     fix_final_answer: bool = Field(False, description="replace a still-wrong final answer by the gold one (counted)")
     source: str = Field("built-in", description="where the recipe was defined")
+
+    def fingerprint(self) -> dict:
+        """The recipe as written into manifests, and compared to keep a set already written."""
+        data = self.model_dump(mode="json")
+        if not self.own_answers_fallback:  # added later: recipes without it keep their fingerprint
+            del data["own_answers_fallback"]
+        return data
 
     @model_validator(mode="after")
     def _check_prompt(self) -> "Strategy":
