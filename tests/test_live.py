@@ -119,7 +119,7 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
         StrategyAccuracy("gold", 1, [0, 1], [0.5, 0.6], [0.5, 0.6], [0.5, 0.6], 0.55, 0.55, 0.55, 0.07, 0.03, 0.04, 0.47, 0.63, True, 0, 0),
         StrategyAccuracy("answer_only", 2, [0, 1], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2], 0.2, 0.2, 0.2, 0.0, 0.02, 0.02, 0.16, 0.24, False, 0, 0)],
         [], NoiseFloor(0.05, 0.03, 0.06, 0.25), BaseAccuracy(0.1, 0.1, 0.1, 0.02, 0), [])
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"cpu": 5}))
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}))
     scores = tmp_path / "results" / "tiny" / "scores"
     scores.mkdir(parents=True)
     for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),

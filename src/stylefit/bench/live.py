@@ -300,7 +300,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):
-    """The case's ``VerifyCase``, per-run seconds and runs per device, from its committed runs; None
+    """The case's ``VerifyCase``, and each run's seconds and device, from its committed runs; None
     until every run is there."""
     from stylefit.training.runs import RunResult
     from stylefit.training.summary import summarize
@@ -321,11 +321,10 @@ def case_truth(config: LiveConfig, case: CaseConfig):
     # a routed set is reported once all its seeds are in; it never holds up judging the strategies
     unfinished = {s for s in case.routed_sets if any((s, seed) not in seen for seed in seeds)}
     wanted = [r for r in wanted if r.strategy not in unfinished]
-    seconds = {f"{r.strategy or 'base'}:seed{r.seed}" if r.strategy else "base": round(r.timings.get("total_s", 0.0), 1)
-               for r in wanted}
-    devices: dict[str, int] = {}  # runs per device: run costs differ between a CPU and a GPU
-    for r in wanted:
-        devices[r.device] = devices.get(r.device, 0) + 1
+    label = lambda r: f"{r.strategy}:seed{r.seed}" if r.strategy else "base"
+    wanted.sort(key=lambda r: (r.strategy is not None, r.strategy or "", r.seed or 0))
+    seconds = {label(r): round(r.timings.get("total_s", 0.0), 1) for r in wanted}
+    devices = {label(r): r.device for r in wanted}  # run costs differ between a CPU and a GPU
     return summarize(wanted, "strict"), seconds, devices
 
 

@@ -39,6 +39,14 @@ def _cost(track: dict[str, Any], name: str, device: str = "cpu") -> str:
     return f"{sum(per) / len(per):.1f}" if per else "-"
 
 
+def _run_costs(case: dict[str, Any]) -> str:
+    """Each run's wall seconds (load, fine-tune, test answers), grouped by the device it ran on."""
+    by_device: dict[str, list[str]] = {}
+    for run, seconds in case["run_seconds"].items():
+        by_device.setdefault(case["devices"][run], []).append(f"{run} {seconds:.0f}")
+    return " ".join(f"Run cost on {device} ({len(runs)} runs), s: {', '.join(runs)}." for device, runs in by_device.items())
+
+
 def live_markdown(track: dict[str, Any]) -> str:
     lines = ["# Live track: does familiarity predict the fine-tuned outcome?", "",
              "Produced by `stylefit bench live benchmarks/live/live.toml`, from the committed runs and scores under "
@@ -60,8 +68,7 @@ def live_markdown(track: dict[str, Any]) -> str:
             lines.append(f"| (base model) | | {_pct(case['base'])} | | |")
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
-                  f"Runs per device: {', '.join(f'{k} {v}' for k, v in case['devices'].items())}. "
-                  f"Run cost (s): {', '.join(f'{k} {v:.0f}' for k, v in case['run_seconds'].items())}.", ""]
+                  _run_costs(case), ""]
         if case["picks"]:
             outcomes = case.get("outcomes", {})
             lines += ["| selector | picks | ρ | regret (pts) | seconds | device |", "|---|---|---|---|---|---|"]
