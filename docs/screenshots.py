@@ -1,18 +1,25 @@
 """Screenshots of the HTML reports, for the README: rendered by headless chromium from committed results.
 
-    python docs/screenshots.py   # docs/report_selection.png, report_paper.png (and report_live.png once the track is judged)
+    python docs/screenshots.py   # docs/report_selection.png, report_verify.png, report_paper.png, report_live.png
+
+report_verify.png is the live track's products case as `stylefit report` draws a selection together
+with its ground truth (what `stylefit run` and `verify --report` write): read from the committed
+runs and scores, nothing is trained.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
 from stylefit.api import SelectionResult
+from stylefit.bench.live import CommittedRuns, load_live_config
 from stylefit.browser import render
 from stylefit.data import load_candidates, load_task
 from stylefit.html_report import write_live_report, write_paper_report, write_report
+from stylefit.training import verify
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -25,6 +32,21 @@ def main() -> None:
         html = write_report(Path(tmp) / "selection", selection=selection, candidates=candidates)["html"]
         render(html, DOCS / "report_selection.png", height=3000)
         print("wrote", DOCS / "report_selection.png")
+        config = load_live_config(REPO / "benchmarks/live/live.toml")
+        case = next(c for c in config.cases if c.name == "products-smollm2")
+        folder = config.path(config.results) / case.name
+        task = load_task(config.path(case.task))
+        files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+        truth = verify(task, files, targets=case.target, seeds=config.seeds, recipe=config.recipe, eval_settings=config.eval,
+                       n_train=case.n_train, n_test=case.n_test, dtype=config.dtype,
+                       store=CommittedRuns(Path(tmp) / "runs.sqlite", shutil.copytree(folder / "runs", Path(tmp) / "runs")))
+        if truth.computed:  # trained into the copy, never into the committed results
+            raise SystemExit(f"{case.name}: {truth.computed} runs were not committed")
+        selection = SelectionResult.from_dict(json.loads((folder / "scores" / "sppl.json").read_text())["selection"])
+        html = write_report(Path(tmp) / "verify", selection=selection, verify=truth.to_dict(),
+                            candidates=load_candidates(task, files))["html"]
+        render(html, DOCS / "report_verify.png", height=3400)
+        print("wrote", DOCS / "report_verify.png")
         html = write_paper_report(json.loads((REPO / "benchmarks/results/paper_track.json").read_text()), Path(tmp) / "paper")
         render(html, DOCS / "report_paper.png", height=2200)
         print("wrote", DOCS / "report_paper.png")

@@ -173,6 +173,17 @@ def test_a_grid_runs_in_worker_processes_here_with_the_results_of_one_process(ta
     assert [[i.output for i in r.evaluation.items] for r in alone.runs] == [[i.output for i in r.evaluation.items] for r in result.runs]
 
 
+def test_a_failing_run_in_a_worker_is_one_line_and_the_runs_beside_it_are_kept(task, target, tmp_path):
+    store = tmp_path / "store.sqlite"
+    kwargs = dict(targets=target, seeds=[0], store=store, eval_settings={"max_new_tokens": 6})
+    recipe = {"epochs": 1, "batch_size": 4, "max_length": 100}  # 'short' examples fit (63 tokens), 'wordy' ones do not (127)
+    with pytest.raises(StylefitError) as e:
+        verify(task, task / "candidates", strategies=["short", "wordy"], recipe=recipe, workers=2, **kwargs)
+    assert "is longer than max_length 100" in str(e.value) and "\n" not in str(e.value)
+    again = verify(task, task / "candidates", strategies=["short"], recipe=recipe, **kwargs)
+    assert again.computed == 0  # the base and 'short' runs that ran beside the failure were stored
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"strategies": ["shorter"]}, "unknown strategy 'shorter' (known: short, steps, wordy)"),
     ({"seeds": []}, "seeds must be distinct and at least one"),

@@ -90,7 +90,8 @@ def _share_threads(threads: int) -> None:
 
 def _run_in_processes(todo: list[tuple[str, RunSpec]], workers: int, finished) -> None:
     """Each run in a spawned process (CUDA cannot be forked), its result stored as it arrives; the
-    first failure cancels what has not started and is raised once the running ones end."""
+    first failure cancels what has not started and is raised once the running ones have ended (and
+    been stored)."""
     import multiprocessing
 
     workers = min(workers, len(todo))
@@ -98,15 +99,22 @@ def _run_in_processes(todo: list[tuple[str, RunSpec]], workers: int, finished) -
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_share_threads, initargs=(threads,)) as pool:
         pending = {pool.submit(_execute_remote, spec): key for key, spec in todo}
+        error: BaseException | None = None
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 key = pending.pop(future)
-                if (error := future.exception()) is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise error
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    if error is None:
+                        error = future.exception()
+                        for other in pending:
+                            other.cancel()
+                    continue
                 finished(key, RunResult.model_validate(future.result()))
+        if error is not None:
+            raise error
 
 
 def _run_on_ray(todo: list[tuple[str, RunSpec]], address: str, resources: RunResources, finished) -> None:
