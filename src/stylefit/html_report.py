@@ -182,7 +182,16 @@ def live_sections(track: dict) -> list[str]:
                                                            f"strict test accuracy (%), n_test = {case['n_test']}; bars: sd over "
                                                            f"seeds {case['seeds']}") + "</div>",
                      f'<p class="muted">σ (spread of the strategies) {100 * case["sigma"]:.1f} points; one run strays by sd '
-                     f'{100 * case["noise"]["run_sd"]:.1f} points.</p>']
+                     f'{100 * case["noise"]["run_sd"]:.1f} points'
+                     + ("" if case["base"] is None else f'; the target before fine-tuning: {100 * case["base"]:.1f}%')
+                     + "".join(f'; {escape(name)} (per-question routing): {100 * a["mean"]:.1f}%' for name, a in case.get("routed", {}).items())
+                     + ".</p>"]
+        if case.get("outcomes"):
+            fmt = lambda x, spec: "-" if x is None or x != x else format(x, spec)
+            body = [[escape(name), escape(" = ".join(case["picks"][name])), fmt(o["spearman"], ".2f"), fmt(o["regret_points"], ".1f"),
+                     escape(str(case["selector_seconds"].get(name, "-"))), escape(case["selector_devices"].get(name, "-"))]
+                    for name, o in case["outcomes"].items()]
+            sections.append(_table(["selector", "picks", "ρ", "regret (pts)", "seconds", "device"], body, numeric={2, 3, 4}))
     if track["figures"]:
         header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
         body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
