@@ -188,8 +188,8 @@ def live_sections(track: dict) -> list[str]:
                      + ".</p>"]
         if case.get("outcomes"):
             fmt = lambda x, spec: "-" if x is None or x != x else format(x, spec)
-            body = [[escape(name), escape(" = ".join(case["picks"][name])), fmt(o["spearman"], ".2f"), fmt(o["regret_points"], ".1f"),
-                     escape(str(case["selector_seconds"].get(name, "-"))), escape(case["selector_devices"].get(name, "-"))]
+            body = [[name, " = ".join(case["picks"][name]), fmt(o["spearman"], ".2f"), fmt(o["regret_points"], ".1f"),
+                     str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")]  # _table escapes
                     for name, o in case["outcomes"].items()]
             sections.append(_table(["selector", "picks", "ρ", "regret (pts)", "seconds", "device"], body, numeric={2, 3, 4}))
     if track["figures"]:
