@@ -80,7 +80,7 @@ def select(
     candidates: CandidateSet | str | Path | list[str | Path],
     *,
     target: str | LanguageModel = DEFAULT_MODEL,
-    scorer: str | Scorer = "sppl",
+    scorer: str | Scorer = "ppl",
     scorer_params: dict[str, Any] | None = None,
     n: int = 50,
     sample_seed: int | None = None,
