@@ -45,7 +45,7 @@ def main() -> None:
         selection = SelectionResult.from_dict(json.loads((folder / "scores" / "sppl.json").read_text())["selection"])
         html = write_report(Path(tmp) / "verify", selection=selection, verify=truth.to_dict(),
                             candidates=load_candidates(task, files))["html"]
-        render(html, DOCS / "report_verify.png", height=3400)
+        render(html, DOCS / "report_verify.png", height=4600)
         print("wrote", DOCS / "report_verify.png")
         html = write_paper_report(json.loads((REPO / "benchmarks/results/paper_track.json").read_text()), Path(tmp) / "paper")
         render(html, DOCS / "report_paper.png", height=2200)

@@ -168,10 +168,23 @@ def verify_markdown(verify: dict) -> str:
 
 
 def live_sections(track: dict) -> list[str]:
-    """The live track (``live_track.json``): every case's ground truth, then which selector to trust."""
+    """The live track (``live_track.json``): which selector to trust first (what a reader came for), then every case."""
     from stylefit.bench.live_report import FIGURE_COLUMNS, _cost, _interval
 
     sections = []
+    if track["figures"]:
+        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
+        body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
+                for name, figures in track["figures"].items()]
+        sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",
+                     '<p class="muted">95% bootstrap intervals over cases (none with fewer than 2 cases).</p>',
+                     _table(header, body, numeric=set(range(1, len(header))))]
+        costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if _cost(track, name) != "-"]
+        if costed:
+            sections.append('<div class="figure">' + plots.quality_vs_cost(
+                [n for n, _ in costed], [f["estimate"] for _, f in costed], [f["low"] for _, f in costed],
+                [f["high"] for _, f in costed], [float(_cost(track, n)) for n, _ in costed],
+                "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
     for case in track["cases"]:
         rows = sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"])
         sd = lambda a: a["sd"] or 0.0
@@ -192,19 +205,6 @@ def live_sections(track: dict) -> list[str]:
                      str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")]  # _table escapes
                     for name, o in case["outcomes"].items()]
             sections.append(_table(["selector", "picks", "ρ", "regret (pts)", "seconds", "device"], body, numeric={2, 3, 4}))
-    if track["figures"]:
-        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
-        body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
-                for name, figures in track["figures"].items()]
-        sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",
-                     '<p class="muted">95% bootstrap intervals over cases (none with fewer than 2 cases).</p>',
-                     _table(header, body, numeric=set(range(1, len(header))))]
-        costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if _cost(track, name) != "-"]
-        if costed:
-            sections.append('<div class="figure">' + plots.quality_vs_cost(
-                [n for n, _ in costed], [f["estimate"] for _, f in costed], [f["low"] for _, f in costed],
-                [f["high"] for _, f in costed], [float(_cost(track, n)) for n, _ in costed],
-                "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
     if track["incomplete"]:
         sections += ["<h2>Not judged yet</h2>", "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in track["incomplete"]) + "</ul>"]
     return sections
