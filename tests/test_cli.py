@@ -54,7 +54,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     (["--scorer", "pplx"], "error: unknown scorer 'pplx' (known: alignment, grace, ifd, length, local, ppl, proxy, rsr, sppl)"),
     (["--scorer", "ppl", "--k", "3"], "error: scorer 'ppl': "),
     (["--model", "no-such-model"], "error: unknown model 'no-such-model': not a registered name"),
-    (["--variant", "fancy"], "error: sppl: unknown variant 'fancy'"),
+    (["--scorer", "sppl", "--variant", "fancy"], "error: sppl: unknown variant 'fancy'"),
+    (["--variant", "fancy"], "error: scorer 'ppl': "),  # the default scorer takes no variant: said, not ignored
     (["--device", "gpu"], "error: unknown device 'gpu' (known: auto, cpu, cuda, cuda:N)"),
     (["--bogus"], "Error: No such option: --bogus"),  # a usage error, whichever click typer runs on: no traceback
     (["--dtype", "fp8"], "error: unknown dtype 'fp8' (known: auto, float32, bfloat16, float16)"),
