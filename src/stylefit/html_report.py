@@ -169,7 +169,7 @@ def verify_markdown(verify: dict) -> str:
 
 def live_sections(track: dict) -> list[str]:
     """The live track (``live_track.json``): which selector to trust first (what a reader came for), then every case."""
-    from stylefit.bench.live_report import FIGURE_COLUMNS, _cost, _interval
+    from stylefit.bench.live_report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, selector_rows
 
     sections = []
     if track["figures"]:
@@ -200,11 +200,7 @@ def live_sections(track: dict) -> list[str]:
                      + "".join(f'; {escape(name)} (per-question routing): {100 * a["mean"]:.1f}%' for name, a in case.get("routed", {}).items())
                      + ".</p>"]
         if case.get("outcomes"):
-            fmt = lambda x, spec: "-" if x is None or x != x else format(x, spec)
-            body = [[name, " = ".join(case["picks"][name]), fmt(o["spearman"], ".2f"), fmt(o["regret_points"], ".1f"),
-                     str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")]  # _table escapes
-                    for name, o in case["outcomes"].items()]
-            sections.append(_table(["selector", "picks", "ρ", "regret (pts)", "seconds", "device"], body, numeric={2, 3, 4}))
+            sections.append(_table(list(SELECTOR_COLUMNS), selector_rows(case), numeric={2, 3, 4}))
     if track["incomplete"]:
         sections += ["<h2>Not judged yet</h2>", "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in track["incomplete"]) + "</ul>"]
     return sections

@@ -47,6 +47,22 @@ def _run_costs(case: dict[str, Any]) -> str:
     return " ".join(f"Run cost on {device} ({len(runs)} runs), s: {', '.join(runs)}." for device, runs in by_device.items())
 
 
+SELECTOR_COLUMNS = ("selector", "picks", "ρ", "regret (pts)", "seconds", "device")
+
+
+def selector_rows(case: dict[str, Any]) -> list[list[str]]:
+    """One case's selectors as table cells (SELECTOR_COLUMNS): what each picked, and how well it
+    ranked the strategies where the case was judged."""
+    rows = []
+    for name, picks in case["picks"].items():
+        o = case.get("outcomes", {}).get(name, {})
+        rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
+        regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
+        rows.append([name, " = ".join(picks), rho, regret, str(case["selector_seconds"].get(name, "-")),
+                     case["selector_devices"].get(name, "-")])
+    return rows
+
+
 def live_markdown(track: dict[str, Any]) -> str:
     lines = ["# Live track: does familiarity predict the fine-tuned outcome?", "",
              "Produced by `stylefit bench live benchmarks/live/live.toml`, from the committed runs and scores under "
@@ -70,14 +86,8 @@ def live_markdown(track: dict[str, Any]) -> str:
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
                   _run_costs(case), ""]
         if case["picks"]:
-            outcomes = case.get("outcomes", {})
-            lines += ["| selector | picks | ρ | regret (pts) | seconds | device |", "|---|---|---|---|---|---|"]
-            for name, picks in case["picks"].items():
-                o = outcomes.get(name, {})
-                rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
-                regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
-                lines.append(f"| {name} | {' = '.join(picks)} | {rho} | {regret} | {case['selector_seconds'].get(name, '-')} | "
-                             f"{case['selector_devices'].get(name, '-')} |")
+            lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]
+            lines += ["| " + " | ".join(row) + " |" for row in selector_rows(case)]
             lines.append("")
     if track["incomplete"]:
         lines += ["## Not judged yet", ""] + [f"- {x}" for x in track["incomplete"]] + [""]
