@@ -69,7 +69,7 @@ def main() -> None:
         assert warm.computed == 0 and warm.best == cold.best
 
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "stylefit", "select", str(EXAMPLE), str(EXAMPLE / "candidates"), "--n", str(args.n)],
+        subprocess.run([sys.executable, "-m", "stylefit", "select", str(EXAMPLE), str(EXAMPLE / "candidates"), "--scorer", "sppl", "--n", str(args.n)],
                        check=True, capture_output=True, env=os.environ | {"STYLEFIT_HOME": str(home)})
         warm_cli_s = time.perf_counter() - t
 
