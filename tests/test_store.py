@@ -16,3 +16,68 @@ def test_values_survive_a_reopen(tmp_path):
     s = Store(path)
     assert s.get_many(["k1", "k2"]) == {"k1": {"value": 1.5, "nll": None, "n_tokens": 3}}
     assert (s.hits, s.misses) == (1, 1) and s.count("score") == 1
+
+
+def test_rows_record_their_writer_and_an_old_store_gains_the_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)  # a store made before rows had a writer
+    db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL)")
+    db.execute("INSERT INTO results VALUES ('old', 'score', '1')")
+    db.commit()
+    db.close()
+    s = Store(path)
+    s.put_many("score", {"new": 2})
+    rows = dict(s._db.execute("SELECT key, writer FROM results"))
+    assert rows == {"old": None, "new": s.owner} and s.get_many(["old", "new"]) == {"old": 1, "new": 2}
+    assert s.written == {"score": 1}
+
+
+def test_a_claim_holds_while_its_process_lives_and_not_after(tmp_path):
+    import subprocess
+    import sys
+
+    a, b = Store(tmp_path / "c.sqlite"), Store(tmp_path / "c.sqlite")
+    b.owner = "elsewhere-host:1"  # another machine's claim is trusted to its lease
+    assert b.claim("u1") and not a.claim("u1")
+    assert b.claim("u2", lease_s=-1) and a.claim("u2")  # an expired lease is taken over
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    b.owner = f"{a.owner.rsplit(':', 1)[0]}:{child.pid}"  # a live process on this machine
+    assert b.claim("u3") and not a.claim("u3")
+    child.kill()
+    child.wait()
+    assert a.claim("u3")  # its holder died: taken at once
+    a.release("u3")
+    assert b.claim("u3")  # released
+
+
+def _share_work(path, unit_count, log):
+    import os
+    import time
+
+    store = Store(path)
+    units = {f"u{i}": [f"k{i}"] for i in range(unit_count)}
+
+    def work(unit):
+        time.sleep(0.1)
+        store.put_many("score", {units[unit][0]: os.getpid()})
+        with open(log, "a") as f:
+            f.write(f"{unit}\n")
+
+    store.compute_claimed(units, work)
+    return store.get_many([k for keys in units.values() for k in keys])
+
+
+def test_two_processes_sharing_a_store_compute_each_unit_once(tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    path, log = tmp_path / "c.sqlite", tmp_path / "computed.log"
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = [f.result() for f in [pool.submit(_share_work, path, 40, log) for _ in range(2)]]
+    computed = log.read_text().split()
+    assert sorted(computed) == sorted(f"u{i}" for i in range(40))  # each once, by one of the two
+    assert results[0] == results[1] and len(results[0]) == 40
+    assert len(set(results[0].values())) == 2  # both did some of the work
+    assert Store(path)._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -105,3 +105,59 @@ def test_a_model_config_without_context_length_is_an_error_not_a_default(tmp_pat
     model.config.__class__ = NoContextLength
     with pytest.raises(StylefitError, match="run: the model's config gives no max_position_embeddings"):
         build_trainer(model, char_tokenizer(), examples(4), Recipe(), seed=0, output_dir=str(tmp_path))
+
+
+class _Killed(Exception):
+    pass
+
+
+def _killing_at(step: int):
+    """build_trainer, with a callback that stops training once optimizer step ``step`` is done (before
+    anything is saved for it)."""
+    from transformers import TrainerCallback
+
+    import stylefit.training.sft as sft
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise _Killed
+
+    def build(*args, **kwargs):
+        trainer, skipped = sft_build(*args, **kwargs)
+        trainer.add_callback(Kill())
+        return trainer, skipped
+
+    sft_build = sft.build_trainer
+    return build
+
+
+# 3 steps an epoch, a checkpoint every 2 steps and at epoch ends: saved at steps 2, 3, 4, 6, 8, 9.
+# Killed at step 6, the end of epoch 2 but before its validation: resumes from step 4.
+# Killed at step 8: resumes from step 6, whose validation the checkpoint carries.
+@pytest.mark.parametrize("killed_at, resumed_from", [(6, 4), (8, 6)])
+def test_a_run_killed_mid_training_resumes_from_its_checkpoint_with_the_same_bits(tmp_path, monkeypatch, killed_at, resumed_from):
+    import stylefit.training.sft as sft
+
+    recipe = Recipe(epochs=3, batch_size=4, learning_rate=5e-2, lora_dropout=0.1, select_checkpoint=True)
+
+    def validate(model):  # depends on the weights, so a wrong restore shows
+        return float(sum(p.detach().sum() for p in model.parameters() if p.requires_grad))
+
+    def train(folder):
+        return finetune(tiny_llama(seed=1), char_tokenizer(), examples(12), recipe, seed=0, validate=validate,
+                        checkpoints=tmp_path / folder, checkpoint_every=2)
+
+    whole, outcome = train("whole")
+    assert outcome.resumed_from_step is None and outcome.steps == 9 and len(outcome.checkpoints) == 3
+    with monkeypatch.context() as patch:
+        patch.setattr(sft, "build_trainer", _killing_at(killed_at))
+        with pytest.raises(_Killed):
+            train("killed")
+    assert [f.name for f in (tmp_path / "killed").glob("checkpoint-*")] == [f"checkpoint-{resumed_from}"]
+    resumed, again = train("killed")
+    assert again.resumed_from_step == resumed_from
+    assert again.loss_history == outcome.loss_history and again.checkpoints == outcome.checkpoints
+    assert again.selected_epoch == outcome.selected_epoch and again.train_tokens == outcome.train_tokens
+    for (name, a), (_, b) in zip(whole.named_parameters(), resumed.named_parameters()):
+        assert torch.equal(a, b), name

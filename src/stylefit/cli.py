@@ -219,6 +219,7 @@ def verify(
     num_cpus: float = typer.Option(1, "--num-cpus", help="Ray: CPUs per run."),
     num_gpus: float = typer.Option(0, "--num-gpus", help="Ray: GPUs per run."),
     workers: int = typer.Option(1, "--workers", help="Runs at once in processes here (several small runs share one GPU)."),
+    checkpoint_every: int = typer.Option(10, "--checkpoint-every", min=0, help="Optimizer steps between resumable checkpoints (a killed run goes on from its newest); 0 = none."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available; on Ray: a GPU when --num-gpus > 0) | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 mixed precision on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result (every run, every item) as JSON here."),
@@ -256,7 +257,7 @@ def verify(
                             recipe=recipe, eval_settings={"max_new_tokens": max_new_tokens}, n_train=n_train, n_test=n_test,
                             base=not no_base, metric=metric, store=cache, ray_address=ray,
                             resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, workers=workers, device=device,
-                            dtype=dtype, progress=progress, fields=FieldMap(id_field, question_field, response_field))
+                            dtype=dtype, checkpoint_every=checkpoint_every, progress=progress, fields=FieldMap(id_field, question_field, response_field))
     print_verify(result, console)
     if out is not None:
         write_json(result, out)

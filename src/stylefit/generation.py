@@ -37,22 +37,39 @@ def generate_cached(
     # Each sample's seed depends on its run seed, prompt and index, not on what else is in its batch.
     seeds = [int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "little") for k in keys]
     found = store.get_many(keys)
-    missing = [i for i, k in enumerate(keys) if k not in found]
-    if progress and len(missing) < len(prompts):
-        progress(len(prompts) - len(missing))
+    if progress and found:
+        progress(sum(k in found for k in keys))
 
-    def keep(done: dict[int, Generation]) -> None:
-        fresh = {keys[missing[j]]: g.__dict__ for j, g in done.items()}
-        store.put_many("generation", fresh)
+    # Fixed blocks of the whole request (by prompt length, then position), each generated as one call
+    # and committed batch by batch: a run resumed after a kill generates a missing block exactly as an
+    # uninterrupted run does, and two processes sharing the store each claim different blocks.
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    blocks = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
+    units = {content_key({"unit": "generation-block", "keys": [keys[i] for i in block]}): block
+             for block in blocks if any(keys[i] not in found for i in block)}
+
+    def compute(unit: str) -> None:
+        todo = [i for i in units[unit] if keys[i] not in found]
+
+        def keep(done: dict[int, Generation]) -> None:
+            fresh = {keys[todo[j]]: g.__dict__ for j, g in done.items()}
+            store.put_many("generation", fresh)
+            found.update(fresh)
+            if progress:
+                progress(len(done))
+
+        try:
+            lm.generate([prompts[i] for i in todo], spec, seeds=[seeds[i] for i in todo], batch_size=BATCH, on_done=keep)
+        except GenerationError as e:
+            raise GenerationError(e.reason, todo[e.index], e.prompt) from None
+
+    def computed_elsewhere(unit: str) -> None:  # by another process sharing the store
+        fresh = store.get_many([keys[i] for i in units[unit] if keys[i] not in found])
         found.update(fresh)
         if progress:
-            progress(len(done))
+            progress(len(fresh))
 
-    if missing:
-        try:
-            lm.generate([prompts[i] for i in missing], spec, seeds=[seeds[i] for i in missing], batch_size=BATCH, on_done=keep)
-        except GenerationError as e:
-            raise GenerationError(e.reason, missing[e.index], e.prompt) from None
+    store.compute_claimed({u: [keys[i] for i in block] for u, block in units.items()}, compute, computed_elsewhere)
     return [Generation(**found[k]) for k in keys]
 
 

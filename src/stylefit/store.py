@@ -4,7 +4,13 @@ Every value is stored under the SHA-256 of a canonical JSON of *everything it de
 (model revision, chat template, scorer name/version/params, prompt text, response text,
 sampling seed ...), so a rerun recomputes nothing and a killed run resumes from what was
 committed. One SQLite file, written in small transactions; safe to read while another process
-writes (WAL).
+writes (WAL). Each row records which process wrote it and when.
+
+Processes sharing a store share its work: a unit of work (a block of scores, a batch of
+generations, a fine-tuning run) is *claimed* before it is computed, and a unit another live process
+has claimed is waited for and read, not computed twice (``compute_claimed``). A claim ends when its
+holder releases it, dies (same host: its pid is gone) or outlives its lease. SQLite over a network
+file system is unsafe, so one store serves the processes of one machine.
 """
 
 from __future__ import annotations
@@ -12,10 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
-from collections.abc import Iterable, Mapping
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+LEASE_S = 3600.0  # a claim's backstop against a reused pid; a dead holder's claim is taken at once
+POLL_S = 0.5
 
 
 def stylefit_home() -> Path:
@@ -35,14 +47,22 @@ class Store:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else stylefit_home() / "cache.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
+        # A writer waits up to 10 min for another's transaction (they last milliseconds) rather than
+        # failing with "database is locked".
+        self._db = sqlite3.connect(self.path, timeout=600)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL)"
-        )
-        self._db.commit()
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,"
+                             " writer TEXT, written_at REAL)")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+            for column, kind in (("writer", "TEXT"), ("written_at", "REAL")):  # stores made before provenance
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
+            self._db.execute("CREATE TABLE IF NOT EXISTS claims (unit TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.hits = 0
         self.misses = 0
+        self.written: Counter[str] = Counter()  # rows put by this process, per kind
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Values of the keys that are present; counts hits and misses."""
@@ -59,11 +79,68 @@ class Store:
 
     def put_many(self, kind: str, items: Mapping[str, Any]) -> None:
         """Store values in one transaction: after a kill, a batch is either all there or absent."""
+        now = time.time()
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO results (key, kind, value) VALUES (?, ?, ?)",
-                [(k, kind, json.dumps(v, ensure_ascii=False)) for k, v in items.items()],
+                "INSERT OR REPLACE INTO results (key, kind, value, writer, written_at) VALUES (?, ?, ?, ?, ?)",
+                [(k, kind, json.dumps(v, ensure_ascii=False), self.owner, now) for k, v in items.items()],
             )
+        self.written[kind] += len(items)
+
+    def present(self, keys: Iterable[str]) -> set[str]:
+        """Which of the keys are stored (not counted as hits or misses)."""
+        keys = list(keys)
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            found.update(k for (k,) in self._db.execute(f"SELECT key FROM results WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def claim(self, unit: str, lease_s: float = LEASE_S) -> bool:
+        """Claim a unit of work for this process: False while another live process holds it."""
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")  # read and write the claim in one locked step
+        try:
+            row = self._db.execute("SELECT owner, expires FROM claims WHERE unit = ?", (unit,)).fetchone()
+            if row is not None and row[0] != self.owner and row[1] > now and _alive(row[0]):
+                self._db.rollback()
+                return False
+            self._db.execute("INSERT OR REPLACE INTO claims (unit, owner, expires) VALUES (?, ?, ?)", (unit, self.owner, now + lease_s))
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+        return True
+
+    def release(self, unit: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM claims WHERE unit = ? AND owner = ?", (unit, self.owner))
+
+    def compute_claimed(self, units: Mapping[str, list[str]], work: Callable[[str], None],
+                        on_waited: Callable[[str], None] | None = None, lease_s: float = LEASE_S) -> int:
+        """Run ``work(unit)`` (which must store the unit's keys) for every unit whose keys are not all
+        stored, each claimed first. A unit that another process holds is waited for; once its keys are
+        stored, ``on_waited(unit)`` is called (if it failed there, it is claimed and computed here).
+        Returns the number of units computed here."""
+        pending, computed = list(units), 0
+        while pending:
+            waiting = []
+            for unit in pending:
+                if len(self.present(units[unit])) == len(set(units[unit])):
+                    if on_waited:
+                        on_waited(unit)
+                elif self.claim(unit, lease_s):
+                    try:
+                        work(unit)
+                    finally:
+                        self.release(unit)
+                    computed += 1
+                else:
+                    waiting.append(unit)
+            if waiting:
+                time.sleep(POLL_S)
+            pending = waiting
+        return computed
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:
@@ -72,3 +149,17 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process holding a claim still runs (a claim from another host is trusted to its lease)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -72,14 +72,25 @@ def score_sample(
     blocks: dict[int, list[int]] = defaultdict(list)
     for p in sorted(by_question):
         blocks[p // QUESTIONS_PER_CHUNK].append(p)
-    for block in sorted(blocks):
-        chunk = [i for p in blocks[block] for i in by_question[p]]
+    chunks = {content_key({"unit": "score-block", "keys": [keys[i] for p in blocks[b] for i in by_question[p]]}):
+              [i for p in blocks[b] for i in by_question[p]] for b in sorted(blocks)}
+
+    def compute(unit: str) -> None:
+        chunk = chunks[unit]
         scores = scorer.compute(lm, [items[i] for i in chunk], [requests[i] for i in chunk])
         fresh = {keys[i]: score.__dict__ for i, score in zip(chunk, scores)}
         store.put_many("score", fresh)
-        found |= fresh
+        found.update(fresh)
         if progress:
             progress(len(chunk))
+
+    def computed_elsewhere(unit: str) -> None:  # by another process sharing the store
+        found.update(store.get_many([keys[i] for i in chunks[unit]]))
+        if progress:
+            progress(len(chunks[unit]))
+
+    written_before = store.written["score"]
+    store.compute_claimed({u: [keys[i] for i in c] for u, c in chunks.items()}, compute, computed_elsewhere)
     if progress and skipped:
         progress(sum(1 for i in missing if items[i].candidate.id in skipped))
 
@@ -88,7 +99,7 @@ def score_sample(
     for item, key in zip(items, keys):
         if item.candidate.id not in skipped:
             by_strategy[item.candidate.strategy].append(ExampleScore(**_from_store(found[key])))
-    return SampleScores(kept, by_strategy, skipped, computed=len(todo))
+    return SampleScores(kept, by_strategy, skipped, computed=store.written["score"] - written_before)
 
 
 def _from_store(entry: dict) -> dict:

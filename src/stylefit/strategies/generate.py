@@ -191,9 +191,9 @@ def generate(
             reports.append(report)  # already written for exactly this request: kept, even where the cache is gone
         else:
             t = time.perf_counter()
-            before = store.misses
+            before = store.written["generation"]
             rows, report = _generate_strategy(strategy, task, questions, models, store, retry_temperature, own_answers_m, progress)
-            computed += store.misses - before
+            computed += store.written["generation"] - before
             report.seconds = round(time.perf_counter() - t, 2)
             write_jsonl(out / f"{strategy.name}.jsonl", rows)
             reports.append(report)

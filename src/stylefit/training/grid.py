@@ -1,7 +1,8 @@
 """The grid runner: every run is a unit in the store, written once, when it finishes.
 
-A killed grid resumes where it stopped (the runs it finished are in the store and never run
-again; the ones it was in run from the start). Runs execute one after another in this process,
+A killed grid resumes where it stopped: the runs it finished are in the store and never run
+again, and a run it was training goes on from its newest checkpoint. Grids sharing a store claim
+each run before starting it, so that two never train the same run at once. Runs execute one after another in this process,
 in ``workers`` processes of this machine (one GPU shared by several small runs, which leave it
 mostly idle one at a time), or as Ray tasks on a cluster when given an address ("local" starts a
 Ray instance on this machine), each with its resource needs; results come back to this process,
@@ -21,6 +22,7 @@ from stylefit.store import Store
 from stylefit.training.runs import RunResult, RunSpec, StageProgress, execute
 
 RUN_KIND = "verify-run"
+RUN_LEASE_S = 7 * 24 * 3600.0  # a run's claim lasts while its process lives (one machine shares a store)
 
 
 class RunResources(BaseModel):
@@ -55,6 +57,7 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     if workers > 1 and ray_address is not None:
         raise StylefitError("workers and a Ray address are two ways to run in parallel: give one")
     keys = [s.key() for s in specs]
+    written_before = store.written[RUN_KIND]
     found = {k: RunResult.model_validate(v) for k, v in store.get_many(keys).items()}
     todo = list({k: s for k, s in zip(keys, specs) if k not in found}.items())  # identical specs run once
     total = len(set(keys))
@@ -68,14 +71,27 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
         if progress:
             progress("runs", total, 1)
 
-    if ray_address is None and (workers == 1 or len(todo) <= 1):
-        for key, spec in todo:
-            finished(key, execute(spec, progress))
-    elif ray_address is None:
-        _run_in_processes(todo, workers, finished)
-    elif todo:
-        _run_on_ray(todo, ray_address, resources or RunResources(), finished)
-    return GridOutcome([found[k] for k in keys], computed=len(todo))
+    def stored_by_another(key: str) -> None:  # a grid sharing the store ran it meanwhile
+        found[key] = RunResult.model_validate(store.get_many([key])[key])
+        if progress:
+            progress("runs", total, 1)
+
+    serial = dict(todo)
+    if ray_address is not None or (workers > 1 and len(todo) > 1):
+        claimed = [(k, s) for k, s in todo if store.claim(k, RUN_LEASE_S)]
+        try:
+            if ray_address is None and claimed:
+                _run_in_processes(claimed, workers, finished)
+            elif claimed:
+                _run_on_ray(claimed, ray_address, resources or RunResources(), finished)
+        finally:
+            for key, _ in claimed:
+                store.release(key)
+        serial = {k: s for k, s in todo if k not in found}
+    # One after another here; and after a parallel pass, the runs another grid held meanwhile.
+    store.compute_claimed({k: [k] for k in serial}, lambda key: finished(key, execute(serial[key], progress)),
+                          stored_by_another, RUN_LEASE_S)
+    return GridOutcome([found[k] for k in keys], computed=store.written[RUN_KIND] - written_before)
 
 
 def _execute_remote(spec: RunSpec) -> dict:

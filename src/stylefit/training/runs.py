@@ -8,15 +8,17 @@ this process or on a Ray worker, and its content key is the run's identity in th
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from stylefit.errors import StylefitError
-from stylefit.store import content_key
+from stylefit.store import content_key, stylefit_home
 from stylefit.versions import library_versions
 from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate, with_gold_loss
 from stylefit.training.recipe import EvalSettings, Recipe
@@ -38,6 +40,7 @@ class RunSpec(BaseModel):
     seed: int | None
     dtype: str = "float32"  # compute type (resolved): mixed-precision training, and the weights evaluation runs in
     device: str = "auto"  # where it runs, resolved on the machine that runs it (not part of the key)
+    checkpoint_every: int = Field(10, ge=0)  # optimizer steps between resumable checkpoints, 0 = none (not part of the key)
     recipe: Recipe | None
     eval: EvalSettings
     train: list[TrainExample] = []
@@ -50,8 +53,10 @@ class RunSpec(BaseModel):
 
     def key(self) -> str:
         """Everything the result depends on; not the model's name (the revision is its identity), the
-        device, nor the generation batch size and token budget."""
-        depends = self.model_dump(mode="json", exclude={"target": True, "device": True, "eval": {"batch_size", "token_budget"}})
+        device, the checkpoint interval (a resumed run trains the same bits), nor the generation batch
+        size and token budget."""
+        depends = self.model_dump(mode="json", exclude={"target": True, "device": True, "checkpoint_every": True,
+                                                        "eval": {"batch_size", "token_budget"}})
         if not self.eval.gold_loss:  # added later: runs without it keep the keys they were stored under
             del depends["eval"]["gold_loss"]
         return content_key({"kind": KEY_VERSION, **depends})
@@ -75,6 +80,11 @@ class RunResult(BaseModel):
     versions: dict[str, str]
     timings: dict[str, float]
     finished_at: str
+
+
+def checkpoint_folder(spec: RunSpec) -> Path:
+    """Where a run's training checkpoints live until it has finished: one folder per run key."""
+    return stylefit_home() / "checkpoints" / spec.key()
 
 
 def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
@@ -116,7 +126,9 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
 
         steps = (lambda total, k: progress(f"{spec.label}: training steps", total, k)) if progress else None
         model, training = finetune(model, tokenizer, spec.train, spec.recipe, spec.seed, validate=validate,
-                                   progress=steps, label=spec.label, dtype=spec.dtype)
+                                   progress=steps, label=spec.label, dtype=spec.dtype,
+                                   checkpoints=checkpoint_folder(spec) if spec.checkpoint_every else None,
+                                   checkpoint_every=spec.checkpoint_every or 1)
         timings["train_s"] = training.train_s
         timings["validation_s"] = training.validation_s
         if hasattr(model, "merge_and_unload"):
@@ -134,6 +146,8 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
         evaluation = with_gold_loss(lm, spec.test, evaluation)
         timings["gold_loss_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
+    if spec.strategy is not None and spec.checkpoint_every:
+        shutil.rmtree(checkpoint_folder(spec), ignore_errors=True)  # the result is all a rerun needs now
     return RunResult(
         key=spec.key(), label=spec.label, task=spec.task, target=spec.target, revision=spec.revision,
         strategy=spec.strategy, seed=spec.seed, recipe=spec.recipe.model_dump(mode="json") if spec.recipe else None,

@@ -4,12 +4,18 @@ The data is a prompt-completion dataset, so TRL computes the loss on the respons
 renders both through the target's own chat template (the plain "prompt\\n" + response for a model
 without one, the same text evaluation generates from). Nothing is truncated: TRL's ``max_length``
 is off and every tokenized example is checked against the recipe's limit before training.
+
+With a checkpoint folder, a run saves a resumable checkpoint (weights, optimizer, scheduler, RNG
+states, the best epoch so far) every K optimizer steps and at every epoch end, and a run killed
+mid-training resumes from the newest complete one: the same steps, the same bits.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -41,6 +47,7 @@ class TrainingOutcome(BaseModel):
     checkpoints: list[dict[str, float]]  # per epoch end: epoch, step, validation_accuracy (select_checkpoint)
     selected_epoch: float | None
     sft_config: dict[str, Any]  # every argument the trainer ran with
+    resumed_from_step: int | None = None  # the checkpoint a killed run went on from (None: trained in one go)
 
 
 def training_rows(examples: list[TrainExample], chat: bool) -> list[dict[str, Any]]:
@@ -88,11 +95,57 @@ class _BestEpoch(TrainerCallback):
             self._weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
         self.seconds += time.perf_counter() - t
 
+    def state(self) -> dict[str, Any]:
+        return {"history": self.history, "best": self.best, "seconds": self.seconds, "weights": self._weights}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.history, self.best, self.seconds, self._weights = state["history"], state["best"], state["seconds"], state["weights"]
+
     @torch.no_grad()
     def restore(self, model: torch.nn.Module) -> None:
         for name, param in model.named_parameters():
             if name in self._weights:
                 param.copy_(self._weights[name])
+
+
+CHECKPOINT_STATE = "stylefit_state.pt"  # written last: a checkpoint folder without it is incomplete
+
+
+class _Checkpoints(TrainerCallback):
+    """A resumable checkpoint every ``every`` optimizer steps and at every epoch end (after the epoch's
+    validation, so that a resumed run knows it); the newest complete checkpoint is the only one kept."""
+
+    def __init__(self, root: Path, every: int, best: _BestEpoch | None, elapsed: Callable[[], float]):
+        self.root, self.every, self.best, self.elapsed = root, every, best, elapsed
+
+    def on_step_end(self, args, state, control, **kwargs):
+        at_epoch_end = abs(state.epoch - round(state.epoch)) < 1e-9  # saved after on_epoch_end instead
+        if state.global_step % self.every == 0 and not at_epoch_end:
+            control.should_save = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_save = True
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = self.root / f"checkpoint-{state.global_step}"
+        extra = {"best_epoch": self.best.state() if self.best else None, "train_s": self.elapsed()}
+        tmp = folder / f".{CHECKPOINT_STATE}.tmp"
+        torch.save(extra, tmp)
+        tmp.replace(folder / CHECKPOINT_STATE)
+        for other in self.root.glob("checkpoint-*"):
+            if other != folder:
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def last_checkpoint(root: Path) -> Path | None:
+    """The newest complete checkpoint under ``root``; incomplete ones (a kill while saving) are removed."""
+    complete = []
+    for folder in root.glob("checkpoint-*"):
+        if (folder / CHECKPOINT_STATE).is_file():
+            complete.append(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return max(complete, key=lambda f: int(f.name.rsplit("-", 1)[1]), default=None)
 
 
 def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, output_dir: str,
@@ -144,13 +197,18 @@ def _enforce_max_length(trainer, recipe: Recipe, model, label: str) -> list[str]
 
 def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, *,
              validate: Callable[[torch.nn.Module], float] | None = None,
-             progress: Callable[[int, int], None] | None = None, label: str = "run", dtype: str = "float32"):
+             progress: Callable[[int, int], None] | None = None, label: str = "run", dtype: str = "float32",
+             checkpoints: Path | None = None, checkpoint_every: int = 10):
     """Fine-tune in place; returns (the trained model, possibly PEFT-wrapped, and the outcome).
     ``dtype``: the compute type (mixed precision for bfloat16/float16; the weights stay as loaded).
 
     ``validate(model) -> accuracy`` is called at every epoch end when the recipe selects checkpoints;
     the best epoch's weights are restored before returning. ``progress(total steps, advance)``.
+    ``checkpoints``: a folder of this run's own (resumable checkpoints every ``checkpoint_every``
+    steps and at epoch ends; a run finding one there goes on from it); None trains without any.
     """
+    if checkpoint_every < 1:
+        raise StylefitError(f"checkpoint_every must be at least 1 step, got {checkpoint_every}")
     callbacks: list[TrainerCallback] = []
     if progress is not None:
         callbacks.append(_StepProgress(progress))
@@ -160,12 +218,23 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
             raise ValueError("select_checkpoint needs a validate function")
         best = _BestEpoch(validate)
         callbacks.append(best)
-    with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as output_dir:
+    resume, before_s, t = None, 0.0, time.perf_counter()
+    if checkpoints is not None:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        resume = last_checkpoint(checkpoints)
+        if resume is not None:
+            extra = torch.load(resume / CHECKPOINT_STATE, weights_only=False)
+            before_s = extra["train_s"]
+            if best is not None:
+                best.load_state(extra["best_epoch"])
+        callbacks.append(_Checkpoints(checkpoints, checkpoint_every, best, lambda: before_s + time.perf_counter() - t))
+    with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as scratch:
+        output_dir = str(checkpoints) if checkpoints is not None else scratch
         trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label, dtype)
         loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
         t = time.perf_counter()
-        trainer.train()
-        elapsed = time.perf_counter() - t
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        elapsed = before_s + time.perf_counter() - t
         state = trainer.state
         if best is not None:
             best.restore(trainer.model)
@@ -184,5 +253,6 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
         checkpoints=best.history if best else [],
         selected_epoch=best.best["epoch"] if best else None,
         sft_config=sft_config,
+        resumed_from_step=int(resume.name.rsplit("-", 1)[1]) if resume else None,
     )
     return trainer.model, outcome

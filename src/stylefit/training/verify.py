@@ -68,7 +68,7 @@ def run_numerics(device: str, dtype: str, ray_address: str | None, resources: Ru
 def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: list[str] | None = None,
               seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, eval_settings: EvalSettings | None = None,
               n_train: int | None = None, n_test: int | None = None, base: bool = True,
-              device: str = "cpu", dtype: str = "float32") -> list[RunSpec]:
+              device: str = "cpu", dtype: str = "float32", checkpoint_every: int = 10) -> list[RunSpec]:
     """The runs of one (task, target): strategies x seeds, plus the base model once.
     ``device`` and ``dtype`` as resolved by ``run_numerics``."""
     from transformers import AutoTokenizer
@@ -106,7 +106,8 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
     resolved = resolve_model(target)
     chat_template = AutoTokenizer.from_pretrained(resolved.path).chat_template or ""
     common = dict(task=task.name, verifier=task.verifier_name, target=target, revision=resolved.revision,
-                  chat_template=chat_template, eval=eval_settings, test=test, device=device, dtype=dtype)
+                  chat_template=chat_template, eval=eval_settings, test=test, device=device, dtype=dtype,
+                  checkpoint_every=checkpoint_every)
     specs = [RunSpec(**common, strategy=None, seed=None, recipe=None)] if base else []
     for strategy in strategies:
         train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)]
@@ -156,6 +157,7 @@ def verify(
     workers: int = 1,
     device: str = "auto",
     dtype: str = "auto",
+    checkpoint_every: int = 10,
     progress: StageProgress | None = None,
     fields: FieldMap | None = None,
 ) -> VerifyResult:
@@ -168,7 +170,9 @@ def verify(
     machine; "auto" or "ray://host:port" joins a cluster (stylefit must be installed on its nodes).
     ``workers``: runs at once in processes of this machine (e.g. several small runs on one GPU).
     ``device``/``dtype``: auto = CUDA and bf16 mixed precision where available, else CPU and fp32;
-    the dtype is part of every run's key. Checkpoint selection maximises ``metric`` unless the
+    the dtype is part of every run's key. ``checkpoint_every``: optimizer steps between the resumable
+    checkpoints a run saves under $STYLEFIT_HOME/checkpoints (a killed run goes on from its newest; 0 =
+    none); they are removed when the run has finished. Checkpoint selection maximises ``metric`` unless the
     recipe names its own ``checkpoint_metric``. ``fields``: the id, question and response fields
     of flat candidate rows (see ``load_candidates``).
     """
@@ -188,7 +192,8 @@ def verify(
     seeds = list(seeds)
 
     plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
-                       n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype) for t in targets]
+                       n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype,
+                       checkpoint_every=checkpoint_every) for t in targets]
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
                        workers=workers, progress=progress)
 
