@@ -7,7 +7,9 @@ non-UTF-8 or BOM-prefixed bytes, a line replaced by other JSON (ids as numbers, 
 fields, NaN, huge or blank responses), duplicated or dropped lines."""
 
 import json
+import os
 import tempfile
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -58,16 +60,33 @@ def corruptions(draw):
     return kind, lambda b: b"\n".join(b"   " if i == line else x for i, x in enumerate(b.split(b"\n")))
 
 
-def ends_well(call, names: tuple[str, ...]) -> str:
-    """'loaded' or 'error'; anything else fails the test."""
+TALLY: defaultdict[str, Counter] = defaultdict(Counter)  # input -> how its cases ended
+
+
+@pytest.fixture(scope="module", autouse=True)
+def write_tally():
+    """benchmarks/reliability.py reads the tally from the file named by $STYLEFIT_CORPUS_TALLY."""
+    yield
+    if os.environ.get("STYLEFIT_CORPUS_TALLY"):
+        Path(os.environ["STYLEFIT_CORPUS_TALLY"]).write_text(json.dumps(TALLY))
+
+
+def ends_well(call, names: tuple[str, ...], what: str) -> str:
+    """'loaded' or 'error'; anything else fails the test (and is tallied as 'other')."""
+    outcome = "other"
     try:
-        call()
-    except StylefitError as e:
-        message = str(e)
-        assert "\n" not in message, message
-        assert any(name in message for name in names), f"the error names no file or item: {message}"
-        return "error"
-    return "loaded"
+        try:
+            call()
+        except StylefitError as e:
+            message = str(e)
+            assert "\n" not in message, message
+            assert any(name in message for name in names), f"the error names no file or item: {message}"
+            outcome = "error"
+        else:
+            outcome = "loaded"
+    finally:
+        TALLY[what][outcome] += 1
+    return outcome
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +109,8 @@ def test_a_corrupted_candidate_file_loads_or_is_a_one_line_error_naming_it(valid
             data = f.read_bytes()
             (root / "candidates" / f.name).write_bytes(corrupt(data) if f.stem == target else data)
         task = load_task(root)
-        outcome = ends_well(lambda: load_candidates(task, root / "candidates"), (f"{target}.jsonl", f"'{target}'", "strateg"))
+        outcome = ends_well(lambda: load_candidates(task, root / "candidates"), (f"{target}.jsonl", f"'{target}'", "strateg"),
+                            "candidate file")
         if outcome == "loaded":  # nothing dropped: every strategy still answers every question, in the task's order
             candidates = load_candidates(task, root / "candidates")
             assert candidates.ids == [q.id for q in task.train if q.id in set(candidates.ids)]
@@ -106,4 +126,38 @@ def test_a_corrupted_task_split_loads_or_is_a_one_line_error_naming_it(valid, co
         root.mkdir()
         (root / "task.json").write_bytes((valid / "task.json").read_bytes())
         (root / "train.jsonl").write_bytes(corrupt((valid / "train.jsonl").read_bytes()))
-        ends_well(lambda: load_task(root), ("train.jsonl", "task"))
+        ends_well(lambda: load_task(root), ("train.jsonl", "task"), "task split")
+
+
+toml_values = (st.integers(-10**6, 10**6) | st.floats(-1e6, 1e6, allow_nan=False) | st.booleans() | st.text(max_size=12)
+               | st.lists(st.integers(-3, 3) | st.text(max_size=4), max_size=3))
+RUN_KEYS = ["task", "target", "strategies", "recipes", "n", "full_size", "scorer", "sample_seed", "bootstrap", "keep_wrong",
+            "device", "dtype", "verify", "colour", "strategy"]
+LIVE_KEYS = ["results", "n_select", "seeds", "recipe", "eval", "dtype", "selectors", "cases", "case", "n_selects"]
+
+
+def toml_value(value) -> str:
+    return json.dumps(value, ensure_ascii=False)  # these JSON values are TOML values
+
+
+@SETTINGS
+@given(key=st.sampled_from(RUN_KEYS), value=toml_values)
+def test_a_run_config_with_an_odd_key_or_value_loads_or_is_a_one_line_error_naming_it(tmp_path_factory, key, value):
+    from stylefit.loop import load_config
+
+    path = tmp_path_factory.mktemp("run") / "run.toml"
+    body = {"task": '"."', "strategies": '["a", "b"]'} | {key: toml_value(value)}
+    path.write_text("".join(f"{k} = {v}\n" for k, v in body.items()))
+    ends_well(lambda: load_config(path), ("run.toml",), "run config")
+
+
+@SETTINGS
+@given(key=st.sampled_from(LIVE_KEYS), value=toml_values)
+def test_a_live_config_with_an_odd_key_or_value_loads_or_is_a_one_line_error_naming_it(tmp_path_factory, key, value):
+    from stylefit.bench.live import load_live_config
+
+    path = tmp_path_factory.mktemp("live") / "live.toml"
+    body = {"selectors": '[{ name = "ppl", scorer = "ppl" }]',
+            "cases": '[{ name = "c", task = "t", target = "m", strategies = ["a", "b"] }]'} | {key: toml_value(value)}
+    path.write_text("".join(f"{k} = {v}\n" for k, v in body.items()))
+    ends_well(lambda: load_live_config(path), ("live.toml",), "live-track config")

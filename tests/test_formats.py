@@ -111,10 +111,13 @@ def test_a_row_question_is_the_prompt_unless_it_matched_the_raw_question(root):
     write_jsonl(cands / "a.jsonl", [{"id": "q0", "question": "Zero plus zero?", "response": "0"},  # an id: its own prompt
                                     {"question": "What is 1 + 1?", "response": "2"}])  # the raw question: the task's prompt
     write_jsonl(cands / "b.jsonl", [{"question": f"  What is 1 + 1?\n\n{SUFFIX}\n", "response": "2"},  # the rendered prompt, as given
-                                    {"id": "q0", "response": "0"}])
+                                    {"id": "q0", "question": "Zero plus zero?", "response": "0"}])
     loaded = load_candidates(task, cands)
     assert [c.prompt for c in loaded.candidates("a")] == ["Zero plus zero?", f"What is 1 + 1?\n\n{SUFFIX}"]
-    assert [c.prompt for c in loaded.candidates("b")] == [f"What is 0 + 0?\n\n{SUFFIX}", f"  What is 1 + 1?\n\n{SUFFIX}\n"]
+    assert [c.prompt for c in loaded.candidates("b")] == ["Zero plus zero?", f"  What is 1 + 1?\n\n{SUFFIX}\n"]
+    write_jsonl(cands / "b.jsonl", [{"question": "What is 1 + 1?", "response": "2"}, {"id": "q0", "response": "0"}])
+    with pytest.raises(StylefitError, match=r"^strategy 'b' answers id 'q0' under another prompt than 'a' \(\"What is 0 \+ 0\? .*\" vs 'Zero plus zero\?'\)"):
+        load_candidates(task, cands)  # the task's prompt here, its own there: not paired
 
 
 def chat(user, answer="Final Answer: 1"):

@@ -29,9 +29,11 @@ def test_rows_record_their_writer_and_an_old_store_gains_the_columns(tmp_path):
     db.close()
     s = Store(path)
     s.put_many("score", {"new": 2})
-    rows = dict(s._db.execute("SELECT key, writer FROM results"))
-    assert rows == {"old": None, "new": s.owner} and s.get_many(["old", "new"]) == {"old": 1, "new": 2}
-    assert s.written == {"score": 1}
+    rows = {k: (w, n) for k, w, n in s._db.execute("SELECT key, writer, writes FROM results")}
+    assert rows == {"old": (None, 1), "new": (s.owner, 1)} and s.get_many(["old", "new"]) == {"old": 1, "new": 2}
+    s.put_many("score", {"new": 3})  # computed again: counted
+    assert s._db.execute("SELECT writes FROM results WHERE key = 'new'").fetchone() == (2,)
+    assert s.written == {"score": 2} and s.get_many(["new"]) == {"new": 3}
 
 
 def test_a_claim_holds_while_its_process_lives_and_not_after(tmp_path):

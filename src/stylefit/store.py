@@ -4,7 +4,8 @@ Every value is stored under the SHA-256 of a canonical JSON of *everything it de
 (model revision, chat template, scorer name/version/params, prompt text, response text,
 sampling seed ...), so a rerun recomputes nothing and a killed run resumes from what was
 committed. One SQLite file, written in small transactions; safe to read while another process
-writes (WAL). Each row records which process wrote it and when.
+writes (WAL). Each row records which process wrote it, when, and how many times it was written
+(more than once means a result was computed again: what kill and concurrency checks count).
 
 Processes sharing a store share its work: a unit of work (a block of scores, a batch of
 generations, a fine-tuning run) is *claimed* before it is computed, and a unit another live process
@@ -53,9 +54,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,"
-                             " writer TEXT, written_at REAL)")
+                             " writer TEXT, written_at REAL, writes INTEGER NOT NULL DEFAULT 1)")
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
-            for column, kind in (("writer", "TEXT"), ("written_at", "REAL")):  # stores made before provenance
+            for column, kind in (("writer", "TEXT"), ("written_at", "REAL"), ("writes", "INTEGER NOT NULL DEFAULT 1")):  # older stores
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
             self._db.execute("CREATE TABLE IF NOT EXISTS claims (unit TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)")
@@ -82,7 +83,9 @@ class Store:
         now = time.time()
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO results (key, kind, value, writer, written_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO results (key, kind, value, writer, written_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                " kind = excluded.kind, value = excluded.value, writer = excluded.writer, written_at = excluded.written_at,"
+                " writes = writes + 1",
                 [(k, kind, json.dumps(v, ensure_ascii=False), self.owner, now) for k, v in items.items()],
             )
         self.written[kind] += len(items)

@@ -135,8 +135,9 @@ class CommittedRuns(Store):
                 loaded[file.stem] = json.loads(file.read_text(encoding="utf-8"))
             except json.JSONDecodeError as e:
                 raise StylefitError(f"{file}: not valid JSON ({e.msg}); remove it to run it again") from None
-        if loaded:
-            super().put_many(RUN_KIND, loaded)
+        stored = self.present(loaded)
+        if len(stored) < len(loaded):  # runs made elsewhere (another machine, a GPU) join this store
+            super().put_many(RUN_KIND, {k: v for k, v in loaded.items() if k not in stored})
 
     def put_many(self, kind: str, items: dict[str, Any]) -> None:
         super().put_many(kind, items)

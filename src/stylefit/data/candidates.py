@@ -20,7 +20,7 @@ Joining a row to a task question, and the prompt the candidate answers:
   on the raw question, it is the task's rendered prompt: the row named the question, not the
   prompt, so the response is taken as an answer to the task's prompt.
 
-Every strategy must cover exactly the same questions, no question may come twice in a file
+Every strategy must cover exactly the same questions under the same prompts (whitespace aside), no question may come twice in a file
 (by id or by question text), and no response may be empty: anything else is an error naming
 the file and line (or row).
 """
@@ -184,5 +184,15 @@ def load_candidates(task: Task, sources: list[str | Path] | str | Path, fields: 
             raise StylefitError(
                 f"strategy '{name}' {which} {len(ids)} id(s) compared with '{reference_name}' (e.g. '{ids[0]}')"
             )
+        # ... and the same prompts: a score is conditioned on its prompt, so different prompts are not paired either.
+        for qid, candidate in rows.items():
+            if " ".join(candidate.prompt.split()) != " ".join(reference[qid].prompt.split()):
+                raise StylefitError(f"strategy '{name}' answers id '{qid}' under another prompt than '{reference_name}' "
+                                    f"({_clip(candidate.prompt)} vs {_clip(reference[qid].prompt)}): compared strategies must share prompts")
     order = [q.id for q in task.train if q.id in reference]
     return CandidateSet(task, order, by_strategy)
+
+
+def _clip(text: str, width: int = 50) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
