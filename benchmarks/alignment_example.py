@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stylefit.data.jsonl import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "chain_sum"
 RESULTS = REPO / "benchmarks" / "results"
@@ -68,7 +70,7 @@ def main() -> None:
 
     figures = {"n_questions": args.n, "m": args.m, "model": DEFAULT_MODEL, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "runs": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "alignment_example.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_atomic(RESULTS / "alignment_example.json", json.dumps(figures, indent=2) + "\n")
     lines = [f"# alignment scorer on examples/chain_sum (N={args.n} questions, m={args.m} samples, {DEFAULT_MODEL}, {figures['torch_threads']} torch thread(s))", "",
              "Produced by `python benchmarks/alignment_example.py`; one run, one machine, fresh cache. The first row pays for",
              "the target's samples; later rows reuse them from the cache (generated tokens = 0).", "",
@@ -76,7 +78,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['function']} | {r['sampling_s']} | {r['scoring_s']} | {r['s_per_question']} | {r['generated_tokens']} | "
               f"{r['ranking_text']} | {r['top_two_separated']} |" for r in rows]
-    (RESULTS / "alignment_example.md").write_text("\n".join(lines) + "\n")
+    write_atomic(RESULTS / "alignment_example.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from stylefit.data.jsonl import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "chain_sum"
 RESULTS = REPO / "benchmarks" / "results"
@@ -77,7 +79,7 @@ def main() -> None:
     figures = {"machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}", "model": DEFAULT_MODEL, "prompts": args.n,
                "max_new_tokens": args.max_new_tokens, "backends": rows, "ratio_server_to_transformers": ratio}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "generate_throughput.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_atomic(RESULTS / "generate_throughput.json", json.dumps(figures, indent=2) + "\n")
     lines = [f"# Generation throughput: {args.n} greedy chat prompts, {DEFAULT_MODEL}, up to {args.max_new_tokens} new tokens", "",
              "Produced by `python benchmarks/generate_throughput.py`; one run, one machine, both backends in the same run.", "",
              "| backend | seconds | generated tokens | tokens per answer | tokens/s | setup |", "|---|---|---|---|---|---|"]
@@ -87,7 +89,7 @@ def main() -> None:
               "server runs the 4-bit weights as shipped, the transformers backend their fp32 de-quantization, so",
               "answers and their lengths differ; tokens/s is the comparable figure. Where answers are short, reading",
               "the prompts weighs on tokens/s as much as writing the answers does."]
-    (RESULTS / "generate_throughput.md").write_text("\n".join(lines) + "\n")
+    write_atomic(RESULTS / "generate_throughput.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -50,7 +50,9 @@ def main() -> None:
     block = render()
     if args.check:
         sys.exit(0 if current_block(readme) == block else 1)
-    README.write_text(readme.replace(current_block(readme), block), encoding="utf-8")
+    from stylefit.data.jsonl import write_atomic
+
+    write_atomic(README, readme.replace(current_block(readme), block))
     print(block)
 
 

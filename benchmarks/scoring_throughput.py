@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from stylefit.data.jsonl import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 CASE = REPO / "benchmarks" / "results" / "live" / "chain_sum-smollm2"
 TASK = REPO / "benchmarks" / "live" / "tasks" / "chain_sum"
@@ -176,7 +178,7 @@ def report(rows: dict, args) -> None:
         pass
     out = {"n_questions": args.n, "strategies": 8, "requests": ours["requests"], "machine": machine, "speedups": speedups,
            "agreement": agreement, "rows": {m: {k: v for k, v in r.items() if k not in ("sums", "means")} for m, r in rows.items()}}
-    (RESULTS / "scoring_throughput.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_atomic(RESULTS / "scoring_throughput.json", json.dumps(out, indent=2) + "\n")
     lines = ["# Scoring throughput: SPPL log-likelihoods, K = 8 strategies x N = {} questions".format(args.n), "",
              "Produced by `python benchmarks/scoring_throughput.py`; one run, each method in its own process, "
              f"one machine ({machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {args.device}, {args.dtype}).", "",
@@ -189,7 +191,7 @@ def report(rows: dict, args) -> None:
               f"({ours['scored_tokens']} scored): {ours['achieved_gflops']} GFLOP/s achieved, "
               f"{100 * ours['fraction_of_peak']:.0f}% of this machine's fp32 matmul peak ({ours['matmul_peak_gflops']} GFLOP/s, "
               "same run)."]
-    (RESULTS / "scoring_throughput.md").write_text("\n".join(lines) + "\n")
+    write_atomic(RESULTS / "scoring_throughput.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from stylefit.data.jsonl import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "chain_sum"
 RESULTS = REPO / "benchmarks" / "results"
@@ -100,13 +102,13 @@ def main() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_json(cold, RESULTS / "select_example_result.json")
-    (RESULTS / "select_example.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_atomic(RESULTS / "select_example.json", json.dumps(figures, indent=2) + "\n")
     lines = ["# select --scorer sppl on examples/chain_sum", "", "Produced by `python benchmarks/select_example.py`; one run, one machine.", "",
              "| figure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in figures.items()]
     lines += ["", "requested tokens = context + response tokens of every request, as if each were run alone;",
               "forward tokens = tokens actually run through the model (a shared context once per question, padding included).",
               "The ratios compare SPPL's scoring throughput with a plain (4 x 256) forward pass measured in the same run."]
-    (RESULTS / "select_example.md").write_text("\n".join(lines) + "\n")
+    write_atomic(RESULTS / "select_example.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "readme_example.py")], check=True)
 

@@ -122,3 +122,18 @@ def test_the_same_strategy_gzipped_and_plain_is_an_error(tiny_task):
         f.write((tiny_task / "candidates" / "short.jsonl").read_text())
     with pytest.raises(StylefitError, match="strategy 'short' given twice"):
         load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_an_atomic_write_removes_what_a_killed_writer_left_and_nothing_else(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from stylefit.data.jsonl import write_atomic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f".out.json.{dead.pid}.abc.tmp").write_text('{"half')  # a killed writer's
+    (tmp_path / f".out.json.{os.getpid()}.live.tmp").write_text("{")  # a live writer's (this process)
+    write_atomic(tmp_path / "out.json", "{}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.json.{os.getpid()}.live.tmp", "out.json"]

@@ -147,3 +147,24 @@ def test_the_batched_engine_equals_one_forward_per_request_on_the_real_model():
         expected = naive_logprobs(lm, request.context, request.continuation, False)
         assert len(score.token_logprobs) == len(expected)
         assert abs(score.mean_nll + sum(expected) / len(expected)) < 1e-4
+
+
+def test_a_model_giving_nan_is_an_error_naming_the_item(tiny_task, store):
+    import torch
+
+    from conftest import char_tokenizer, tiny_llama
+    from stylefit.data import load_candidates, load_task
+    from stylefit.models.registry import ResolvedModel
+    from stylefit.models.transformers_lm import TransformersLM
+    from stylefit.scoring import get_scorer
+    from stylefit.scoring.engine import score_sample
+
+    model = tiny_llama()
+    with torch.no_grad():
+        model.model.norm.weight.fill_(float("nan"))
+    lm = TransformersLM(ResolvedModel("nan", "<in-memory>", "tiny-nan"), model=model, tokenizer=char_tokenizer())
+    task = load_task(tiny_task)
+    candidates = load_candidates(task, tiny_task / "candidates")
+    with pytest.raises(StylefitError, match=r"^strategy 'short' id 'q0': the model gave a non-finite score \(nan\); nothing is stored"):
+        score_sample(get_scorer("ppl"), lm, candidates, candidates.ids[:4], store)
+    assert store.count() == 0

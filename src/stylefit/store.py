@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from stylefit.processes import alive
+
 LEASE_S = 3600.0  # a claim's backstop against a reused pid; a dead holder's claim is taken at once
 POLL_S = 0.5
 
@@ -157,12 +159,4 @@ class Store:
 def _alive(owner: str) -> bool:
     """Whether the process holding a claim still runs (a claim from another host is trusted to its lease)."""
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+    return host != socket.gethostname() or alive(int(pid))

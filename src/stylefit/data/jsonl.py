@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stylefit.errors import StylefitError
+from stylefit.processes import alive
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -53,10 +54,15 @@ def require_str(obj: dict[str, Any], field: str, where: str, *, allow_empty: boo
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write text to path via a temporary file and rename: never a half-written file."""
+    """Write text to path via a temporary file and rename: never a half-written file. A temporary
+    file left beside it by a writer that was killed is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
