@@ -191,13 +191,16 @@ def test_winners_follow_the_ranking():
 
 
 def test_config_paths_are_read_from_the_config_folder(tmp_path):
-    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "t").mkdir(parents=True)
     path = tmp_path / "sub" / "run.toml"
     path.write_text('task = "t"\nstrategies = ["a", "b"]\n')
     config = load_config(path)
     assert config.path(config.task) == tmp_path / "sub" / "t" and config.n == 50 and config.scorer == "ppl"
     assert config.key() != RunConfig.model_validate(config.model_dump() | {"n": 51, "source": str(path)}).key()
     assert config.key() == RunConfig.model_validate(config.model_dump() | {"device": "cuda", "source": str(path)}).key()
+    path.write_text('task = "../../elsewhere"\nstrategies = ["a", "b"]\n')  # outside its folder, and not there
+    with pytest.raises(StylefitError, match=r"run.toml: task: '../../elsewhere' is not there \(looked for .*sub/../../elsewhere; relative"):
+        load_config(path)
 
 
 @pytest.mark.integration

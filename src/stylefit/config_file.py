@@ -34,3 +34,17 @@ def first_error(e: ValidationError, prefix: str = "") -> str:
     first = e.errors()[0]
     where = prefix + ".".join(map(str, first["loc"])) or "config"
     return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+
+
+def config_path(source: str, value: str) -> Path:
+    """A path named in a config, read from the config's folder (as given when absolute)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() or source == "<memory>" else Path(source).parent / p
+
+
+def require_inputs(source: str, inputs: list[tuple[str, str]]) -> None:
+    """Every (key, path) a config reads from must be there: one line naming the config and the key."""
+    for key, value in inputs:
+        if not config_path(source, value).exists():
+            raise StylefitError(f"{source}: {key}: '{value}' is not there (looked for {config_path(source, value)}; "
+                                "relative paths are read from the config's folder)")

@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylefit.config_file import first_error, read_config
+from stylefit.config_file import config_path, first_error, read_config, require_inputs
 from stylefit.data.jsonl import read_jsonl, write_atomic, write_jsonl
 from stylefit.data.task import load_task
 from stylefit.errors import StylefitError
@@ -94,8 +94,7 @@ class RunConfig(BaseModel):
         return self
 
     def path(self, value: str) -> Path:
-        p = Path(value).expanduser()
-        return p if p.is_absolute() or self.source == "<memory>" else Path(self.source).parent / p
+        return config_path(self.source, value)
 
     def key(self) -> str:
         """What the run's outputs depend on (device excluded: it changes where, not what)."""
@@ -105,7 +104,9 @@ class RunConfig(BaseModel):
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run config; any problem is one line naming the file."""
-    return read_config(path, RunConfig, "run config")
+    config = read_config(path, RunConfig, "run config")
+    require_inputs(config.source, [("task", config.task), *(("recipes", r) for r in config.recipes)])
+    return config
 
 
 @dataclass

@@ -131,15 +131,20 @@ class Store:
         while pending:
             waiting = []
             for unit in pending:
-                if len(self.present(units[unit])) == len(set(units[unit])):
+                done = lambda: len(self.present(units[unit])) == len(set(units[unit]))  # noqa: E731
+                if done():
                     if on_waited:
                         on_waited(unit)
                 elif self.claim(unit, lease_s):
                     try:
-                        work(unit)
+                        if done():  # finished by its last holder just before this claim
+                            if on_waited:
+                                on_waited(unit)
+                        else:
+                            work(unit)
+                            computed += 1
                     finally:
                         self.release(unit)
-                    computed += 1
                 else:
                     waiting.append(unit)
             if waiting:

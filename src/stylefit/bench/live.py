@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stylefit.config_file import read_config
+from stylefit.config_file import config_path, read_config, require_inputs
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.errors import StylefitError
 from stylefit.store import Store
@@ -113,12 +113,14 @@ class LiveConfig(BaseModel):
         return self
 
     def path(self, value: str) -> Path:
-        p = Path(value).expanduser()
-        return p if p.is_absolute() or self.source == "<memory>" else Path(self.source).parent / p
+        return config_path(self.source, value)
 
 
 def load_live_config(path: str | Path) -> LiveConfig:
-    return read_config(path, LiveConfig, "live-track config")
+    config = read_config(path, LiveConfig, "live-track config")
+    require_inputs(config.source, [(f"cases.{c.name}.task", c.task) for c in config.cases if isinstance(c.task, str)]
+                   + [(f"cases.{c.name}.recipes", r) for c in config.cases for r in c.recipes])
+    return config
 
 
 class CommittedRuns(Store):

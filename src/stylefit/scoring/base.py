@@ -35,11 +35,7 @@ class ExampleScore:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.value):  # a NaN or inf would silently poison every ranking
-            raise NonFiniteScore(f"the model gave a non-finite score ({self.value})")
-
-
-class NonFiniteScore(StylefitError):
-    """A NaN or infinite score; the scoring engine names the item it came from."""
+            raise StylefitError(f"non-finite score {self.value}")
 
 
 class Scorer(ABC):

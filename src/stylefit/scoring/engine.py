@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from stylefit.data.candidates import CandidateSet
 from stylefit.errors import StylefitError
 from stylefit.models.base import LanguageModel, Progress
-from stylefit.scoring.base import ExampleScore, NonFiniteScore, Scorer, ScoringItem
+from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem
 from stylefit.store import Store, content_key
 
 # All strategies of a block of this many questions (by position in the candidate set) are scored
@@ -77,15 +77,7 @@ def score_sample(
 
     def compute(unit: str) -> None:
         chunk = chunks[unit]
-        try:
-            scores = scorer.compute(lm, [items[i] for i in chunk], [requests[i] for i in chunk])
-        except NonFiniteScore as e:
-            for i in chunk:  # one at a time, to name the first item that gives it
-                try:
-                    scorer.compute(lm, [items[i]], [requests[i]])
-                except NonFiniteScore as one:
-                    raise StylefitError(f"{items[i].label}: {one}; nothing is stored for its block") from None
-            raise StylefitError(f"{', '.join(items[i].label for i in chunk)}: {e} (in a batch only)") from None
+        scores = scorer.compute(lm, [items[i] for i in chunk], [requests[i] for i in chunk])
         fresh = {keys[i]: score.__dict__ for i, score in zip(chunk, scores)}
         store.put_many("score", fresh)
         found.update(fresh)
