@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -325,12 +326,22 @@ def bad_input(root: Path) -> dict:
     bad_task = work / "bad-task"
     shutil.copytree(EXAMPLE, bad_task, ignore=shutil.ignore_patterns("candidates"))
     (bad_task / "task.json").write_text(json.dumps(json.loads((EXAMPLE / "task.json").read_text()) | {"verifier": "nope"}))
+    numeric = work / "numeric-ids"  # the example with ids 0, 1, ...: the candidates give them as numbers, and "1" again
+    shutil.copytree(EXAMPLE, numeric, ignore=shutil.ignore_patterns("candidates"))
+    train = [json.loads(x) for x in (EXAMPLE / "train.jsonl").read_text().splitlines()]
+    (numeric / "train.jsonl").write_text("".join(json.dumps(r | {"id": str(i)}) + "\n" for i, r in enumerate(train)))
+    (numeric / "candidates").mkdir()
+    for f in ("answer_only", "worked_steps"):
+        lines = [json.loads(x) for x in (EXAMPLE / "candidates" / f"{f}.jsonl").read_text().splitlines()]
+        lines = [r | {"id": i} for i, r in enumerate(lines)] + ([lines[1] | {"id": "1"}] if f == "worked_steps" else [])
+        (numeric / "candidates" / f"{f}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     ok_run = f'task = "{EXAMPLE}"\nrecipes = ["{EXAMPLE / "strategies.toml"}"]\nstrategies = ["worked_steps", "answer_only"]\n'
     select = [*STYLEFIT, "select", str(EXAMPLE)]
     out = ["--out", str(work / "never" / "select.json")]
     cases = {
         "duplicate id": ([*select, candidates("dup", lambda r: r + [r[0]]), *out], "worked_steps"),
-        "ids 1 vs \"1\"": ([*select, candidates("types", lambda r: [r[0] | {"id": 0}] + r[1:]), *out], "worked_steps"),
+        "an id of another type (0 for 'train-0')": ([*select, candidates("types", lambda r: [r[0] | {"id": 0}] + r[1:]), *out], "worked_steps"),
+        "ids 1 and \"1\" in one file": ([*STYLEFIT, "select", str(numeric), str(numeric / "candidates"), *out], "worked_steps.jsonl:201"),
         "missing id and unmatched question": ([*select, candidates("noid", lambda r: [{"response": r[0]["response"], "question": "?"}] + r[1:]), *out], "worked_steps"),
         "question differs between strategies": ([*select, candidates("q", lambda r: [r[0] | {"question": "another"}] + r[1:]), *out], "worked_steps"),
         "whitespace-only response": ([*select, candidates("blank", lambda r: [r[0] | {"response": "   "}] + r[1:]), *out], "worked_steps"),
@@ -416,7 +427,9 @@ def markdown(figures: dict) -> str:
             lines.append(f"| `{name}` | {', '.join(map(str, r['rcs']))} | {r['locked_errors']} | "
                          f"{sum(r['identical_to_alone'])} / {r['processes']} | {r['rows']} ({r['rows_alone']}) | {r['computed_twice']} | "
                          f"{' + '.join(map(str, r['rows_per_process']))} | {r['integrity']} | {r['seconds']:.0f} s ({r['alone_s']:.0f} s) |")
-        lines.append("")
+        lines += ["", "Work is shared by units (a block of 8 questions' scores, up to 64 generations, a fine-tuning run): a unit "
+                  "one process has claimed, the other waits for and reads. Where the sample is one unit per step, as in this "
+                  "`generate`, one process computes and the other waits: nothing is done twice, nothing is gained.", ""]
     if "corpus" in figures:
         c = figures["corpus"]
         total = sum(sum(v.values()) for v in c["cases"].values())
@@ -435,14 +448,15 @@ def markdown(figures: dict) -> str:
                   "Each must exit 2 with one line naming the item, no traceback, and write nothing.", "",
                   "| input | exit | ended well | the line |", "|---|---|---|---|"]
         for label, r in b.items():
-            lines.append(f"| {label} | {r['rc']} | {'yes' if r['ended_well'] else 'NO'} | {r['message'].replace('|', '/')} |")
+            message = re.sub(r"/\S*/stylefit-reliability-[^/]+/bad-[^/]+", "<work>", r["message"]).replace("|", "/")
+            lines.append(f"| {label} | {r['rc']} | {'yes' if r['ended_well'] else 'NO'} | {message} |")
         lines += ["", f"{sum(r['ended_well'] for r in b.values())} of {len(b)} ended well.", ""]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="kills,concurrency,bad_input,corpus")
+    parser.add_argument("--only", default="kills,concurrency,bad_input,corpus", help="sections to run; 'none' rewrites the Markdown")
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--commands", default=None, help="kills: only these commands (comma-separated); the others are kept")
@@ -458,7 +472,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stylefit-reliability-") as tmp:
         root = Path(tmp)
         for section in args.only.split(","):
-            if section == "kills":
+            if section == "none":
+                pass
+            elif section == "kills":
                 only = args.commands.split(",") if args.commands else None
                 figures["kills"] = kills(root, args.kills, args.seed, only, figures.get("kills", {}) if only else {})
             elif section == "concurrency":

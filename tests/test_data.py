@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from conftest import write_task
 from stylefit.data import load_candidates, load_task
 from stylefit.errors import StylefitError
 
@@ -36,6 +37,19 @@ def test_duplicate_id(tiny_task):
     rewrite(path, lines + [lines[0]])
     with pytest.raises(StylefitError, match=r"wordy\.jsonl:13: duplicate id 'q0' \(first on line 1\)"):
         load_candidates(load_task(tiny_task), tiny_task / "candidates")
+
+
+def test_ids_that_differ_only_by_type_are_one_id_given_twice(tmp_path):
+    root = write_task(tmp_path / "task", n=3, strategies={"a": lambda r: "x", "b": lambda r: "y"})
+    rows = [{"id": str(i), "question": f"Q{i}?", "gold": "1"} for i in range(3)]
+    (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "candidates" / "a.jsonl").write_text("".join(json.dumps({"id": i, "response": "x"}) + "\n" for i in range(3)))
+    (root / "candidates" / "b.jsonl").write_text("".join(json.dumps({"id": str(i), "response": "y"}) + "\n" for i in range(3)))
+    assert load_candidates(load_task(root), root / "candidates").ids == ["0", "1", "2"]  # 1 is the task's "1"
+    with (root / "candidates" / "a.jsonl").open("a") as f:
+        f.write(json.dumps({"id": "1", "response": "x"}) + "\n")
+    with pytest.raises(StylefitError, match=r"a\.jsonl:4: duplicate id '1' \(first on line 2\)"):
+        load_candidates(load_task(root), root / "candidates")
 
 
 def test_id_missing_from_one_strategy(tiny_task):
