@@ -53,7 +53,7 @@ class Store:
         # A writer waits up to 10 min for another's transaction (they last milliseconds) rather than
         # failing with "database is locked".
         self._db = sqlite3.connect(self.path, timeout=600)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         with self._db:
             self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,"
                              " writer TEXT, written_at REAL, writes INTEGER NOT NULL DEFAULT 1)")
@@ -66,6 +66,19 @@ class Store:
         self.hits = 0
         self.misses = 0
         self.written: Counter[str] = Counter()  # rows put by this process, per kind
+
+    def _use_wal(self) -> None:
+        """Switch a new store to WAL. Two processes creating it at once may find it locked, and
+        SQLite answers this pragma at once instead of waiting: retry, for as long as a writer waits."""
+        end = time.monotonic() + 600
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Values of the keys that are present; counts hits and misses."""
