@@ -220,7 +220,6 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
         callbacks.append(best)
     resume, before_s, t = None, 0.0, time.perf_counter()
     if checkpoints is not None:
-        checkpoints.mkdir(parents=True, exist_ok=True)
         resume = last_checkpoint(checkpoints)
         if resume is not None:
             extra = torch.load(resume / CHECKPOINT_STATE, weights_only=False)
@@ -228,17 +227,22 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
             if best is not None:
                 best.load_state(extra["best_epoch"])
         callbacks.append(_Checkpoints(checkpoints, checkpoint_every, best, lambda: before_s + time.perf_counter() - t))
-    with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as scratch:
-        output_dir = str(checkpoints) if checkpoints is not None else scratch
-        trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label, dtype)
-        loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
-        t = time.perf_counter()
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        elapsed = before_s + time.perf_counter() - t
-        state = trainer.state
-        if best is not None:
-            best.restore(trainer.model)
-        sft_config = {k: v for k, v in trainer.args.to_dict().items() if k not in ("output_dir", "logging_dir")}
+    try:
+        with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as scratch:
+            output_dir = str(checkpoints) if checkpoints is not None else scratch
+            trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label, dtype)
+            loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
+            t = time.perf_counter()
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+            elapsed = before_s + time.perf_counter() - t
+            state = trainer.state
+            if best is not None:
+                best.restore(trainer.model)
+            sft_config = {k: v for k, v in trainer.args.to_dict().items() if k not in ("output_dir", "logging_dir")}
+    except BaseException:
+        if checkpoints is not None and last_checkpoint(checkpoints) is None:
+            shutil.rmtree(checkpoints, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
+        raise
     validation_s = best.seconds if best else 0.0
     outcome = TrainingOutcome(
         examples=len(trainer.train_dataset),
