@@ -116,7 +116,7 @@ def test_a_row_question_is_the_prompt_unless_it_matched_the_raw_question(root):
     assert [c.prompt for c in loaded.candidates("a")] == ["Zero plus zero?", f"What is 1 + 1?\n\n{SUFFIX}"]
     assert [c.prompt for c in loaded.candidates("b")] == ["Zero plus zero?", f"  What is 1 + 1?\n\n{SUFFIX}\n"]
     write_jsonl(cands / "b.jsonl", [{"question": "What is 1 + 1?", "response": "2"}, {"id": "q0", "response": "0"}])
-    with pytest.raises(StylefitError, match=r"^strategy 'b' answers id 'q0' under another prompt than 'a' \(\"What is 0 \+ 0\? .*\" vs 'Zero plus zero\?'\)"):
+    with pytest.raises(StylefitError, match=r"^strategy 'b' answers id 'q0' under another prompt than 'a' \('What is 0 \+ 0\? End with 'Final Answer: N'\.' vs 'Zero plus zero\?'\)"):
         load_candidates(task, cands)  # the task's prompt here, its own there: not paired
 
 

@@ -114,6 +114,9 @@ class Store:
             found.update(k for (k,) in self._db.execute(f"SELECT key FROM results WHERE key IN ({','.join('?' * len(chunk))})", chunk))
         return found
 
+    def _all_stored(self, keys: list[str]) -> bool:
+        return len(self.present(keys)) == len(set(keys))
+
     def claim(self, unit: str, lease_s: float = LEASE_S) -> bool:
         """Claim a unit of work for this process: False while another live process holds it."""
         now = time.time()
@@ -135,35 +138,31 @@ class Store:
             self._db.execute("DELETE FROM claims WHERE unit = ? AND owner = ?", (unit, self.owner))
 
     def compute_claimed(self, units: Mapping[str, list[str]], work: Callable[[str], None],
-                        on_waited: Callable[[str], None] | None = None, lease_s: float = LEASE_S) -> int:
+                        on_waited: Callable[[str], None] | None = None, lease_s: float = LEASE_S) -> None:
         """Run ``work(unit)`` (which must store the unit's keys) for every unit whose keys are not all
         stored, each claimed first. A unit that another process holds is waited for; once its keys are
-        stored, ``on_waited(unit)`` is called (if it failed there, it is claimed and computed here).
-        Returns the number of units computed here."""
-        pending, computed = list(units), 0
+        stored, ``on_waited(unit)`` is called (if it failed there, it is claimed and computed here)."""
+        pending = list(units)
         while pending:
             waiting = []
             for unit in pending:
-                done = lambda: len(self.present(units[unit])) == len(set(units[unit]))  # noqa: E731
-                if done():
-                    if on_waited:
-                        on_waited(unit)
+                if self._all_stored(units[unit]):
+                    computed_here = False
                 elif self.claim(unit, lease_s):
                     try:
-                        if done():  # finished by its last holder just before this claim
-                            if on_waited:
-                                on_waited(unit)
-                        else:
+                        computed_here = not self._all_stored(units[unit])  # its last holder may have just finished it
+                        if computed_here:
                             work(unit)
-                            computed += 1
                     finally:
                         self.release(unit)
                 else:
                     waiting.append(unit)
+                    continue
+                if not computed_here and on_waited:
+                    on_waited(unit)
             if waiting:
                 time.sleep(POLL_S)
             pending = waiting
-        return computed
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:

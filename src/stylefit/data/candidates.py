@@ -90,9 +90,8 @@ def _match(record: Record, task: Task, index: dict, where: str) -> tuple[Questio
     raw, rendered = index.get(record.question.strip(), (set(), set()))
     ids = sorted(raw | rendered)
     if not ids:
-        text = " ".join(record.question.split())
         raise StylefitError(f"{where}: no id, and the question matches no question of task '{task.name}': "
-                            f"'{text[:80]}{'...' if len(text) > 80 else ''}'")
+                            f"{_clip(record.question, 80)}")
     if len(ids) > 1:
         raise StylefitError(f"{where}: no id, and the question matches {len(ids)} questions of task '{task.name}' "
                             f"({', '.join(ids[:5])}): give ids")
@@ -188,11 +187,12 @@ def load_candidates(task: Task, sources: list[str | Path] | str | Path, fields: 
         for qid, candidate in rows.items():
             if " ".join(candidate.prompt.split()) != " ".join(reference[qid].prompt.split()):
                 raise StylefitError(f"strategy '{name}' answers id '{qid}' under another prompt than '{reference_name}' "
-                                    f"({_clip(candidate.prompt)} vs {_clip(reference[qid].prompt)}): compared strategies must share prompts")
+                                    f"({_clip(candidate.prompt, 50)} vs {_clip(reference[qid].prompt, 50)}): compared strategies must share prompts")
     order = [q.id for q in task.train if q.id in reference]
     return CandidateSet(task, order, by_strategy)
 
 
-def _clip(text: str, width: int = 50) -> str:
+def _clip(text: str, width: int) -> str:
+    """Text for an error message: on one line, quoted, cut after ``width`` characters."""
     text = " ".join(text.split())
-    return repr(text if len(text) <= width else text[: width - 1] + "…")
+    return f"'{text[:width]}{'...' if len(text) > width else ''}'"

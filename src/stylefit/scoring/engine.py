@@ -72,8 +72,8 @@ def score_sample(
     blocks: dict[int, list[int]] = defaultdict(list)
     for p in sorted(by_question):
         blocks[p // QUESTIONS_PER_CHUNK].append(p)
-    chunks = {content_key({"unit": "score-block", "keys": [keys[i] for p in blocks[b] for i in by_question[p]]}):
-              [i for p in blocks[b] for i in by_question[p]] for b in sorted(blocks)}
+    in_blocks = [[i for p in blocks[b] for i in by_question[p]] for b in sorted(blocks)]
+    chunks = {content_key({"unit": "score-block", "keys": [keys[i] for i in chunk]}): chunk for chunk in in_blocks}
 
     def compute(unit: str) -> None:
         chunk = chunks[unit]

@@ -2,8 +2,8 @@
 
 A killed grid resumes where it stopped: the runs it finished are in the store and never run
 again, and a run it was training goes on from its newest checkpoint. Grids sharing a store claim
-each run before starting it, so that two never train the same run at once. Runs execute one after another in this process,
-in ``workers`` processes of this machine (one GPU shared by several small runs, which leave it
+each run before starting it, so that two never train the same run at once. Runs execute one
+after another in this process, in ``workers`` processes of this machine (one GPU shared by several small runs, which leave it
 mostly idle one at a time), or as Ray tasks on a cluster when given an address ("local" starts a
 Ray instance on this machine), each with its resource needs; results come back to this process,
 the store's only writer.
@@ -122,9 +122,9 @@ def _run_in_processes(todo: list[tuple[str, RunSpec]], workers: int, finished) -
                 key = pending.pop(future)
                 if future.cancelled():
                     continue
-                if future.exception() is not None:
+                if (failure := future.exception()) is not None:
                     if error is None:
-                        error = future.exception()
+                        error = failure
                         for other in pending:
                             other.cancel()
                     continue

@@ -118,6 +118,7 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
         return TransformersLM(resolved, device=device, model=m, tokenizer=tokenizer, token_budget=spec.eval.token_budget)
 
     training = None
+    checkpoints = checkpoint_folder(spec) if spec.strategy is not None and spec.checkpoint_every else None
     if spec.strategy is not None:
         def validate(trained) -> float:
             with torch.autocast(torch.device(device).type, dtype=getattr(torch, spec.dtype), enabled=spec.dtype != "float32"):
@@ -126,9 +127,8 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
 
         steps = (lambda total, k: progress(f"{spec.label}: training steps", total, k)) if progress else None
         model, training = finetune(model, tokenizer, spec.train, spec.recipe, spec.seed, validate=validate,
-                                   progress=steps, label=spec.label, dtype=spec.dtype,
-                                   checkpoints=checkpoint_folder(spec) if spec.checkpoint_every else None,
-                                   checkpoint_every=spec.checkpoint_every or 1)
+                                   progress=steps, label=spec.label, dtype=spec.dtype, checkpoints=checkpoints,
+                                   checkpoint_every=spec.checkpoint_every)
         timings["train_s"] = training.train_s
         timings["validation_s"] = training.validation_s
         if hasattr(model, "merge_and_unload"):
@@ -146,8 +146,8 @@ def execute(spec: RunSpec, progress: StageProgress | None = None) -> RunResult:
         evaluation = with_gold_loss(lm, spec.test, evaluation)
         timings["gold_loss_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
-    if spec.strategy is not None and spec.checkpoint_every:
-        shutil.rmtree(checkpoint_folder(spec), ignore_errors=True)  # the result is all a rerun needs now
+    if checkpoints is not None:
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the result is all a rerun needs now
     return RunResult(
         key=spec.key(), label=spec.label, task=spec.task, target=spec.target, revision=spec.revision,
         strategy=spec.strategy, seed=spec.seed, recipe=spec.recipe.model_dump(mode="json") if spec.recipe else None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -145,7 +146,11 @@ def last_checkpoint(root: Path) -> Path | None:
             complete.append(folder)
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    return max(complete, key=lambda f: int(f.name.rsplit("-", 1)[1]), default=None)
+    return max(complete, key=_step, default=None)
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[1])
 
 
 def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe, seed: int, output_dir: str,
@@ -207,7 +212,7 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
     ``checkpoints``: a folder of this run's own (resumable checkpoints every ``checkpoint_every``
     steps and at epoch ends; a run finding one there goes on from it); None trains without any.
     """
-    if checkpoint_every < 1:
+    if checkpoints is not None and checkpoint_every < 1:
         raise StylefitError(f"checkpoint_every must be at least 1 step, got {checkpoint_every}")
     callbacks: list[TrainerCallback] = []
     if progress is not None:
@@ -227,9 +232,9 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
             if best is not None:
                 best.load_state(extra["best_epoch"])
         callbacks.append(_Checkpoints(checkpoints, checkpoint_every, best, lambda: before_s + time.perf_counter() - t))
+    folder = nullcontext(str(checkpoints)) if checkpoints is not None else tempfile.TemporaryDirectory(prefix="stylefit-sft-")
     try:
-        with tempfile.TemporaryDirectory(prefix="stylefit-sft-") as scratch:
-            output_dir = str(checkpoints) if checkpoints is not None else scratch
+        with folder as output_dir:
             trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label, dtype)
             loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
             t = time.perf_counter()
@@ -257,6 +262,6 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
         checkpoints=best.history if best else [],
         selected_epoch=best.best["epoch"] if best else None,
         sft_config=sft_config,
-        resumed_from_step=int(resume.name.rsplit("-", 1)[1]) if resume else None,
+        resumed_from_step=_step(resume) if resume else None,
     )
     return trainer.model, outcome
