@@ -321,6 +321,8 @@ def generate(
     for r in result.strategies:
         for note in r.notes:
             console.print(f"[dim]note: {r.strategy}: {note}[/dim]")
+        if not r.reproducible:
+            console.print(f"[dim]note: {r.strategy}: not reproducible without this cache ({r.reproducible_why})[/dim]")
     console.print(f"{result.computed} generations computed, the rest from cache; wrote {result.out}/manifest.json")
 
 

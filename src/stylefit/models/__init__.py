@@ -6,7 +6,7 @@ from stylefit.models.registry import ResolvedModel, model_names, resolve_model
 
 
 SERVER_PREFIX = "openai:"  # openai:<model>@<base url>: a model behind an OpenAI-compatible server
-SERVER_OPTIONS = ("mode", "tokenizer", "prompt_logprobs", "revision", "concurrency")
+SERVER_OPTIONS = ("mode", "tokenizer", "prompt_logprobs", "revision", "concurrency", "reproducible")
 
 
 def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_budget: int | None = None) -> "LanguageModel":
@@ -15,7 +15,8 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_bu
     from $OPENAI_API_KEY when set). Options: ``mode`` (chat, the default, or completions),
     ``tokenizer`` (the served model's Hugging Face tokenizer: its chat template is applied here in
     completions mode, as scoring needs), ``prompt_logprobs`` (echo: llama.cpp; vllm), ``revision``,
-    ``concurrency``. Scoring a served target: ``openai:<model>@<url>?mode=completions&tokenizer=<name>``.
+    ``concurrency``, ``reproducible`` (true or false: your word that the server's greedy text does not
+    depend on what else it serves; false by default). Scoring a served target: ``openai:<model>@<url>?mode=completions&tokenizer=<name>``.
 
     ``device``: auto (CUDA when available) | cpu | cuda | cuda:N; ``dtype``: auto (bf16 on a GPU
     that supports it, else fp32) | float32 | bfloat16 | float16; ``token_budget``: the most tokens
@@ -32,6 +33,10 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_bu
             raise StylefitError(f"model '{name}': unknown server option '{unknown[0]}' (known: {', '.join(SERVER_OPTIONS)})")
         if "concurrency" in options:
             options["concurrency"] = int(options["concurrency"]) if options["concurrency"].isdigit() else 0
+        if "reproducible" in options:
+            if options["reproducible"] not in ("true", "false"):
+                raise StylefitError(f"model '{name}': reproducible must be true or false, got '{options['reproducible']}'")
+            options["reproducible"] = options["reproducible"] == "true"
         return OpenAICompatibleLM(url, model, **options)
     from stylefit.models.device import resolve_device, resolve_dtype
     from stylefit.models.transformers_lm import TOKEN_BUDGET, TransformersLM

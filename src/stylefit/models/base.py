@@ -108,6 +108,10 @@ class LanguageModel(Protocol):
     dtype: str  # floating-point type of the computation ("float32", "bfloat16"...): part of numeric cache keys
     max_length: int  # context window in tokens
     stats: dict[str, int]  # counters; "generated_tokens" grows as generations finish
+    # Whether the same prompt and spec give the same text from a fresh start (no cache), and why or why not:
+    # written into the generate manifest. A rerun from stylefit's cache reproduces its files either way.
+    reproducible: bool
+    reproducible_why: str
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` alone, without special tokens."""

@@ -56,12 +56,20 @@ class OpenAICompatibleLM:
     restarted on another port or host keeps its cache, so weights that differ must be served
     under different names (vLLM's --served-model-name, llama.cpp's --model_alias) or given a
     revision.
+
+    ``reproducible``: whether the server gives the same greedy text for the same request whatever
+    else it serves. A server cannot be asked, so this is the user's word, and false by default:
+    vLLM and llama.cpp batch concurrent requests and reuse the previous request's prompt, and a
+    greedy answer can turn on the last bits that changes. llama.cpp's server reading prompts one
+    token at a time (``n_batch`` 1, as ``start_llama_server`` starts it) is reproducible
+    (benchmarks/results/served_reproducibility.md); a hosted API promises nothing. Either way a
+    rerun from stylefit's cache reproduces the files.
     """
 
     def __init__(self, base_url: str, model: str, *, mode: str = "chat", api_key_env: str | None = "OPENAI_API_KEY",
                  concurrency: int = 4, timeout: float = 120.0, retries: int = 4, backoff: float = 0.5,
                  revision: str | None = None, seed_requests: bool = True, tokenizer: str | None = None,
-                 prompt_logprobs: str = "echo"):
+                 prompt_logprobs: str = "echo", reproducible: bool = False):
         import httpx
 
         if mode not in ("chat", "completions"):
@@ -75,6 +83,13 @@ class OpenAICompatibleLM:
         self.name = f"{model}@{self.base_url}"
         self.revision = revision or hashlib.sha256(f"server|{model}".encode()).hexdigest()
         self.prompt_logprobs = prompt_logprobs
+        self.reproducible = reproducible
+        self.reproducible_why = (
+            "declared by the user (reproducible=true): the server gives the same greedy text for a request whatever "
+            "else it serves" if reproducible else
+            "a server's greedy text can depend on the requests it batches with it or served before it (batching, prompt "
+            "reuse); declare reproducible=true only for a server set up for it. A rerun from stylefit's cache gives the "
+            "same files")
         self._tokenizer = None
         if tokenizer is not None:  # the chat template, applied here in completions mode
             from transformers import AutoTokenizer

@@ -73,6 +73,10 @@ class TransformersLM:
             raise StylefitError(f"token budget must be at least 1, got {token_budget}")
         self.name = resolved.name
         self.revision = resolved.revision
+        # Prompts go in fixed blocks, ordered by length, and samples draw from per-prompt seeds.
+        self.reproducible = True
+        self.reproducible_why = ("local transformers backend: the same request (prompts, settings, seeds) gives the same text "
+                                 "on one machine and library versions")
         self.device = torch.device(resolve_device(device))
         self.token_budget = token_budget
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(resolved.path)

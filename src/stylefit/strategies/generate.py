@@ -43,6 +43,7 @@ from stylefit.strategies.recipe import Strategy, placeholders
 StageProgress = Callable[..., None]
 # The target's own answers (for minimum change, paraphrase and self-style) are greedy, as SPPL's.
 TARGET_SPEC = GenerationSpec(max_new_tokens=256)
+OWN_ANSWER_KINDS = ("minimum_change", "paraphrase", "self_style")  # recipes that start from the target's own answers
 
 
 # What a final answer stated in passing ("the final answer is 8. Done.") says: up to its sentence's end.
@@ -87,6 +88,9 @@ class StrategyReport:
     tokens: int = 0  # of every teacher generation the responses took, retries included, cached or not
     notes: list[str] = field(default_factory=list)
     example_prompt: str | None = None  # the first question's prompt to the teacher, as the recipe filled it
+    # Whether generating again without the cache would write the same responses, and why (the teacher's word).
+    reproducible: bool = True
+    reproducible_why: str = "written from the task's own data"
 
 
 @dataclass
@@ -274,6 +278,11 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
     report.teacher_revision = teacher.revision
     prompts = _teacher_prompts(strategy, task, questions, models, store, report, own_answers_m, progress)
     report.example_prompt = prompts[0]
+    # Reproducible without the cache only if every model that wrote part of it is.
+    used = [teacher] + ([models.get("target")] if strategy.kind in OWN_ANSWER_KINDS else [])
+    unsure = [lm for lm in used if not lm.reproducible]
+    report.reproducible = not unsure
+    report.reproducible_why = "; ".join(f"{lm.name}: {lm.reproducible_why}" for lm in dict.fromkeys(unsure or used))
     rendered = [render_prompt(teacher, own_template(teacher), p) for p in prompts]
     answers: dict[int, Any] = {}
     pending = list(range(len(questions)))
