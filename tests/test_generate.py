@@ -45,6 +45,7 @@ teacher = "random"
 prompt = "{own_answers}{question} {gold}"
 retries = 0
 max_new_tokens = 8
+length_retries = 0
 fix_final_answer = true
 k_own_answers = 2
 '''
@@ -146,7 +147,8 @@ def test_self_style_imitates_the_targets_correct_answers(setup, tmp_path):
     # The parrot is right on q0, q3, q6: those are its own correct answers, two of them shown per question.
     assert report.example_prompt.count("Final Answer: 1\n\nFinal Answer: 1") == 2
     assert any("3/8 of the target's zero-shot answers correct" in n for n in report.notes)
-    assert report.fixed == report.still_wrong == 8 - report.correct
+    # The random teacher never ends a response: each is cut, so flagged and never fixed to gold.
+    assert report.truncated == report.still_wrong == 8 - report.correct and report.fixed == 0
 
 
 def test_self_style_for_a_target_never_correct_is_refused_unless_the_recipe_falls_back(setup, tmp_path):
@@ -348,3 +350,63 @@ def test_a_prompt_that_cannot_be_generated_stops_the_run_naming_the_strategy_and
         generate(root, ["long"], out=tmp_path / "b", **kwargs)
     assert str(failed.value) == (f"strategy 'long' id 'q10': prompt of {len(parrot_lm.tokenize(prompt)) + 1} tokens + {fits} "
                                  f"new tokens exceed the context of 'parrot' ({parrot_lm.max_length})")
+
+
+CUT = '''
+[strategy.room]
+description = "the parrot with too few tokens at first"
+kind = "teacher"
+teacher = "parrot"
+prompt = "{question}"
+max_new_tokens = 4
+length_retries = 2
+retries = 0
+fix_final_answer = true
+
+[strategy.cramped]
+description = "the parrot never given enough tokens"
+kind = "teacher"
+teacher = "parrot"
+prompt = "{question}"
+max_new_tokens = 4
+length_retries = 1
+retries = 0
+fix_final_answer = true
+'''
+
+
+def test_a_cut_response_is_asked_again_longer_and_one_still_cut_is_flagged_never_fixed(setup, tmp_path, tiny_target):
+    """'Final Answer: 1' is 15 tokens and an end token: cut at 4 and 8 tokens, whole at 16. A cut response with
+    the gold answer stitched on would teach the cut, so it is flagged, never fixed, and left out of training."""
+    from stylefit.data import load_task
+    from stylefit.data.candidates import load_candidates
+    from stylefit.loop import _chat_rows
+    from stylefit.training.recipe import EvalSettings
+    from stylefit.training.verify import eval_budget, plan_runs
+
+    root, kwargs, _ = setup
+    (tmp_path / "cut.toml").write_text(CUT)
+    result = generate(root, ["room", "cramped"], out=tmp_path / "out", **kwargs | {"recipes": [tmp_path / "cut.toml"]})
+    room, cramped = result.strategies
+    rows = {name: [json.loads(line) for line in (tmp_path / "out" / f"{name}.jsonl").read_text().splitlines()]
+            for name in ("room", "cramped")}
+    assert {r["response"] for r, gold in zip(rows["room"], "12315618") if gold == "1"} == {"Final Answer: 1"}
+    assert (room.tries, room.extended, room.hit_length_limit, room.truncated, room.fixed) == (24, 16, 16, 0, 5)
+    assert (cramped.tries, cramped.extended, cramped.truncated, cramped.fixed, cramped.still_wrong, cramped.correct) == (16, 8, 8, 0, 8, 0)
+    assert all(r["truncated"] and not r["fixed"] and not r["correct"] and r["response"] == "Final An" for r in rows["cramped"])
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())["strategies"][1]
+    assert manifest["truncated"] == 8 and manifest["notes"] == [
+        "8/8 responses still cut at 8 tokens: written as cut, flagged truncated=true, never fixed; training leaves them out"]
+    # Downstream: the loop's training set and verify's runs leave the cut responses out, even where wrong ones are kept.
+    (root / "test.jsonl").write_text(json.dumps({"id": "t0", "question": "What is 9 + 9?", "gold": "18"}) + "\n")
+    (root / "task.json").write_text(json.dumps(json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
+    task = load_task(root)
+    assert _chat_rows(task, rows["cramped"], keep_wrong=True) == ([], 8)
+    candidates = load_candidates(task, [tmp_path / "out" / "room.jsonl", tmp_path / "out" / "cramped.jsonl"])
+    (spec,) = plan_runs(task, candidates, tiny_target, strategies=["room"], seeds=[0], base=False)
+    assert len(spec.train) == 8
+    # The evaluation budget is checked against the longest target that is trained on (15 characters, 1 token each).
+    budget = eval_budget(candidates, tiny_target, ["room", "cramped"], 8, EvalSettings(max_new_tokens=16))
+    assert (budget["longest_target_tokens"], budget["needed"], budget["enough"]) == (15, 19, False)
+    with pytest.raises(StylefitError, match="strategy 'cramped': all 8 training responses are flagged truncated"):
+        plan_runs(task, candidates, tiny_target, seeds=[0], base=False)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import char_tokenizer, tiny_llama, write_task
+from conftest import REPO, char_tokenizer, tiny_llama, write_task
 from stylefit.bench import live
 from stylefit.bench.live import judge, load_live_config, run_live
 from stylefit.bench.live_report import live_markdown
@@ -119,7 +119,7 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
         StrategyAccuracy("gold", 1, [0, 1], [0.5, 0.6], [0.5, 0.6], [0.5, 0.6], 0.55, 0.55, 0.55, 0.07, 0.03, 0.04, 0.47, 0.63, True, 0, 0),
         StrategyAccuracy("answer_only", 2, [0, 1], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2], 0.2, 0.2, 0.2, 0.0, 0.02, 0.02, 0.16, 0.24, False, 0, 0)],
         [], NoiseFloor(0.05, 0.03, 0.06, 0.25), BaseAccuracy(0.1, 0.1, 0.1, 0.02, 0), [])
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}))
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": 0}))
     scores = tmp_path / "results" / "tiny" / "scores"
     scores.mkdir(parents=True)
     for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),
@@ -185,3 +185,38 @@ def test_a_routed_set_is_trained_and_reported_beside_the_strategies(tmp_path, ta
     assert set(case["accuracy"]) == {"gold", "answer_only"}  # the selectors rank only the strategies
     assert case["routed"]["routed:length"]["composition"] == {"answer_only": 1.0}  # the shorter correct response
     assert "routed:length (per-question routing: answer_only 100%)" in live_markdown(track)
+
+
+def test_runs_cut_by_the_length_limit_are_counted_and_flagged_in_the_committed_track():
+    """The committed track, judged again: every run's cut answers are in the JSON and the Markdown, and a run
+    past 2% is flagged where its case is shown and where the figures average over it."""
+    track = judge(load_live_config(REPO / "benchmarks" / "live" / "live.toml"))
+    cases = {c["case"]: c for c in track["cases"]}
+    equations = cases["simple_equations-smollm2"]
+    assert equations["cut"]["qwen_steps:seed0"] == 284 and equations["cut"]["answer_only:seed0"] == 0
+    assert set(equations["cut_flagged"]) == {"base"} | {f"{s}:seed{i}" for s in ("qwen_steps", "self_style", "self_corrected",
+                                                                                "worked_examples") for i in (0, 1)}
+    assert cases["chain_sum-qwen"]["cut_flagged"] == []
+    text = live_markdown(track)
+    assert "| qwen_steps | 7 | 2.0 | 0.5 | 2.3 1.7 | 284 288 (cut!) |" in text
+    assert "| answer_only | 3 | 10.5 | 3.5 | 8.0 13.0 | 0 0 |" in text
+    assert "**Flagged:** 3 of the 4 judged cases have runs" in text
+
+
+def test_the_cut_flag_is_past_two_percent_of_the_test_answers():
+    row = StrategyAccuracy("s", 1, [0, 1], [0.5] * 2, [0.5] * 2, [0.5] * 2, 0.5, 0.5, 0.5, 0.0, 0.03, 0.03, 0.44, 0.56, False, 3.0, 0,
+                           cut_per_seed=[6, 0])
+    assert not row.cut_flagged(300)  # 2% exactly
+    row.cut_per_seed = [0, 7]
+    assert row.cut_flagged(300)
+    # ... and the verify table marks it.
+    from rich.console import Console
+
+    from stylefit.training.report import case_table
+    from stylefit.training.verify import VerifyResult
+
+    case = VerifyCase("tiny", "t", "r", "strict", 300, [row], [], NoiseFloor(0.05, 0.03, 0.06, None), None, [])
+    result = VerifyResult("tiny", "strict", [0, 1], {"method": "lora", "lora_rank": 8, "epochs": 1}, {}, 10, [case], [], 0)
+    console = Console(record=True, width=250)
+    console.print(case_table(case, result))
+    assert "s (cut!)" in console.export_text()

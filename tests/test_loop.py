@@ -127,7 +127,7 @@ def test_wrong_responses_are_left_out_and_counted_unless_kept(setup, tmp_path):
     full = lines(tmp_path / "out" / "full" / "parrot_raw.jsonl")
     assert [r["correct"] for r in full] == [i % 3 == 0 for i in range(10)]
     assert result.training_sets["parrot_raw"] == {"path": "training_set.jsonl", "rows": 4, "left_out": 6}
-    assert "parrot_raw: 6/10 responses stayed wrong and are left out of training_set.jsonl" in result.notes[0]
+    assert "parrot_raw: 6/10 responses stayed wrong or were cut by the length limit and are left out of training_set.jsonl" in result.notes[0]
     kept = run(config(strategies=["parrot_raw", "gold"], scorer="length", keep_wrong=True), out=tmp_path / "kept",
                store=tmp_path / "c.sqlite", load_model=load)
     assert kept.training_sets["parrot_raw"] == {"path": "training_set.jsonl", "rows": 10, "left_out": 0}

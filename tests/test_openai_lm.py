@@ -225,11 +225,11 @@ def test_a_rerun_from_the_cache_reproduces_the_files_even_where_the_server_does_
 # ---- a server teacher under `generate`: faults, a kill mid-run, a resumed run ----------------------
 
 def served(tmp_path, url: str, prompt: str = "{question}", max_new_tokens: int = 32):
-    """A recipe file with one strategy 'served': the server's SmolLM2, greedy, no retry of wrong answers."""
+    """A recipe file with one strategy 'served': the server's SmolLM2, greedy, no retry of wrong or cut answers."""
     path = tmp_path / f"served-{url.split(':')[-1].split('/')[0]}.toml"
     path.write_text(f'[strategy.served]\ndescription = "SmolLM2 on llama.cpp"\nkind = "teacher"\n'
                     f'teacher = "openai:smollm2@{url}"\nprompt = "{prompt}"\nmax_new_tokens = {max_new_tokens}\n'
-                    'retries = 0\nfix_final_answer = true\n')
+                    'retries = 0\nlength_retries = 0\nfix_final_answer = true\n')
     return path
 
 

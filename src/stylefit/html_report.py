@@ -18,6 +18,7 @@ from stylefit.api import SelectionResult
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import _fmt, ranking_text, verdict_lines
+from stylefit.training.summary import CUT_FLAG
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -106,15 +107,22 @@ def verify_sections(verify: dict) -> list[str]:
                                                            [100 * a["ci_low"] for a in rows], [100 * a["ci_high"] for a in rows],
                                                            None, f"{case['metric']} test accuracy (%), n_test = {case['n_test']}, "
                                                            f"95% interval (seeds and test items)") + "</div>",
-                     _table(["rank", "strategy", "mean %", "sd over seeds", "per seed %"],
+                     _table(["rank", "strategy", "mean %", "sd over seeds", "per seed %", "answers cut per seed"],
                             [[str(a["rank"]), a["strategy"], f"{100 * a['mean']:.1f}", _sd(a),
-                              " ".join(f"{100 * x:.1f}" for x in a["accuracies"])] for a in rows], numeric={0, 2, 3})]
+                              " ".join(f"{100 * x:.1f}" for x in a["accuracies"]), _cut(a, case["n_test"])] for a in rows],
+                            numeric={0, 2, 3})]
         noise = case["noise"]
         seed_sd = "-" if noise["seed_std"] is None else f"{100 * noise['seed_std']:.1f}"
         base = f"; base model {100 * case['base']['accuracy']:.1f}%" if case.get("base") else ""
         sections.append(f'<p class="muted">Noise floor: one run strays by sd {100 * noise["run_sd"]:.1f} points '
                         f"(seeds {escape(seed_sd)}, test items {100 * noise['binomial_se']:.1f}){escape(base)}.</p>")
     return sections
+
+
+def _cut(row: dict, n_test: int) -> str:
+    """Test answers cut by max_new_tokens per seed, flagged above the share where a run measures the limit."""
+    cuts = row.get("cut_per_seed", [])
+    return " ".join(map(str, cuts)) + (" (cut!)" if any(c > CUT_FLAG * n_test for c in cuts) else "")
 
 
 def agreement_sections(selection: SelectionResult, verify: dict) -> list[str]:

@@ -142,10 +142,12 @@ def _winners(ranking) -> tuple[list[str], str]:
 
 
 def _chat_rows(task, rows: list[dict], keep_wrong: bool) -> tuple[list[dict], int]:
-    """Chat-format training examples (the task's prompt, the response); wrong ones left out unless kept."""
+    """Chat-format training examples (the task's prompt, the response); wrong ones left out unless kept,
+    and responses still cut by the length limit always."""
     out, left_out = [], 0
     for row in rows:
-        if not keep_wrong and not row.get("correct", True) and not row.get("fixed", False):
+        wrong = not row.get("correct", True) and not row.get("fixed", False)
+        if row.get("truncated", False) or (wrong and not keep_wrong):
             left_out += 1
             continue
         question = task.get(row["id"])
@@ -256,8 +258,8 @@ def run(
         write_jsonl(path, chat)
         training_sets[strategy] = {"path": path.name, "rows": len(chat), "left_out": left_out}
         if left_out:
-            notes.append(f"{strategy}: {left_out}/{len(rows)} responses stayed wrong and are left out of {path.name} "
-                         "(keep_wrong = true keeps them)")
+            notes.append(f"{strategy}: {left_out}/{len(rows)} responses stayed wrong or were cut by the length limit and are "
+                         f"left out of {path.name} (keep_wrong = true keeps the wrong ones that are whole)")
     timings["full_s"] = time.perf_counter() - t
 
     verified = None

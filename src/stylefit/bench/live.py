@@ -38,6 +38,7 @@ from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.errors import StylefitError
 from stylefit.store import Store
 from stylefit.training.grid import RUN_KIND
+from stylefit.training.summary import CUT_FLAG
 
 
 
@@ -303,8 +304,8 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):
-    """The case's ``VerifyCase``, and each run's seconds and device, from its committed runs; None
-    until every run is there."""
+    """The case's ``VerifyCase``, and each run's seconds, device and test answers cut by the length
+    limit, from its committed runs; None until every run is there."""
     from stylefit.training.runs import RunResult
     from stylefit.training.summary import summarize
 
@@ -320,7 +321,7 @@ def case_truth(config: LiveConfig, case: CaseConfig):
                                 f"{r.key}): the case's settings changed; remove the stale one")
         seen[r.strategy, r.seed] = r.key
     if any((s, seed) not in seen for s in case.strategies for seed in seeds):
-        return None, {}, {}
+        return None, {}, {}, {}
     # a routed set is reported once all its seeds are in; it never holds up judging the strategies
     unfinished = {s for s in case.routed_sets if any((s, seed) not in seen for seed in seeds)}
     wanted = [r for r in wanted if r.strategy not in unfinished]
@@ -328,7 +329,8 @@ def case_truth(config: LiveConfig, case: CaseConfig):
     wanted.sort(key=lambda r: (r.strategy is not None, r.strategy or "", r.seed or 0))
     seconds = {label(r): round(r.timings.get("total_s", 0.0), 1) for r in wanted}
     devices = {label(r): r.device for r in wanted}  # run costs differ between a CPU and a GPU
-    return summarize(wanted, "strict"), seconds, devices
+    cut = {label(r): r.evaluation.hit_length_limit for r in wanted}
+    return summarize(wanted, "strict"), seconds, devices, cut
 
 
 def _composition(folder: Path, name: str) -> dict[str, float]:
@@ -349,7 +351,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
     cases, incomplete, sigma = [], [], []
     outcomes: dict[str, list] = {s.name: [] for s in config.selectors}
     for case in config.cases:
-        truth, seconds, devices = case_truth(config, case)
+        truth, seconds, devices, cut = case_truth(config, case)
         if truth is None:
             incomplete.append(f"{case.name}: ground truth incomplete")
             continue
@@ -371,7 +373,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "routed": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                               "composition": _composition(root / case.name / "candidates", s)}
                           for s in case.routed_sets if s in accuracy},
-               "base": None if truth.base is None else truth.base.accuracy, "devices": devices,
+               "base": None if truth.base is None else truth.base.accuracy, "devices": devices, "cut": cut,
+               "cut_flagged": [run for run, n in cut.items() if n > CUT_FLAG * truth.n_test],
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()}}

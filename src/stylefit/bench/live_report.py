@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stylefit.data.jsonl import write_atomic
+from stylefit.training.summary import CUT_FLAG
 
 
 def _pct(x: float | None) -> str:
@@ -47,6 +48,14 @@ def _run_costs(case: dict[str, Any]) -> str:
     return " ".join(f"Run cost on {device} ({len(runs)} runs), s: {', '.join(runs)}." for device, runs in by_device.items())
 
 
+def _cuts(case: dict[str, Any], strategy: str | None) -> str:
+    """A strategy's (or, for None, the base model's) test answers cut by max_new_tokens, seed by seed; (cut!) past the flag."""
+    runs = sorted(run for run in case.get("cut", {}) if (run == "base") == (strategy is None)
+                  and (strategy is None or run.rpartition(":seed")[0] == strategy))
+    text = " ".join(str(case["cut"][run]) for run in runs)
+    return text + (" (cut!)" if any(run in case.get("cut_flagged", []) for run in runs) else "")
+
+
 SELECTOR_COLUMNS = ("selector", "picks", "ρ", "regret (pts)", "seconds", "device")
 
 
@@ -72,19 +81,23 @@ def live_markdown(track: dict[str, Any]) -> str:
     for case in track["cases"]:
         noise = case["noise"]
         lines += [f"## {case['case']} ({case['target']}, n_test={case['n_test']}, seeds {case['seeds']})", "",
-                  "| strategy | rank | mean | sd | per seed |", "|---|---|---|---|---|"]
+                  "| strategy | rank | mean | sd | per seed | answers cut per seed |", "|---|---|---|---|---|---|"]
         for strategy, a in sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"]):
             lines.append(f"| {strategy} | {a['rank']} | {_pct(a['mean'])} | {_pct(a['sd'])} | "
-                         f"{' '.join(_pct(x) for x in a['per_seed'])} |")
+                         f"{' '.join(_pct(x) for x in a['per_seed'])} | {_cuts(case, strategy)} |")
         for name, a in case.get("routed", {}).items():  # beside the strategies, never ranked by the selectors
             mix = ", ".join(f"{k} {100 * v:.0f}%" for k, v in a["composition"].items())
             lines.append(f"| {name} (per-question routing: {mix}) | | {_pct(a['mean'])} | {_pct(a['sd'])} | "
-                         f"{' '.join(_pct(x) for x in a['per_seed'])} |")
+                         f"{' '.join(_pct(x) for x in a['per_seed'])} | {_cuts(case, name)} |")
         if case["base"] is not None:
-            lines.append(f"| (base model) | | {_pct(case['base'])} | | |")
+            lines.append(f"| (base model) | | {_pct(case['base'])} | | | {_cuts(case, None)} |")
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
                   _run_costs(case), ""]
+        if case.get("cut_flagged"):
+            lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
+                      f"answers cut by max_new_tokens ({track['eval'].get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
+                      "Their accuracy measures the length limit as much as the strategy, and so does every figure of this case.", ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]
             lines += ["| " + " | ".join(row) + " |" for row in selector_rows(case)]
@@ -93,8 +106,13 @@ def live_markdown(track: dict[str, Any]) -> str:
         lines += ["## Not judged yet", ""] + [f"- {x}" for x in track["incomplete"]] + [""]
     if track["figures"]:
         lines += [f"## Selectors over {track['judged_cases']} judged case(s)", "",
-                  "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", "",
-                  "Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
+                  "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", ""]
+        flagged = [c["case"] for c in track["cases"] if c.get("judged") and c.get("cut_flagged")]
+        if flagged:
+            lines += [f"**Flagged:** {len(flagged)} of the {track['judged_cases']} judged cases have runs whose test answers were cut "
+                      f"by the length limit more than {CUT_FLAG:.0%} of the time ({', '.join(flagged)}): the figures below "
+                      "average over them as they stand.", ""]
+        lines += ["Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
                   "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
                   "work another selector had already cached (the target's own answers) is not counted again.", "",
                   "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | CPU s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]

@@ -44,6 +44,7 @@ class Candidate:
     strategy: str
     prompt: str  # the user prompt x (task-rendered unless the file gave its own)
     response: str
+    truncated: bool = False  # flagged by `generate`: still cut by the length limit; training leaves it out
 
 
 @dataclass
@@ -116,7 +117,10 @@ def _read_strategy(path: Path, strategy: str, task: Task, fields: FieldMap) -> d
             how = "" if record.id is not None else " (matched by question text)"
             raise StylefitError(f"{where}: duplicate id '{question.id}'{how} (first on {place(first[question.id])})")
         first[question.id] = where
-        rows[question.id] = Candidate(question.id, strategy, prompt, record.response)
+        truncated = obj.get("truncated", False)
+        if not isinstance(truncated, bool):
+            raise StylefitError(f"{where}: 'truncated' must be true or false, got {truncated!r}")
+        rows[question.id] = Candidate(question.id, strategy, prompt, record.response, truncated)
     if not rows:
         raise StylefitError(f"{path}: no candidates")
     return rows

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +81,13 @@ class StrategyReport:
     correct: int  # after retries
     still_wrong: int  # wrong after every try (written as is, or fixed where the recipe says so)
     fixed: int  # final answer replaced by the gold one
-    tries: int  # generations asked for, retries included
-    hit_length_limit: int
+    tries: int  # generations asked for, retries and longer budgets included
+    hit_length_limit: int  # generations cut by their budget (each try and each longer budget counted)
     generated_tokens: int  # in this run (0 when everything came from the cache)
     seconds: float  # of this run
     tokens: int = 0  # of every teacher generation the responses took, retries included, cached or not
+    extended: int = 0  # generations asked again with a longer budget because the last one was cut
+    truncated: int = 0  # responses still cut at the longest budget: written flagged, never fixed, counted in still_wrong
     notes: list[str] = field(default_factory=list)
     example_prompt: str | None = None  # the first question's prompt to the teacher, as the recipe filled it
     # Whether generating again without the cache would write the same responses, and why (the teacher's word).
@@ -292,18 +294,13 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
         spec = GenerationSpec(max_new_tokens=strategy.max_new_tokens, top_p=strategy.top_p if sampled else 1.0,
                               temperature=max(strategy.temperature, retry_temperature) if attempt else strategy.temperature,
                               seed=strategy.seed)
-        step = _stage(progress, f"{strategy.name}: {teacher.name} (try {attempt + 1})", len(pending), teacher)
-        with _naming(label, [questions[i].id for i in pending]):
-            generations = generate_cached(teacher, [rendered[i] for i in pending], spec, store, step,
-                                          sample_index=[attempt] * len(pending))
-        report.tries += len(pending)
-        report.tokens += sum(g.n_tokens for g in generations)
+        for g_i, g in _generate_uncut(strategy, teacher, rendered, pending, spec, attempt, store, report, progress, label, questions):
+            answers[g_i] = (g, attempt + 1)
         still = []
-        for i, g in zip(pending, generations):
+        for i in pending:
+            g, _ = answers[i]
             q = questions[i]
-            ok = bool(g.text.strip()) and check(task.verifier, g.text, q.gold, q.metadata).correct
-            answers[i] = (g, ok, attempt + 1)
-            report.hit_length_limit += g.finish_reason == "length"
+            ok = g.finish_reason != "length" and bool(g.text.strip()) and check(task.verifier, g.text, q.gold, q.metadata).correct
             if ok and attempt == 0:
                 report.correct_first_try += 1
             if not ok:
@@ -312,23 +309,61 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
         if not pending:
             break
     report.generated_tokens = _tokens(teacher) - tokens_before
+    wrong = set(pending)
     rows = []
     for i, q in enumerate(questions):
-        g, ok, tries = answers[i]
-        text, fixed = g.text.strip(), False
-        if not ok:
-            report.still_wrong += 1
+        g, tries = answers[i]
+        text, fixed, truncated = g.text.strip(), False, g.finish_reason == "length"
+        ok = i not in wrong
+        if truncated:  # cut text with a gold answer stitched on would teach the cut; it is flagged instead
+            report.truncated += 1
+        elif not ok:
             if strategy.fix_final_answer:
                 text, fixed = with_gold_answer(text, q.gold), True
                 report.fixed += 1
             elif not text:
                 raise StylefitError(f"{label} id '{q.id}': empty response after {tries} tries; nothing is written as if it were an answer")
+        report.still_wrong += not ok
         report.correct += ok
-        rows.append({"id": q.id, "response": text, "correct": ok, "tries": tries, "fixed": fixed})
-    if report.still_wrong:
+        rows.append({"id": q.id, "response": text, "correct": ok, "tries": tries, "fixed": fixed, "truncated": truncated})
+    if report.truncated:
+        report.notes.append(f"{report.truncated}/{len(questions)} responses still cut at {_budget(strategy, strategy.length_retries)} "
+                            "tokens: written as cut, flagged truncated=true, never fixed; training leaves them out")
+    if wrong := report.still_wrong - report.truncated:
         action = "final answer set to gold" if strategy.fix_final_answer else "kept as written, flagged correct=false"
-        report.notes.append(f"{report.still_wrong}/{len(questions)} responses wrong after {strategy.retries + 1} tries: {action}")
+        report.notes.append(f"{wrong}/{len(questions)} responses wrong after {strategy.retries + 1} tries: {action}")
     return rows, report
+
+
+def _budget(strategy: Strategy, extension: int) -> int:
+    return strategy.max_new_tokens * 2**extension
+
+
+def _generate_uncut(strategy: Strategy, teacher: LanguageModel, rendered: list[str], pending: list[int], spec: GenerationSpec,
+                    attempt: int, store: Store, report: StrategyReport, progress, label: str, questions: list[Question]):
+    """(index, generation) for every pending prompt: those cut by the length limit are asked again with
+    twice the budget, up to ``strategy.length_retries`` times; what is still cut comes back cut."""
+    todo = pending
+    for extension in range(strategy.length_retries + 1):
+        budget = _budget(strategy, extension)
+        stage = f"{strategy.name}: {teacher.name} (try {attempt + 1}" + (f", {budget} tokens)" if extension else ")")
+        step = _stage(progress, stage, len(todo), teacher)
+        with _naming(label, [questions[i].id for i in todo]):
+            generations = generate_cached(teacher, [rendered[i] for i in todo], replace(spec, max_new_tokens=budget), store, step,
+                                          sample_index=[attempt] * len(todo))
+        report.tries += len(todo)
+        report.extended += len(todo) if extension else 0
+        report.tokens += sum(g.n_tokens for g in generations)
+        report.hit_length_limit += sum(g.finish_reason == "length" for g in generations)
+        cut = []
+        for i, g in zip(todo, generations):
+            if g.finish_reason == "length" and extension < strategy.length_retries:
+                cut.append(i)
+            else:
+                yield i, g
+        if not cut:
+            return
+        todo = cut
 
 
 def _tokens(lm: LanguageModel) -> int:

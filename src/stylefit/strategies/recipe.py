@@ -59,6 +59,8 @@ class Strategy(BaseModel):
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(512, ge=1)
+    length_retries: int = Field(2, ge=0, description="a response cut by max_new_tokens is generated again with twice the "
+                                "budget, up to this many times; one still cut is flagged truncated and never fixed")
     seed: int = 0
     retries: int = Field(2, ge=0, description="a wrong response is generated again up to this many times")
     fix_final_answer: bool = Field(False, description="replace a still-wrong final answer by the gold one (counted)")

@@ -24,7 +24,8 @@ def case_table(case: VerifyCase, result: VerifyResult) -> Table:
         title=f"{case.task}: strategies ranked by fine-tuned {case.metric} accuracy (%) of {case.target} "
         f"({method}, {result.n_train} examples, epochs {recipe['epochs']:g}; n={case.n_test} test questions)",
         caption="mean and sd over seeds (ddof=1); 95% CI from seed and test-item noise; "
-        "vs next: difference to the next rank, * = separated beyond noise",
+        "vs next: difference to the next rank, * = separated beyond noise; (cut!) = over 2% of a run's test answers "
+        "hit max_new_tokens",
     )
     for col, justify in [("rank", "right"), ("strategy", "left"), ("mean", "right"), ("sd", "right"), ("per seed", "right"),
                          ("95% CI", "right"), ("strict", "right"), ("flexible", "right"), ("vs next", "right")]:
@@ -33,7 +34,7 @@ def case_table(case: VerifyCase, result: VerifyResult) -> Table:
     for s in case.strategies:
         c = next_diff.get(s.strategy)
         vs_next = "" if c is None else f"{100 * c.diff:+.1f} [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]{'*' if c.separated else ''}"
-        table.add_row(str(s.rank), s.strategy, _pct(s.mean), _pct(s.std), " ".join(_pct(a) for a in s.accuracies),
+        table.add_row(str(s.rank), s.strategy + (" [red](cut!)[/red]" if s.cut_flagged(case.n_test) else ""), _pct(s.mean), _pct(s.std), " ".join(_pct(a) for a in s.accuracies),
                       f"[{_pct(s.ci_low)}, {_pct(s.ci_high)}]", _pct(s.mean_strict), _pct(s.mean_flexible), vs_next)
     if case.base is not None:
         b = case.base

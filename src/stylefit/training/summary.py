@@ -15,7 +15,7 @@ on the shared test items is ignored, which makes the verdict conservative.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import norm
@@ -23,6 +23,7 @@ from scipy.stats import norm
 from stylefit.training.runs import RunResult
 
 Z95 = float(norm.ppf(0.975))
+CUT_FLAG = 0.02  # share of test answers cut by max_new_tokens above which a run is flagged
 
 
 def binomial_se(accuracy: float, n: int) -> float:
@@ -51,6 +52,11 @@ class StrategyAccuracy:
     within_noise_of_best: bool
     hit_length_limit: float  # test outputs cut by max_new_tokens, mean over seeds
     skipped_examples: int  # over-long training examples dropped, summed over seeds
+    cut_per_seed: list[int] = field(default_factory=list)  # test outputs cut by max_new_tokens, per seed
+
+    def cut_flagged(self, n_test: int) -> bool:
+        """A run whose answers hit the length limit this often measures the limit as much as the strategy."""
+        return any(c > CUT_FLAG * n_test for c in self.cut_per_seed)
 
 
 @dataclass
@@ -142,6 +148,7 @@ def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
             within_noise_of_best=False,
             hit_length_limit=float(np.mean([r.evaluation.hit_length_limit for r in group])),
             skipped_examples=sum(len(r.training.skipped) for r in group if r.training),
+            cut_per_seed=[r.evaluation.hit_length_limit for r in group],
         ))
     rows.sort(key=lambda s: (-s.mean, s.strategy))
     for i, row in enumerate(rows):
@@ -180,6 +187,10 @@ def _notes(rows: list[StrategyAccuracy], noise: NoiseFloor, n: int) -> list[str]
     cut = [f"{s.strategy} {s.hit_length_limit:g}" for s in rows if s.hit_length_limit]
     if cut:
         notes.append(f"test outputs cut by max_new_tokens (of {n}, mean over seeds): {', '.join(cut)}")
+    flagged = [f"{s.strategy} ({', '.join(map(str, s.cut_per_seed))})" for s in rows if s.cut_flagged(n)]
+    if flagged:
+        notes.append(f"FLAGGED (cut!): runs whose test answers hit max_new_tokens more than {CUT_FLAG:.0%} of the time, so "
+                     f"their accuracy measures the limit as much as the strategy: {', '.join(flagged)}; raise max_new_tokens")
     skipped = [f"{s.strategy} {s.skipped_examples}" for s in rows if s.skipped_examples]
     if skipped:
         notes.append(f"over-long training examples skipped (summed over seeds): {', '.join(skipped)}")

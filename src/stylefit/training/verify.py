@@ -7,6 +7,7 @@ task's test questions, and rank the strategies by accuracy against the noise flo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -110,10 +111,37 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
                   checkpoint_every=checkpoint_every)
     specs = [RunSpec(**common, strategy=None, seed=None, recipe=None)] if base else []
     for strategy in strategies:
-        train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)]
+        train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response)
+                 for c in candidates.candidates(strategy, train_ids) if not c.truncated]  # cut text is not a target
+        if not train:
+            raise StylefitError(f"strategy '{strategy}': all {len(train_ids)} training responses are flagged truncated "
+                                "(cut by the length limit): nothing to train on")
         for seed in seeds:
             specs.append(RunSpec(**common, strategy=strategy, seed=seed, recipe=recipe, train=train, validation=validation))
     return specs
+
+
+EVAL_MARGIN = 1.25  # the evaluation budget should leave room past the longest training target
+
+
+def eval_budget(candidates: CandidateSet, target: str, strategies: list[str], n_train: int,
+                eval_settings: EvalSettings) -> dict[str, Any]:
+    """The longest training target in the target's tokens, and whether ``max_new_tokens`` leaves
+    ``EVAL_MARGIN`` room past it: a model taught answers that long is cut by a shorter budget."""
+    from transformers import AutoTokenizer
+
+    from stylefit.models.registry import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(target).path)
+    longest = (0, "", "")
+    for strategy in strategies:
+        for c in candidates.candidates(strategy, candidates.ids[:n_train]):
+            if not c.truncated:
+                longest = max(longest, (len(tokenizer(c.response, add_special_tokens=False).input_ids), strategy, c.id))
+    needed = math.ceil(EVAL_MARGIN * longest[0])
+    return {"target": target, "max_new_tokens": eval_settings.max_new_tokens, "longest_target_tokens": longest[0],
+            "longest_target": f"strategy '{longest[1]}' id '{longest[2]}'", "needed": needed,
+            "enough": eval_settings.max_new_tokens >= needed}
 
 
 @dataclass
@@ -129,6 +157,7 @@ class VerifyResult:
     computed: int  # runs executed now (the rest came from the store)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    eval_budgets: list[dict[str, Any]] = field(default_factory=list)  # per target: see ``eval_budget``
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -194,6 +223,9 @@ def verify(
     plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
                        n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype,
                        checkpoint_every=checkpoint_every) for t in targets]
+    trained_on = candidates.ids[: n_train or len(candidates.ids)]
+    chosen = _chosen(strategies, candidates.strategies, "strategy")
+    budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings) for t in targets]
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
                        workers=workers, progress=progress)
 
@@ -202,6 +234,15 @@ def verify(
         cases.append(summarize(outcome.results[start : start + len(plan)], metric))
         start += len(plan)
     notes = []
+    for b in budgets:
+        if not b["enough"]:
+            notes.append(f"FLAGGED: max_new_tokens={b['max_new_tokens']} leaves less than {EVAL_MARGIN:g}x the longest training "
+                         f"target ({b['longest_target_tokens']} tokens of {b['target']}, {b['longest_target']}); answers written "
+                         f"like it are cut: use max_new_tokens >= {b['needed']}")
+    for strategy in chosen:
+        if cut := sum(c.truncated for c in candidates.candidates(strategy, trained_on)):
+            notes.append(f"{strategy}: {cut}/{len(trained_on)} responses flagged truncated (cut by the length limit) are left "
+                         "out of its training set")
     versions = {tuple(sorted(r.versions.items())) for r in outcome.results}
     if len(versions) > 1:
         notes.append(f"runs were made with {len(versions)} different sets of library versions (see runs[].versions)")
@@ -209,4 +250,5 @@ def verify(
         task=task.name, metric=metric, seeds=seeds, recipe=recipe.model_dump(mode="json"),
         eval=eval_settings.model_dump(mode="json"), n_train=n_train or len(candidates.ids), cases=cases,
         runs=outcome.results, computed=outcome.computed, notes=notes, timings={"total_s": time.perf_counter() - t0},
+        eval_budgets=budgets,
     )
