@@ -151,3 +151,18 @@ def test_an_atomic_write_removes_what_a_killed_writer_left_and_nothing_else(tmp_
     (tmp_path / f".out.json.{os.getpid()}.live.tmp").write_text("{")  # a live writer's (this process)
     write_atomic(tmp_path / "out.json", "{}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.json.{os.getpid()}.live.tmp", "out.json"]
+
+
+@pytest.mark.parametrize("test_row,message", [
+    ({"id": "q3", "question": "What is 30 + 0?", "gold": "30"}, r"1 test question\(s\) also in the training split \(first: id 'q3'\)"),
+    ({"id": "t0", "question": " What is  4 +\n1? ", "gold": "5"},
+     r"1 test question\(s\) also in the training split \(first: test id 't0' has the text of training id 'q4'\)"),
+])
+def test_a_test_question_also_in_training_is_an_error_naming_it(tiny_task, test_row, message):
+    rows = [{"id": "t9", "question": "What is 99 + 1?", "gold": "100"}, test_row]
+    (tiny_task / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tiny_task / "task.json").write_text(json.dumps(json.loads((tiny_task / "task.json").read_text()) | {"test": "test.jsonl"}))
+    with pytest.raises(StylefitError, match=rf"task.json: {message}; the splits must be disjoint"):
+        load_task(tiny_task)
+    (tiny_task / "test.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert [q.id for q in load_task(tiny_task).test] == ["t9"]  # disjoint: loads

@@ -198,12 +198,14 @@ def test_a_task_split_may_be_parquet_or_a_saved_dataset_with_a_field_mapping(roo
     reference = load_task(root)
     rows = [{"uid": q.id, "prompt": q.question, "answer": int(q.gold), "metadata": {"n": i}} for i, q in enumerate(reference.train)]
     write_parquet(root / "train.parquet", rows)
-    save_to_disk(root / "test_split", rows[:3])
+    tests = [{"uid": f"t{i}", "prompt": f"What is {i} + 7?", "answer": i + 7, "metadata": {}} for i in range(3)]
+    save_to_disk(root / "test_split", tests)
     spec = json.loads((root / "task.json").read_text())
     fields = {"id": "uid", "question": "prompt", "gold": "answer"}
     (root / "task.json").write_text(json.dumps(spec | {"train": "train.parquet", "test": "test_split", "fields": fields}))
     task = load_task(root)
-    assert task.train == reference.train and task.test == reference.train[:3]
+    assert task.train == reference.train and [(q.id, q.question, q.gold) for q in task.test] == [
+        (f"t{i}", f"What is {i} + 7?", str(i + 7)) for i in range(3)]
     assert task.train[4].metadata == {"n": 4}
     assert load_candidates(task, root / "candidates").by_strategy == load_candidates(reference, root / "candidates").by_strategy
 

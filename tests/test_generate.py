@@ -410,3 +410,27 @@ def test_a_cut_response_is_asked_again_longer_and_one_still_cut_is_flagged_never
     assert (budget["longest_target_tokens"], budget["needed"], budget["enough"]) == (15, 19, False)
     with pytest.raises(StylefitError, match="strategy 'cramped': all 8 training responses are flagged truncated"):
         plan_runs(task, candidates, tiny_target, seeds=[0], base=False)
+
+
+def test_a_teacher_that_writes_bare_answers_is_named_and_duplicate_strategies_are_counted_once(setup, tmp_path):
+    """Where every gold is 1, the parrot's 'Final Answer: 1' is answer_only under another name: the manifest says
+    so, and counts one distinct strategy, not two."""
+    from stylefit.data.overlap import strategy_overlap
+
+    root, kwargs, _ = setup
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    (root / "train.jsonl").write_text("".join(json.dumps(r | {"gold": "1"}) + "\n" for r in rows))
+    result = generate(root, ["parrot_says", "answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
+    says = result.strategies[0]
+    assert says.notes == ["100% of its responses are the bare final answer: the task's own format instruction likely "
+                          "overrides the recipe's prompt, so it is answer_only under another name"]
+    assert result.overlap["distinct"] == 1 and result.overlap["groups"] == [["parrot_says", "answer_only"]]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["overlap"]["pairs"] == [{"a": "parrot_says", "b": "answer_only", "identical": 1.0, "near_identical": 1.0}]
+    again = generate(root, ["parrot_says", "answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
+    assert again.strategies[0].notes == says.notes  # kept from the manifest, not said twice
+    # By hand: near-identical is >= 0.9 character similarity; a pair counts as one at >= 90% of questions.
+    o = strategy_overlap({"a": ["x = 12", "the sum is 7", "abc"], "b": ["x  =  12", "the sum is 7.", "xyz"], "c": ["q"] * 3})
+    assert [(p.a, p.b, round(p.identical, 2), round(p.near_identical, 2)) for p in o.pairs] == [
+        ("a", "b", 0.33, 0.67), ("a", "c", 0.0, 0.0), ("b", "c", 0.0, 0.0)]
+    assert o.distinct == 3

@@ -62,7 +62,7 @@ def test_selection_and_ground_truth_together_plot_one_against_the_other(tmp_path
     from stylefit.training import verify
 
     root = write_task(tmp_path / "task", n=6)
-    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(4)]
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)} for i in range(4)]
     (root / "test.jsonl").write_text("".join(json_.dumps(r) + "\n" for r in tests))
     spec = json_.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}
     (root / "task.json").write_text(json_.dumps(spec))
@@ -85,7 +85,7 @@ def test_verify_writes_the_report_when_asked(tmp_path, tiny_target):
     from test_cli import run
 
     root = write_task(tmp_path / "task", n=4)
-    (root / "test.jsonl").write_text("".join(json_.dumps({"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)}) + "\n"
+    (root / "test.jsonl").write_text("".join(json_.dumps({"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)}) + "\n"
                                              for i in range(3)))
     (root / "task.json").write_text(json_.dumps(json_.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
     proc = run(["verify", str(root), str(root / "candidates"), "--model", tiny_target, "--seeds", "0", "--epochs", "1",

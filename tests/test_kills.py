@@ -124,7 +124,9 @@ def test_generate_killed_mid_generation_resumes(tmp_path, tiny_target):
 
 def test_verify_killed_mid_training_resumes_from_its_checkpoint(tmp_path, tiny_target):
     task = write_task(tmp_path / "task", n=64)
-    (task / "task.json").write_text(json.dumps(json.loads((task / "task.json").read_text()) | {"test": "train.jsonl"}))
+    (task / "test.jsonl").write_text("".join(json.dumps({"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)}) + "\n"
+                                         for i in range(4)))
+    (task / "task.json").write_text(json.dumps(json.loads((task / "task.json").read_text()) | {"test": "test.jsonl"}))
 
     def args(work):
         return ["verify", str(task), str(task / "candidates"), "--model", tiny_target, "--strategy", "steps", "--seeds", "0",

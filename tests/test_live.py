@@ -26,7 +26,7 @@ def write_config(tmp_path, target, selectors='', extra_case=''):
     rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
     (root / "train.jsonl").write_text("".join(
         json.dumps(r | {"metadata": {"solution": f"{r['question'][8:-1]} = {r['gold']}"}}) + "\n" for r in rows))
-    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(4)]
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)} for i in range(4)]  # none is a training question
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
     (root / "task.json").write_text(json.dumps(json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
     selectors = selectors or '''
@@ -122,6 +122,10 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": 0}))
     scores = tmp_path / "results" / "tiny" / "scores"
     scores.mkdir(parents=True)
+    candidates = tmp_path / "results" / "tiny" / "candidates"  # what judging reads besides the runs: the responses
+    candidates.mkdir()
+    for name, text in (("gold", "{i} = 1"), ("answer_only", "Final Answer: {i}")):
+        (candidates / f"{name}.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "response": text.format(i=i)}) + "\n" for i in range(6)))
     for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),
                                 ("proxy", {"gold": 0.1, "answer_only": 0.3}, True)):
         (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0, "device": "cpu",

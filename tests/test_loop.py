@@ -47,7 +47,7 @@ def setup(tmp_path, target, parrot_lm):
         gold = "1" if int(row["id"][1:]) % 3 == 0 else row["gold"]
         rows.append(row | {"gold": gold, "metadata": {"solution": f"Let us think about it slowly and carefully. It is {gold}."}})
     (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(4)]
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)} for i in range(4)]
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
     (root / "task.json").write_text(json.dumps(json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
     (tmp_path / "recipes.toml").write_text(RECIPES)

@@ -176,6 +176,9 @@ def test_tied_scores_share_rank_and_p_best_and_no_pick_is_claimed(tiny_lm, tiny_
     text = console.export_text()
     assert "1.00" not in text and "0.33" in text
     assert "No pick at N=6: 3 strategies tie for best" in text and "Pick:" not in text
+    # The result says so too: no best, whatever the files' order, and the tied strategies by name.
+    assert result.best is None and result.to_dict()["best"] is None
+    assert sorted(result.to_dict()["tied_best"]) == ["short", "steps", "wordy"]
 
 
 @pytest.mark.parametrize("scorer,params", [("ppl", {}), ("sppl", {"m": 12, "k": 3, "max_new_tokens": 8}),

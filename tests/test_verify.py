@@ -30,7 +30,7 @@ def target(tiny_target):
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     root = write_task(tmp_path_factory.mktemp("verify") / "task", n=8)
-    tests = [{"id": f"t{i}", "question": f"What is {i} + 2?", "gold": str(i + 2)} for i in range(5)]
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)} for i in range(5)]
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
     spec = json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}
     (root / "task.json").write_text(json.dumps(spec))
@@ -226,6 +226,9 @@ def test_binomial_se_is_the_agresti_coull_interval_of_statsmodels(correct, n):
 def test_tied_strategies_share_a_rank():
     runs = [fake_run("A", 0, 0.6), fake_run("B", 0, 0.7), fake_run("C", 0, 0.6)]
     assert [(s.strategy, s.rank) for s in summarize(runs).strategies] == [("B", 1), ("A", 2), ("C", 2)]
+    # A tie for first is no pick, never the alphabetically first: best is None, tied_best names both.
+    tied = summarize([fake_run("B", 0, 0.6), fake_run("A", 0, 0.6), fake_run("C", 0, 0.5)])
+    assert (tied.best, tied.tied_best) == (None, ["A", "B"])
 
 
 def test_the_statistics_by_hand():

@@ -46,8 +46,10 @@ class SelectionResult:
     versions: dict[str, str] = field(default_factory=dict)  # python and the libraries the numbers came from
 
     @property
-    def best(self) -> str:
-        return self.ranking.best
+    def best(self) -> str | None:
+        """The pick; None when strategies tie for first (``tied_best`` names them): a tie is never broken by file order."""
+        tied = self.ranking.tied_best
+        return tied[0] if len(tied) == 1 else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -323,6 +323,8 @@ def generate(
             console.print(f"[dim]note: {r.strategy}: {note}[/dim]")
         if not r.reproducible:
             console.print(f"[dim]note: {r.strategy}: not reproducible without this cache ({r.reproducible_why})[/dim]")
+    for line in result.overlap.get("summary", []):
+        console.print(f"[dim]overlap: {line}[/dim]")
     console.print(f"{result.computed} generations computed, the rest from cache; wrote {result.out}/manifest.json")
 
 

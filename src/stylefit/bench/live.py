@@ -340,6 +340,16 @@ def _composition(folder: Path, name: str) -> dict[str, float]:
     return json.loads(path.read_text(encoding="utf-8"))["composition"] if path.is_file() else {}
 
 
+def _overlap(folder: Path, strategies: list[str]) -> dict[str, Any]:
+    """Identical responses per pair of the case's strategies, and how many are distinct (``data.overlap``)."""
+    from stylefit.data.overlap import strategy_overlap
+
+    responses = {s: [json.loads(line)["response"] for line in (folder / f"{s}.jsonl").read_text(encoding="utf-8").splitlines()]
+                 for s in strategies}
+    overlap = strategy_overlap(responses)
+    return overlap.to_dict() | {"summary": overlap.lines()}
+
+
 REFERENCES = ("sppl", "ppl")  # paired differences are reported against these selectors, where configured
 
 
@@ -377,7 +387,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "cut_flagged": [run for run, n in cut.items() if n > CUT_FLAG * truth.n_test],
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
-               "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()}}
+               "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
+               "overlap": _overlap(root / case.name / "candidates", case.strategies)}
         if np.ptp(acc) == 0:
             incomplete.append(f"{case.name}: every strategy has the same accuracy, so it cannot judge a selector")
         elif len(preferences) < len(config.selectors):

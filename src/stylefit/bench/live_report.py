@@ -94,6 +94,8 @@ def live_markdown(track: dict[str, Any]) -> str:
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
                   _run_costs(case), ""]
+        if overlap := case.get("overlap"):
+            lines += ["Distinct strategies: " + "; ".join(overlap["summary"]) + ".", ""]
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
                       f"answers cut by max_new_tokens ({track['eval'].get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
@@ -107,6 +109,10 @@ def live_markdown(track: dict[str, Any]) -> str:
     if track["figures"]:
         lines += [f"## Selectors over {track['judged_cases']} judged case(s)", "",
                   "95% percentile bootstrap intervals over cases (none with fewer than 2 cases).", ""]
+        judged = [c for c in track["cases"] if c.get("judged")]
+        lines += ["Each case's ρ ranks its strategies, but strategies that write the same responses are one strategy counted "
+                  "twice: distinct strategies per judged case " + ", ".join(
+                      f"{c['case']} {c['overlap']['distinct']} of {len(c['accuracy'])}" for c in judged if "overlap" in c) + ".", ""]
         flagged = [c["case"] for c in track["cases"] if c.get("judged") and c.get("cut_flagged")]
         if flagged:
             lines += [f"**Flagged:** {len(flagged)} of the {track['judged_cases']} judged cases have runs whose test answers were cut "

@@ -124,11 +124,20 @@ def load_task(path: str | Path) -> Task:
     if spec.verifier is not None:
         get_verifier(spec.verifier)  # unknown names fail at load time, not after an hour of scoring
     root = spec_path.parent
-    return Task(
-        name=spec.name,
-        prompt_template=spec.prompt_template,
-        train=_read_questions(root / spec.train, spec.fields),
-        test=_read_questions(root / spec.test, spec.fields) if spec.test else [],
-        verifier_name=spec.verifier,
-        source=str(spec_path),
-    )
+    train = _read_questions(root / spec.train, spec.fields)
+    test = _read_questions(root / spec.test, spec.fields) if spec.test else []
+    _check_disjoint(train, test, spec_path)
+    return Task(name=spec.name, prompt_template=spec.prompt_template, train=train, test=test, verifier_name=spec.verifier,
+                source=str(spec_path))
+
+
+def _check_disjoint(train: list[Question], test: list[Question], spec_path: Path) -> None:
+    """A test question also trained on (same id, or same text up to whitespace) inflates every accuracy measured on it."""
+    text = lambda q: " ".join(q.question.split())
+    by_id, by_text = {q.id for q in train}, {text(q): q.id for q in train}
+    for q in test:
+        if q.id in by_id or text(q) in by_text:
+            same = sum(t.id in by_id or text(t) in by_text for t in test)
+            how = f"id '{q.id}'" if q.id in by_id else f"test id '{q.id}' has the text of training id '{by_text[text(q)]}'"
+            raise StylefitError(f"{spec_path}: {same} test question(s) also in the training split (first: {how}); "
+                                "the splits must be disjoint")

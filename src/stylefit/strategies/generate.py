@@ -106,6 +106,7 @@ class GenerateResult:
     retry_temperature: float = 0.7
     own_answers_m: int = 100
     task_hash: str = ""  # the prompt template and every training question: what the responses were written for
+    overlap: dict[str, Any] = field(default_factory=dict)  # identical responses per pair, distinct strategies (data.overlap)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,6 +206,9 @@ def generate(
             reports.append(report)
         result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings)
         write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    overlap = _overlap(out, chosen, questions, reports) if len(chosen) > 1 else {}
+    result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings, overlap=overlap)
+    write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     for name in routed:
         recipe = {"scorer": name.removeprefix(ROUTED_PREFIX), "between": [s.name for s in chosen]}
         report = written.get(name)
@@ -213,9 +217,28 @@ def generate(
             report = _route(name, recipe, task, out, models, store, progress)
             report.seconds = round(time.perf_counter() - t, 2)
         reports.append(report)
-        result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings)
+        result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings, overlap=overlap)
         write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def _overlap(out: Path, chosen: list[Strategy], questions: list[Question], reports: list[StrategyReport]) -> dict[str, Any]:
+    """Which strategies wrote the same responses, and which teacher wrote bare answers (its prompt overridden,
+    e.g. by a task instruction such as "give only the result"): noted on the reports."""
+    from stylefit.data.overlap import SAME, shares, strategy_overlap
+
+    responses = {s.name: [json.loads(line)["response"] for line in (out / f"{s.name}.jsonl").read_text(encoding="utf-8").splitlines()]
+                 for s in chosen}
+    overlap = strategy_overlap(responses)
+    bare = [f"Final Answer: {q.gold}" for q in questions]
+    by_name = {r.strategy: r for r in reports}
+    for s in chosen:
+        if s.kind not in ("gold", "answer_only") and (share := shares(responses[s.name], bare)[1]) >= SAME:
+            note = (f"{100 * share:.0f}% of its responses are the bare final answer: the task's own format instruction "
+                    "likely overrides the recipe's prompt, so it is answer_only under another name")
+            if note not in by_name[s.name].notes:  # a strategy kept from an earlier run has it already
+                by_name[s.name].notes.append(note)
+    return overlap.to_dict() | {"summary": overlap.lines()}
 
 
 def _route(name: str, recipe: dict, task: Task, out: Path, models: "_Models", store: Store, progress) -> StrategyReport:

@@ -104,8 +104,14 @@ class VerifyCase:
     notes: list[str]
 
     @property
-    def best(self) -> str:
-        return self.strategies[0].strategy
+    def best(self) -> str | None:
+        """The most accurate strategy; None when several share rank 1 (``tied_best`` names them)."""
+        tied = self.tied_best
+        return tied[0] if len(tied) == 1 else None
+
+    @property
+    def tied_best(self) -> list[str]:
+        return [s.strategy for s in self.strategies if s.rank == 1]
 
     @property
     def ranking(self) -> list[str]:

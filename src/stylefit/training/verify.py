@@ -163,7 +163,7 @@ class VerifyResult:
         d = asdict(self)
         d["runs"] = [r.model_dump(mode="json") for r in self.runs]
         for case, out in zip(self.cases, d["cases"]):
-            out["best"], out["ranking"] = case.best, case.ranking
+            out["best"], out["tied_best"], out["ranking"] = case.best, case.tied_best, case.ranking
         return d
 
 
