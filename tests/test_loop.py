@@ -133,6 +133,19 @@ def test_wrong_responses_are_left_out_and_counted_unless_kept(setup, tmp_path):
     assert kept.training_sets["parrot_raw"] == {"path": "training_set.jsonl", "rows": 10, "left_out": 0}
 
 
+@pytest.mark.parametrize("keep_wrong,trained", [(False, 4), (True, 10)])
+def test_verify_trains_on_what_the_training_set_holds(setup, tmp_path, keep_wrong, trained):
+    """The winner's full set holds 6 wrong, unfixed responses that training_set.jsonl leaves out: verify leaves them out too."""
+    config, load, _ = setup
+    body = '[verify]\nbaseline = "gold"\nseeds = [0]\nn_test = 2\nmax_new_tokens = 8\nbase = false\n' \
+           '[verify.recipe]\nepochs = 1\nbatch_size = 4\nmax_length = 192\n'
+    path = config(body=body, strategies=["parrot_raw", "gold"], scorer="length", keep_wrong=keep_wrong)
+    result = run(path, out=tmp_path / "out", store=tmp_path / "c.sqlite", load_model=load)
+    assert result.winners == ["parrot_raw"] and result.training_sets["parrot_raw"]["rows"] == trained
+    runs = {r["strategy"]: r for r in json.loads((tmp_path / "out" / "verify.json").read_text())["runs"]}
+    assert runs["parrot_raw"]["training"]["examples"] == trained and runs["gold"]["training"]["examples"] == 10
+
+
 def test_verify_fine_tunes_the_winner_and_the_baseline(setup, tmp_path):
     config, load, _ = setup
     body = '[verify]\nbaseline = "gold"\nseeds = [0]\nn_test = 4\nmax_new_tokens = 8\nbase = false\n' \

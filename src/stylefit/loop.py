@@ -302,7 +302,7 @@ def _verify(config: RunConfig, task, out: Path, strategies: list[str], full_size
     result = verify(task, [out / "full" / f"{s}.jsonl" for s in strategies], targets=config.target, seeds=v.seeds,
                     recipe=v.recipe, eval_settings={"max_new_tokens": v.max_new_tokens}, n_train=full_size,
                     n_test=v.n_test, base=v.base, metric=v.metric, store=store, device=config.device, dtype=config.dtype,
-                    progress=progress)
+                    progress=progress, leave_out_wrong=not config.keep_wrong)  # what training_set.jsonl holds
     data = result.to_dict()
     write_atomic(out / "verify.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return {k: data[k] for k in ("task", "metric", "seeds", "recipe", "n_train", "cases", "notes", "computed")}

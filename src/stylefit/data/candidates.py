@@ -45,6 +45,7 @@ class Candidate:
     prompt: str  # the user prompt x (task-rendered unless the file gave its own)
     response: str
     truncated: bool = False  # flagged by `generate`: still cut by the length limit; training leaves it out
+    wrong: bool = False  # flagged by `generate`: wrong after every try and not fixed (correct=false, fixed=false)
 
 
 @dataclass
@@ -120,7 +121,8 @@ def _read_strategy(path: Path, strategy: str, task: Task, fields: FieldMap) -> d
         truncated = obj.get("truncated", False)
         if not isinstance(truncated, bool):
             raise StylefitError(f"{where}: 'truncated' must be true or false, got {truncated!r}")
-        rows[question.id] = Candidate(question.id, strategy, prompt, record.response, truncated)
+        wrong = obj.get("correct") is False and not obj.get("fixed", False)
+        rows[question.id] = Candidate(question.id, strategy, prompt, record.response, truncated, wrong)
     if not rows:
         raise StylefitError(f"{path}: no candidates")
     return rows

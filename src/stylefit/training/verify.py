@@ -69,9 +69,11 @@ def run_numerics(device: str, dtype: str, ray_address: str | None, resources: Ru
 def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: list[str] | None = None,
               seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, eval_settings: EvalSettings | None = None,
               n_train: int | None = None, n_test: int | None = None, base: bool = True,
-              device: str = "cpu", dtype: str = "float32", checkpoint_every: int = 10) -> list[RunSpec]:
+              device: str = "cpu", dtype: str = "float32", checkpoint_every: int = 10,
+              leave_out_wrong: bool = False) -> list[RunSpec]:
     """The runs of one (task, target): strategies x seeds, plus the base model once.
-    ``device`` and ``dtype`` as resolved by ``run_numerics``."""
+    ``device`` and ``dtype`` as resolved by ``run_numerics``. Responses flagged truncated are never
+    trained on; with ``leave_out_wrong``, neither are those flagged wrong and not fixed."""
     from transformers import AutoTokenizer
 
     from stylefit.models.registry import resolve_model
@@ -111,11 +113,11 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
                   checkpoint_every=checkpoint_every)
     specs = [RunSpec(**common, strategy=None, seed=None, recipe=None)] if base else []
     for strategy in strategies:
-        train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response)
-                 for c in candidates.candidates(strategy, train_ids) if not c.truncated]  # cut text is not a target
+        train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)
+                 if not c.truncated and not (leave_out_wrong and c.wrong)]  # cut text is not a target
         if not train:
-            raise StylefitError(f"strategy '{strategy}': all {len(train_ids)} training responses are flagged truncated "
-                                "(cut by the length limit): nothing to train on")
+            raise StylefitError(f"strategy '{strategy}': all {len(train_ids)} training responses are flagged truncated"
+                                + (" or wrong" if leave_out_wrong else "") + ": nothing to train on")
         for seed in seeds:
             specs.append(RunSpec(**common, strategy=strategy, seed=seed, recipe=recipe, train=train, validation=validation))
     return specs
@@ -189,6 +191,7 @@ def verify(
     checkpoint_every: int = 10,
     progress: StageProgress | None = None,
     fields: FieldMap | None = None,
+    leave_out_wrong: bool = False,
 ) -> VerifyResult:
     """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
 
@@ -203,7 +206,9 @@ def verify(
     checkpoints a run saves under $STYLEFIT_HOME/checkpoints (a killed run goes on from its newest; 0 =
     none); they are removed when the run has finished. Checkpoint selection maximises ``metric`` unless the
     recipe names its own ``checkpoint_metric``. ``fields``: the id, question and response fields
-    of flat candidate rows (see ``load_candidates``).
+    of flat candidate rows (see ``load_candidates``). Responses that ``generate`` flagged truncated are
+    never trained on; with ``leave_out_wrong``, neither are those it flagged wrong and not fixed (as
+    ``stylefit run`` leaves them out of its training set). Both are counted in the notes.
     """
     if metric not in ("strict", "flexible"):
         raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
@@ -222,7 +227,7 @@ def verify(
 
     plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
                        n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype,
-                       checkpoint_every=checkpoint_every) for t in targets]
+                       checkpoint_every=checkpoint_every, leave_out_wrong=leave_out_wrong) for t in targets]
     trained_on = candidates.ids[: n_train or len(candidates.ids)]
     chosen = _chosen(strategies, candidates.strategies, "strategy")
     budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings) for t in targets]
@@ -240,9 +245,13 @@ def verify(
                          f"target ({b['longest_target_tokens']} tokens of {b['target']}, {b['longest_target']}); answers written "
                          f"like it are cut: use max_new_tokens >= {b['needed']}")
     for strategy in chosen:
-        if cut := sum(c.truncated for c in candidates.candidates(strategy, trained_on)):
+        rows = candidates.candidates(strategy, trained_on)
+        if cut := sum(c.truncated for c in rows):
             notes.append(f"{strategy}: {cut}/{len(trained_on)} responses flagged truncated (cut by the length limit) are left "
                          "out of its training set")
+        if wrong := sum(c.wrong and not c.truncated for c in rows):
+            notes.append(f"{strategy}: {wrong}/{len(trained_on)} responses flagged wrong and not fixed are "
+                         + ("left out of its training set" if leave_out_wrong else "trained on (leave_out_wrong leaves them out)"))
     versions = {tuple(sorted(r.versions.items())) for r in outcome.results}
     if len(versions) > 1:
         notes.append(f"runs were made with {len(versions)} different sets of library versions (see runs[].versions)")
