@@ -355,7 +355,7 @@ REFERENCES = ("sppl", "ppl")  # paired differences are reported against these se
 
 def judge(config: LiveConfig) -> dict[str, Any]:
     """Every selector against every case whose ground truth and scores are complete, from the committed files."""
-    from stylefit.bench.selection_quality import accuracy_spread, difference, evaluate, summarize_many
+    from stylefit.bench.selection_quality import accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
 
     root = config.path(config.results)
     cases, incomplete, sigma = [], [], []
@@ -401,15 +401,19 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 row["outcomes"][name] = vars(outcomes[name][-1])
             sigma.append(row["sigma"])
         cases.append(row)
-    figures, paired = {}, {}
+    figures, paired, signs = {}, {}, {}
     if sigma:
         figures = summarize_many(outcomes, sigma)
         for reference in (r for r in REFERENCES if r in outcomes):
             diffs = {name: [difference(a, b) for a, b in zip(per_case, outcomes[reference])]
                      for name, per_case in outcomes.items() if name != reference}
             paired[reference] = summarize_many(diffs, sigma)
+            # With a handful of cases a bootstrap interval says little: how many cases each way, and a sign test.
+            signs[reference] = {name: {"spearman": vars(win_tie_loss([d.spearman for d in per_case])),
+                                       "top1_accuracy": vars(win_tie_loss([d.top1_accuracy for d in per_case]))}
+                                for name, per_case in diffs.items()}
     as_dict = lambda table: {name: {figure: vars(i) for figure, i in row.items()} for name, row in table.items()}
     return {"n_select": config.n_select, "recipe": config.recipe, "eval": config.eval, "cases": cases,
             "judged_cases": len(sigma), "incomplete": incomplete, "figures": as_dict(figures),
-            "paired": {ref: as_dict(table) for ref, table in paired.items()},
+            "paired": {ref: as_dict(table) for ref, table in paired.items()}, "paired_signs": signs,
             "outcomes": {name: [vars(o) for o in per_case] for name, per_case in outcomes.items()}}

@@ -56,6 +56,10 @@ def _cuts(case: dict[str, Any], strategy: str | None) -> str:
     return text + (" (cut!)" if any(run in case.get("cut_flagged", []) for run in runs) else "")
 
 
+def _signs(s: dict[str, Any] | None) -> str:
+    return "-" if s is None else f"{s['wins']}/{s['ties']}/{s['losses']} ({s['sign_test_p']:.2f})"
+
+
 SELECTOR_COLUMNS = ("selector", "picks", "ρ", "regret (pts)", "seconds", "device")
 
 
@@ -126,10 +130,14 @@ def live_markdown(track: dict[str, Any]) -> str:
             lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
                          + f" | {_cost(track, name)} |")
         for reference, table in track["paired"].items():
-            lines += ["", f"Paired differences to `{reference}` (selector minus {reference}, same cases):", "",
-                      "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " |", "|---" * (len(FIGURE_COLUMNS) + 1) + "|"]
+            signs = track.get("paired_signs", {}).get(reference, {})
+            lines += ["", f"Paired differences to `{reference}` (selector minus {reference}, same cases); W/T/L: cases where "
+                      f"the selector did better, the same, worse than {reference}, with the two-sided sign-test p:", "",
+                      "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | ρ W/T/L (p) | top-1 W/T/L (p) |",
+                      "|---" * (len(FIGURE_COLUMNS) + 3) + "|"]
             for name, figures in table.items():
-                lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS) + " |")
+                lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
+                             + f" | {_signs(signs.get(name, {}).get('spearman'))} | {_signs(signs.get(name, {}).get('top1_accuracy'))} |")
         lines.append("")
     return "\n".join(lines)
 
