@@ -76,10 +76,11 @@ def test_the_track_runs_commits_every_result_and_resumes_from_the_files(tmp_path
     assert proxy["validation_ids"] == ["q6", "q7"] and proxy["higher_is_better"]  # training questions, never the test split
     case = track["cases"][0]
     assert case["seeds"] == [0, 1] and set(case["accuracy"]) == {"gold", "answer_only"}
-    if track["judged_cases"]:
-        assert set(track["figures"]) == {"length", "random", "ppl", "proxy"}
-    else:
-        assert track["incomplete"] == ["tiny: every strategy has the same accuracy, so it cannot judge a selector"]
+    # The tiny target answers no test question after a short fine-tune on either strategy, so the case cannot
+    # judge a selector, and says so (judging itself is tested on known accuracies below).
+    assert {s: a["per_seed"] for s, a in case["accuracy"].items()} == {"gold": [0.0, 0.0], "answer_only": [0.0, 0.0]}
+    assert track["judged_cases"] == 0 and not track["figures"]
+    assert track["incomplete"] == ["tiny: every strategy has the same accuracy, so it cannot judge a selector"]
 
     # A fresh machine (an empty cache) resumes from the committed files: no fine-tuning run is repeated.
     before = {p.name: p.stat().st_mtime_ns for p in (results / "runs").glob("*.json")}
