@@ -36,6 +36,13 @@ def server(tmp_path_factory):
     proc.wait(timeout=30)
 
 
+def test_local_options_for_a_served_model_are_an_error_not_ignored():
+    with pytest.raises(StylefitError, match=r"model 'openai:m@http://127.0.0.1:9/v1': dtype=float32, token_budget=512 does "
+                                            r"nothing for a served model"):
+        load_model("openai:m@http://127.0.0.1:9/v1", dtype="float32", token_budget=512)
+    assert load_model("openai:m@http://127.0.0.1:9/v1").model == "m"  # nothing asked: nothing to refuse
+
+
 def test_a_port_taken_before_the_server_binds_it_is_given_up_for_another(tmp_path, monkeypatch):
     """free_port() cannot hold its port until the server binds it; a port taken meanwhile costs a new one, not a failure."""
     import socket

@@ -229,9 +229,9 @@ def run_live(
         if "candidates" in stages:
             say(f"{case.name}: candidates ({len(case.strategies)} strategies x {case.n_train} questions)")
             if load_model is None:
-                from stylefit.models import load_model as load
+                from stylefit.models import SERVER_PREFIX, load_model as load
 
-                load_model = lambda name: load(name, dtype=config.dtype)
+                load_model = lambda name: load(name, **({} if name.startswith(SERVER_PREFIX) else {"dtype": config.dtype}))
             generate(task, case.strategies + case.routed_sets, out=folder / "candidates", n=case.n_train, target=case.target, recipes=recipes,
                      load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=progress)
         # Selectors before the ground truth: they are cheap, and they never see it.

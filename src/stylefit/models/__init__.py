@@ -24,6 +24,11 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_bu
     if name.startswith(SERVER_PREFIX):
         from stylefit.models.openai_lm import OpenAICompatibleLM
 
+        local = [f"{option}={value}" for option, value, default in (("device", device, "auto"), ("dtype", dtype, "auto"),
+                                                                     ("token_budget", token_budget, None)) if value != default]
+        if local:  # the server decides these: an option that does nothing is an error
+            raise StylefitError(f"model '{name}': {', '.join(local)} does nothing for a served model (the server sets its own "
+                                "device, precision and batching)")
         model, sep, url = name[len(SERVER_PREFIX):].rpartition("@")
         url, _, query = url.partition("?")
         if not sep or not model or not url.startswith(("http://", "https://")):

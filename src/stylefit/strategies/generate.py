@@ -180,10 +180,11 @@ def generate(
     questions = task.train[:n]
     store = store if isinstance(store, Store) else Store(store)
     if load_model is None:
-        from stylefit.models import load_model as load
+        from stylefit.models import SERVER_PREFIX, load_model as load
 
-        def load_model(name: str) -> LanguageModel:
-            return load(name, device=device, dtype=dtype, token_budget=token_budget)
+        def load_model(name: str) -> LanguageModel:  # device and precision are the local models'; a server sets its own
+            local = not name.startswith(SERVER_PREFIX)
+            return load(name, **(dict(device=device, dtype=dtype, token_budget=token_budget) if local else {}))
 
     models = _Models(target, load_model)
     out = Path(out)
