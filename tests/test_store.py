@@ -100,3 +100,26 @@ def test_processes_creating_one_store_at_once_are_never_locked_out(tmp_path):
             path = tmp_path / f"c{trial}.sqlite"
             pool.map(_open_and_put, [path] * 8)
             assert Store(path).count() == 8
+
+
+def test_a_wait_on_another_process_says_whom_it_waits_for_and_since_when(tmp_path, capsys):
+    import threading
+    import time
+
+    b = Store(tmp_path / "c.sqlite")
+    b.owner = "elsewhere-host:7"
+    assert b.claim("unit-of-work", lease_s=600)
+    done = []  # a store is used in the thread that opened it
+    waiter = threading.Thread(target=lambda: Store(tmp_path / "c.sqlite").compute_claimed(
+        {"unit-of-work": ["k"]}, lambda u: None, done.append, lease_s=600))
+    waiter.start()
+    err, deadline = "", time.monotonic() + 60
+    while "stylefit: waiting" not in err and time.monotonic() < deadline:  # the holder finishes only once the wait is said
+        time.sleep(0.05)
+        err += capsys.readouterr().err
+    time.sleep(1.2)  # a few more polls: said once, not at every poll
+    b.put_many("score", {"k": 1})
+    waiter.join(timeout=30)
+    assert done == ["unit-of-work"]
+    said = [line for line in (err + capsys.readouterr().err).splitlines() if line.startswith("stylefit: waiting")]
+    assert len(said) == 1 and said[0].startswith("stylefit: waiting for unit-of-work, claimed by elsewhere-host:7 at ")

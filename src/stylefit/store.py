@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +32,7 @@ from stylefit.processes import alive
 
 LEASE_S = 3600.0  # a claim's backstop against a reused pid; a dead holder's claim is taken at once
 POLL_S = 0.5
+WAIT_TELL_S = 60.0  # a wait on another process's claim is said at once, then every minute
 
 
 def stylefit_home() -> Path:
@@ -143,6 +145,7 @@ class Store:
         stored, each claimed first. A unit that another process holds is waited for; once its keys are
         stored, ``on_waited(unit)`` is called (if it failed there, it is claimed and computed here)."""
         pending = list(units)
+        told: dict[str, float] = {}  # unit -> when the wait on it was last said
         while pending:
             waiting = []
             for unit in pending:
@@ -157,12 +160,26 @@ class Store:
                         self.release(unit)
                 else:
                     waiting.append(unit)
+                    if time.time() - told.get(unit, 0.0) >= WAIT_TELL_S:  # never a silent wait
+                        told[unit] = time.time()
+                        self._tell_wait(unit, lease_s)
                     continue
                 if not computed_here and on_waited:
                     on_waited(unit)
             if waiting:
                 time.sleep(POLL_S)
             pending = waiting
+
+    def _tell_wait(self, unit: str, lease_s: float) -> None:
+        """Say on stderr whom this process waits for and since when (claims of one kind share a lease length)."""
+        row = self._db.execute("SELECT owner, expires FROM claims WHERE unit = ?", (unit,)).fetchone()
+        if row is None:
+            return  # released meanwhile
+        owner, expires = row
+        since = time.strftime("%H:%M:%S", time.localtime(expires - lease_s))
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expires))
+        print(f"stylefit: waiting for {unit[:12]}, claimed by {owner} at {since} (the claim lapses at {until} "
+              "if it is not released first)", file=sys.stderr, flush=True)
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:
