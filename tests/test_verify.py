@@ -3,6 +3,7 @@ real CLI killed mid-grid and resumed, and through a real local Ray instance; the
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -139,6 +140,10 @@ def test_the_cli_killed_mid_grid_resumes_where_it_stopped(task, target, tmp_path
     done = subprocess.run(args + ["--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{7 - len(before)} of 7 runs computed now" in done.stdout
+    # The plan is said before anything runs, with an estimate from the stored runs' own times.
+    plan = next(line for line in done.stderr.splitlines() if line.startswith("plan:"))
+    assert re.fullmatch(rf"plan: 7 runs, {len(before)} stored, {7 - len(before)} to run; about \d+ min at the stored runs' "
+                        r"mean of \d+\.\d min", plan), plan
     assert "strategies ranked by fine-tuned strict accuracy" in done.stdout and "Noise floor" in done.stdout
     after = _stored(store)
     assert len(after) == 7 and all(after[k] == v for k, v in before.items())  # nothing finished was redone

@@ -257,7 +257,8 @@ def verify(
                             recipe=recipe, eval_settings={"max_new_tokens": max_new_tokens}, n_train=n_train, n_test=n_test,
                             base=not no_base, metric=metric, store=cache, ray_address=ray,
                             resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, workers=workers, device=device,
-                            dtype=dtype, checkpoint_every=checkpoint_every, progress=progress, fields=FieldMap(id_field, question_field, response_field))
+                            dtype=dtype, checkpoint_every=checkpoint_every, progress=progress, fields=FieldMap(id_field, question_field, response_field),
+                            on_plan=lambda plan: err.print(plan.line()))
     print_verify(result, console)
     if out is not None:
         write_json(result, out)

@@ -12,6 +12,7 @@ the store's only writer.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -45,13 +46,27 @@ class GridOutcome:
     computed: int  # runs executed now (the rest came from the store)
 
 
+@dataclass(frozen=True)
+class GridPlan:
+    runs: int  # distinct runs asked for
+    to_run: int  # of them not stored yet
+    mean_stored_s: float | None  # wall seconds of the stored ones, on average (None: none stored)
+
+    def line(self) -> str:
+        estimate = (f"about {self.to_run * self.mean_stored_s / 60:.0f} min at the stored runs' mean of "
+                    f"{self.mean_stored_s / 60:.1f} min" if self.mean_stored_s and self.to_run else
+                    "nothing to run" if not self.to_run else "no estimate until a run of this grid is stored")
+        return f"plan: {self.runs} runs, {self.runs - self.to_run} stored, {self.to_run} to run; {estimate}"
+
+
 def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = None,
              resources: RunResources | None = None, workers: int = 1,
-             progress: StageProgress | None = None) -> GridOutcome:
+             progress: StageProgress | None = None, on_plan: Callable[[GridPlan], None] | None = None) -> GridOutcome:
     """Run every spec whose result is not in the store yet; return all results.
 
     ``workers`` > 1 runs that many at once in fresh processes here, the CPU threads split between
-    them (not with ``ray_address``, where the cluster schedules)."""
+    them (not with ``ray_address``, where the cluster schedules). ``on_plan`` hears the plan before
+    anything runs."""
     if workers < 1:
         raise StylefitError(f"workers must be at least 1, got {workers}")
     if workers > 1 and ray_address is not None:
@@ -61,6 +76,9 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     found = {k: RunResult.model_validate(v) for k, v in store.get_many(keys).items()}
     todo = list({k: s for k, s in zip(keys, specs) if k not in found}.items())  # identical specs run once
     total = len(set(keys))
+    if on_plan:
+        seconds = [r.timings.get("total_s", 0.0) for r in found.values()]
+        on_plan(GridPlan(total, len(todo), sum(seconds) / len(seconds) if seconds else None))
     if progress:
         progress("runs", total, 0)
         progress("runs", total, total - len(todo))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from stylefit.models.device import resolve_device, resolve_dtype
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.store import Store
 from stylefit.training.evaluate import EvalQuestion
-from stylefit.training.grid import RunResources, run_grid
+from stylefit.training.grid import GridPlan, RunResources, run_grid
 from stylefit.training.recipe import EvalSettings, Recipe
 from stylefit.training.runs import RunResult, RunSpec, StageProgress
 from stylefit.training.sft import TrainExample
@@ -192,6 +192,7 @@ def verify(
     progress: StageProgress | None = None,
     fields: FieldMap | None = None,
     leave_out_wrong: bool = False,
+    on_plan: Callable[[GridPlan], None] | None = None,
 ) -> VerifyResult:
     """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
 
@@ -208,7 +209,8 @@ def verify(
     recipe names its own ``checkpoint_metric``. ``fields``: the id, question and response fields
     of flat candidate rows (see ``load_candidates``). Responses that ``generate`` flagged truncated are
     never trained on; with ``leave_out_wrong``, neither are those it flagged wrong and not fixed (as
-    ``stylefit run`` leaves them out of its training set). Both are counted in the notes.
+    ``stylefit run`` leaves them out of its training set). Both are counted in the notes. ``on_plan``
+    hears how many runs there are, how many are stored, and a time estimate, before any runs.
     """
     if metric not in ("strict", "flexible"):
         raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
@@ -232,7 +234,7 @@ def verify(
     chosen = _chosen(strategies, candidates.strategies, "strategy")
     budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings) for t in targets]
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
-                       workers=workers, progress=progress)
+                       workers=workers, progress=progress, on_plan=on_plan)
 
     cases, start = [], 0
     for plan in plans:
