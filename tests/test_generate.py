@@ -434,3 +434,15 @@ def test_a_teacher_that_writes_bare_answers_is_named_and_duplicate_strategies_ar
     assert [(p.a, p.b, round(p.identical, 2), round(p.near_identical, 2)) for p in o.pairs] == [
         ("a", "b", 0.33, 0.67), ("a", "c", 0.0, 0.0), ("b", "c", 0.0, 0.0)]
     assert o.distinct == 3
+
+
+def test_routing_gives_a_tie_to_the_first_strategy_in_order_and_counts_it(tmp_path, parrot_lm):
+    """Two strategies with the same responses tie on every question: each goes to whichever comes first."""
+    from stylefit.routing import route
+
+    same = lambda r: f"Final Answer: {r['gold']}"
+    root = write_task(tmp_path / "task", n=6, strategies={"a": same, "b": same})
+    for order in (["a", "b"], ["b", "a"]):
+        routed = route(root, [root / "candidates" / f"{s}.jsonl" for s in order], target=parrot_lm, scorer="ppl",
+                       store=tmp_path / "c.sqlite")
+        assert routed.ties == 6 and routed.composition == {order[0]: 1.0}

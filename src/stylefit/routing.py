@@ -35,6 +35,7 @@ class RoutedSet:
     higher_is_better: bool
     rows: list[dict[str, Any]]  # id, response, from (the strategy it came from), score
     no_correct: list[str] = field(default_factory=list)  # questions no strategy answered correctly (left out)
+    ties: int = 0  # questions where correct strategies tied for the best score: the first in order was taken
 
     @property
     def composition(self) -> dict[str, float]:
@@ -48,7 +49,7 @@ class RoutedSet:
         path = folder / f"{self.name}.jsonl"
         write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows))
         summary = {"name": self.name, "scorer": self.scorer, "scorer_params": self.scorer_params, "questions": len(self.rows),
-                   "composition": self.composition, "no_correct": self.no_correct}
+                   "composition": self.composition, "no_correct": self.no_correct, "ties": self.ties}
         write_atomic(folder / f"{self.name}{ROUTING_SUFFIX}", json.dumps(summary, indent=2) + "\n")
         return path
 
@@ -67,8 +68,9 @@ def route(
     dtype: str = "auto",
 ) -> RoutedSet:
     """For every question of the candidate sets: among the strategies whose response the task's
-    verifier accepts, the one the scorer finds most familiar (ties: the first strategy in order).
-    Questions no strategy answered correctly are left out and listed."""
+    verifier accepts, the one the scorer finds most familiar. A tie goes to the first of the tied
+    strategies in the candidate set's order, and is counted (``ties``). Questions no strategy
+    answered correctly are left out and listed."""
     task = task if isinstance(task, Task) else load_task(task)
     candidates = candidates if isinstance(candidates, CandidateSet) else load_candidates(task, candidates, fields)
     scorer = scorer if isinstance(scorer, Scorer) else get_scorer(scorer, **(scorer_params or {}))
@@ -96,22 +98,24 @@ def route(
                             "routing needs a score for every question")
     sample = score_sample(scorer, lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)))
     sign = -1.0 if scorer.higher_is_better else 1.0
-    rows, no_correct = [], []
+    rows, no_correct, ties = [], [], 0
     for position, qid in enumerate(sample.ids):
         question = task.get(qid)
-        best = None
+        best, values = None, []
         for strategy in candidates.strategies:
             candidate = candidates.by_strategy[strategy][qid]
             if not check(verifier, candidate.response, question.gold, question.metadata).correct:
                 continue
             value = sample.by_strategy[strategy][position].value
-            if best is None or sign * value < sign * best[1]:
+            values.append(value)
+            if best is None or sign * value < sign * best[1]:  # strictly better: a tie keeps the earlier strategy
                 best = (strategy, value, candidate.response)
         if best is None:
             no_correct.append(qid)
         else:
+            ties += values.count(best[1]) > 1
             rows.append({"id": qid, "response": best[2], "from": best[0], "score": best[1]})
     if not rows:
         raise StylefitError(f"no question has a correct response in any of {', '.join(candidates.strategies)}")
     params = scorer.params()
-    return RoutedSet(f"{ROUTED_PREFIX}{scorer.name}", scorer.name, params, scorer.higher_is_better, rows, no_correct)
+    return RoutedSet(f"{ROUTED_PREFIX}{scorer.name}", scorer.name, params, scorer.higher_is_better, rows, no_correct, ties)
