@@ -85,6 +85,26 @@ def test_proxy_trains_on_the_sample_and_judges_held_out_training_questions(tmp_p
         run(validation=5)
 
 
+def test_proxy_runs_where_the_target_was_loaded_and_skips_what_select_skips(tmp_path, tiny_target, one_thread, monkeypatch):
+    from conftest import write_task
+    from stylefit.api import select
+    import importlib
+
+    verify_module = importlib.import_module("stylefit.training.verify")  # the module, not the function of that name
+
+    asked = []
+    real = verify_module.run_numerics
+    monkeypatch.setattr(verify_module, "run_numerics", lambda device, *a: asked.append(device) or real(device, *a))
+    root = write_task(tmp_path / "task", n=8)
+    params = {"validation": 4, "recipe": {"epochs": 1, "batch_size": 4}, "max_new_tokens": 6}
+    run = lambda **options: select(root, root / "candidates", target=tiny_target, scorer="proxy", n=4, scorer_params=params,
+                                   store=tmp_path / "store.sqlite", **options)
+    first = run(device="cpu")
+    assert asked == ["cpu"] and first.computed == 3
+    skipping = run(device="cpu", skip_overlong=True)  # another recipe for the runs: each trained again
+    assert skipping.computed == 3 and skipping.per_example == first.per_example  # nothing here is over-long
+
+
 def test_route_keeps_each_questions_most_familiar_correct_response(tmp_path, tiny_lm, tiny_target):
     from conftest import write_task
     from stylefit.cli import app

@@ -94,8 +94,10 @@ class LearnabilityProxy(Scorer):
                                 f"{len(ids)} sampled, and the proxy validates on {self.validation}")
         proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
         sample = CandidateSet(task, list(ids), {s: {i: rows[i] for i in ids} for s, rows in candidates.by_strategy.items()})
-        device, dtype = run_numerics("auto", self.dtype, None, RunResources())
-        specs = plan_runs(proxy_task, sample, lm.name, seeds=[self.seed], recipe=self.recipe,
+        # The runs train where the target was loaded (select's --device), and skip what select's --skip-overlong skips.
+        device, dtype = run_numerics(str(getattr(lm, "device", "auto")), self.dtype, None, RunResources())
+        recipe = self.recipe.model_copy(update={"skip_overlong": True}) if skip_overlong else self.recipe
+        specs = plan_runs(proxy_task, sample, lm.name, seeds=[self.seed], recipe=recipe,
                           eval_settings=EvalSettings(max_new_tokens=self.max_new_tokens, gold_loss=True),
                           base=self.measure == "gold_loss", device=device, dtype=dtype)
         outcome = run_grid(specs, store, progress=None if progress is None else _in_units(progress, len(candidates.strategies) * len(ids)))
