@@ -31,7 +31,7 @@ def test_grace_lora_b_gradients_equal_peft_backward(tiny_lm):
         for module, a in zip(loras, projector.a):
             module.lora_A["default"].weight.copy_(a)
     for row, request in enumerate(requests):
-        context, continuation = tiny_lm._split(request)
+        context, continuation = tiny_lm.token_ids(request)
         ids = torch.tensor([context + continuation])
         labels = torch.tensor([[-100] * len(context) + continuation])
         peft_model.zero_grad()
@@ -40,6 +40,19 @@ def test_grace_lora_b_gradients_equal_peft_backward(tiny_lm):
         expected = sum(g @ p for g, p in zip(grads, projector.projection))
         assert np.abs(expected.numpy()).max() > 0
         np.testing.assert_allclose(fast[row], expected.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_grace_needs_the_weights_and_says_so_for_a_served_target(tiny_lm, tiny_task, store):
+    """The gradient scorer uses only the local-weights sub-protocol, which a local model has and a served one lacks."""
+    from stylefit.data import load_candidates, load_task
+    from stylefit.models.base import LocalWeights
+    from stylefit.models.openai_lm import OpenAICompatibleLM
+
+    served = OpenAICompatibleLM("http://127.0.0.1:9/v1", "m", mode="completions", tokenizer="smollm2-135m-instruct")
+    assert isinstance(tiny_lm, LocalWeights) and not isinstance(served, LocalWeights)
+    task = load_task(tiny_task)
+    with pytest.raises(StylefitError, match="scorer 'grace' needs a local transformers target; 'm@http://127.0.0.1:9/v1' is served"):
+        get_scorer("grace").prepare(served, load_candidates(task, tiny_task / "candidates"), ["q0", "q1", "q2"], store)
 
 
 def test_grace_statistic_is_the_trace_over_each_held_out_fold():

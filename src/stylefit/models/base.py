@@ -8,7 +8,7 @@ hidden states; plus tokenization, for measures defined over the model's own toke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -138,3 +138,16 @@ class LanguageModel(Protocol):
 
     def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
         """Per text, an array (layers + 1, hidden) of token-mean-pooled hidden states."""
+
+
+@runtime_checkable
+class LocalWeights(Protocol):
+    """What a scorer that needs the weights themselves (gradients: ``grace``) may use of a local model;
+    a served model has none of it."""
+
+    model: Any  # the torch module
+    device: Any  # where it runs
+    pad_id: int  # the token id that fills a batch's short rows
+
+    def token_ids(self, request: ContinuationRequest) -> tuple[list[int], list[int]]:
+        """(context, continuation) token ids, tokenized as the model's own log-likelihoods tokenize them."""

@@ -96,7 +96,7 @@ class TransformersLM:
         self.max_length = int(max_length)
         # Ids that end a generation: EOS plus the end-of-turn token of the chat template, if any.
         self._stop_ids = sorted({i for i in [self.tokenizer.eos_token_id, *self._generation_eos()] if i is not None})
-        self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
         self._start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self._stop_ids[0]
         # The decoder and its head apart, so that scoring projects only the positions it scores.
         self._decoder = self.model.base_model
@@ -143,7 +143,7 @@ class TransformersLM:
             yield start, end, out
 
     # ---- scoring ---------------------------------------------------------------------------
-    def _split(self, request: ContinuationRequest) -> tuple[list[int], list[int]]:
+    def token_ids(self, request: ContinuationRequest) -> tuple[list[int], list[int]]:
         """Token ids of (context, continuation), exactly as the paper's code masks them: the full
         text is tokenized once, and its first len(tokenize(context)) tokens are context."""
         full = self.tokenizer(request.context + request.continuation, add_special_tokens=request.special_tokens).input_ids
@@ -158,14 +158,14 @@ class TransformersLM:
     def count_tokens(self, requests: list[ContinuationRequest]) -> list[TokenCount]:
         counts = []
         for r in requests:
-            context, continuation = self._split(r)
+            context, continuation = self.token_ids(r)
             counts.append(TokenCount(len(context), len(continuation)))
         return counts
 
     @torch.inference_mode()
     def loglikelihood(self, requests: list[ContinuationRequest], progress: Progress | None = None) -> list[ContinuationScore]:
         """Exact log-probabilities; requests sharing a context reuse its key/value cache."""
-        split = [self._split(r) for r in requests]
+        split = [self.token_ids(r) for r in requests]
         for r, (context, continuation) in zip(requests, split):
             if len(context) + len(continuation) > self.max_length:
                 raise StylefitError(
@@ -193,7 +193,7 @@ class TransformersLM:
         keys and values, in length-bucketed batches. Per item: each token's log-probability and
         rank (1 + how many tokens the model put strictly above it: ties share the better rank)."""
         n, width = len(contexts), max(len(c) for c in contexts)
-        ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=self.device)
         mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
         for row, c in enumerate(contexts):
             ids[row, width - len(c) :] = torch.tensor(c)
@@ -220,7 +220,7 @@ class TransformersLM:
             return results
         index = torch.tensor(rows, device=self.device)
         cached = context_mask.shape[1]
-        ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=self.device)
         mask = torch.zeros((n, cached + width - 1), dtype=torch.long, device=self.device)
         mask[:, :cached] = context_mask[index]
         for row, cont in enumerate(batch):
@@ -287,7 +287,7 @@ class TransformersLM:
 
     def _generate_batch(self, encoded: list[list[int]], spec: GenerationSpec, seeds: list[int]) -> list[Generation]:
         n, width = len(encoded), max(len(e) for e in encoded)
-        ids = torch.full((n, width), self._pad_id, dtype=torch.long, device=self.device)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=self.device)
         mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
         for row, e in enumerate(encoded):  # left padding keeps every prompt's end aligned
             ids[row, width - len(e) :] = torch.tensor(e)
@@ -365,7 +365,7 @@ class TransformersLM:
         pooled: dict[int, np.ndarray] = {}
         for batch in _length_batches([len(e) for e in encoded], self.token_budget):
             width = len(encoded[batch[0]])
-            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long, device=self.device)
+            ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long, device=self.device)
             mask = torch.zeros((len(batch), width), dtype=torch.long, device=self.device)
             for row, i in enumerate(batch):
                 ids[row, : len(encoded[i])] = torch.tensor(encoded[i])

@@ -15,7 +15,7 @@ import numpy as np
 
 from stylefit.data.candidates import CandidateSet
 from stylefit.errors import StylefitError
-from stylefit.models.base import ContinuationRequest, LanguageModel, Progress
+from stylefit.models.base import ContinuationRequest, LanguageModel, LocalWeights, Progress
 from stylefit.prompts import continuation_request, require_chat_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
 from stylefit.store import Store, content_key
@@ -88,7 +88,7 @@ class Grace(Scorer):
     def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
                 progress: Progress | None = None) -> list[str]:
         require_chat_template(lm, "native", self.name, "template")
-        if not hasattr(lm, "model"):
+        if not isinstance(lm, LocalWeights):
             raise StylefitError(f"scorer 'grace' needs a local transformers target; '{lm.name}' is served")
         if len(ids) < self.splits:
             raise StylefitError(f"scorer 'grace': {len(ids)} questions cannot fill {self.splits} splits")
@@ -149,7 +149,7 @@ def held_out_values(gradients: np.ndarray, splits: int, smooth: float, seed: int
 class _Projector:
     """Projected LoRA-B gradients of a local transformers model, one row per request."""
 
-    def __init__(self, lm, scorer: Grace):
+    def __init__(self, lm: LocalWeights, scorer: Grace):
         import torch
 
         self.lm, self.torch = lm, torch
@@ -168,9 +168,9 @@ class _Projector:
 
     def project(self, requests: list[ContinuationRequest]) -> np.ndarray:
         torch, lm = self.torch, self.lm
-        split = [lm._split(r) for r in requests]
+        split = [lm.token_ids(r) for r in requests]
         width = max(len(c) + len(x) for c, x in split)
-        ids = torch.full((len(split), width), lm._pad_id, dtype=torch.long)
+        ids = torch.full((len(split), width), lm.pad_id, dtype=torch.long)
         mask = torch.zeros((len(split), width), dtype=torch.long)
         labels = torch.full((len(split), width), -100, dtype=torch.long)
         for row, (context, continuation) in enumerate(split):
