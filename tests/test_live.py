@@ -206,6 +206,7 @@ def test_runs_cut_by_the_length_limit_are_counted_and_flagged_in_the_committed_t
     assert "| qwen_steps | 7 | 2.0 | 0.5 | 2.3 1.7 | 284 288 (cut!) |" in text
     assert "| answer_only | 3 | 10.5 | 3.5 | 8.0 13.0 | 0 0 |" in text
     assert "**Flagged:** 3 of the 4 judged cases have runs" in text
+    assert text.count("**Mixed devices:**") == 1  # chain_sum-smollm2: 6 runs on this CPU, the rest on a GPU
     # Four cases: wins, ties and losses with a sign test beside every paired interval.
     assert track["paired_signs"]["sppl"]["proxy-paper"]["spearman"] == {"wins": 4, "ties": 0, "losses": 0, "sign_test_p": 0.125}
     assert "| 4/0/0 (0.12) |" in text

@@ -100,6 +100,10 @@ def live_markdown(track: dict[str, Any]) -> str:
                   _run_costs(case), ""]
         if overlap := case.get("overlap"):
             lines += ["Distinct strategies: " + "; ".join(overlap["summary"]) + ".", ""]
+        if len(devices := sorted(set(case["devices"].values()))) > 1:
+            lines += [f"**Mixed devices:** this case's runs ran on {' and '.join(devices)}. Run keys do not include the device, and "
+                      "the same run on both does not give the same answers "
+                      "([live_device_agreement.md](live_device_agreement.md)): small differences here may be the device's.", ""]
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
                       f"answers cut by max_new_tokens ({track['eval'].get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
