@@ -58,6 +58,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     (["--variant", "fancy"], "error: scorer 'ppl': "),  # the default scorer takes no variant: said, not ignored
     (["--device", "gpu"], "error: unknown device 'gpu' (known: auto, cpu, cuda, cuda:N)"),
     (["--bogus"], "Error: No such option: --bogus"),  # a usage error, whichever click typer runs on: no traceback
+    (["-o", "x.json"], "Error: No such option: -o"),  # -o names a folder wherever it exists; select writes a file (--out)
     (["--dtype", "fp8"], "error: unknown dtype 'fp8' (known: auto, float32, bfloat16, float16)"),
     pytest.param(["--device", "cuda"], "error: device 'cuda': no CUDA device is visible",
                  marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")),

@@ -115,7 +115,7 @@ def test_generate_killed_mid_generation_resumes(tmp_path, tiny_target):
                        "retries = 1\nfix_final_answer = true\n")
 
     def args(work):
-        return ["generate", str(task), "-r", str(recipes), "-s", "own", "-s", "answer_only", "--target", tiny_target,
+        return ["generate", str(task), "-r", str(recipes), "-s", "own", "-s", "answer_only", "--model", tiny_target,
                 "--out", str(work / "out"), "--cache", str(work / "cache.sqlite")]
 
     whole, resumed, _ = killed_and_resumed(tmp_path, args, lambda work: rows(work / "cache.sqlite")[0] > 0)
