@@ -43,6 +43,16 @@ def test_local_options_for_a_served_model_are_an_error_not_ignored():
     assert load_model("openai:m@http://127.0.0.1:9/v1").model == "m"  # nothing asked: nothing to refuse
 
 
+def test_a_server_on_another_host_must_name_its_revision():
+    """A hosted model can change behind its name; its cache entries would then be stale."""
+    with pytest.raises(StylefitError, match=r"model 'gpt-4o-mini@https://api.openai.com/v1': a server on another host can "
+                                            r"change the weights behind a name.*\?revision="):
+        load_model("openai:gpt-4o-mini@https://api.openai.com/v1")
+    pinned = load_model("openai:gpt-4o-mini@https://api.openai.com/v1?revision=2024-07-18")
+    assert pinned.revision == "2024-07-18"
+    assert load_model("openai:m@http://localhost:9/v1").revision == load_model("openai:m@http://127.0.0.1:8/v1").revision
+
+
 def test_a_port_taken_before_the_server_binds_it_is_given_up_for_another(tmp_path, monkeypatch):
     """free_port() cannot hold its port until the server binds it; a port taken meanwhile costs a new one, not a failure."""
     import socket

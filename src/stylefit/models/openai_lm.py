@@ -48,12 +48,24 @@ class ServerStats:
         self.failures[kind] = self.failures.get(kind, 0) + 1
 
 
+def _loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OpenAICompatibleLM:
     """Generation through ``{base_url}/chat/completions`` or ``{base_url}/completions``.
 
-    ``revision`` identifies the served weights in cache keys: pass the model's hash or version
-    when you know it. By default it is the served model's name alone, not the URL: a server
-    restarted on another port or host keeps its cache, so weights that differ must be served
+    ``revision`` identifies the served weights in cache keys: the model's hash or version. A server
+    on another host (a hosted API, a cluster node) can change the weights behind a name, so there it
+    is required. On this machine (loopback) it defaults to the served model's name alone, not the
+    URL: a server restarted on another port keeps its cache, so weights that differ must be served
     under different names (vLLM's --served-model-name, llama.cpp's --model_alias) or given a
     revision.
 
@@ -81,6 +93,9 @@ class OpenAICompatibleLM:
         self.base_url = base_url.rstrip("/")
         self.model, self.mode = model, mode
         self.name = f"{model}@{self.base_url}"
+        if revision is None and not _loopback(self.base_url):
+            raise StylefitError(f"model '{self.name}': a server on another host can change the weights behind a name, so "
+                                "its cache entries need a revision: add ?revision=<the model's version or date>")
         self.revision = revision or hashlib.sha256(f"server|{model}".encode()).hexdigest()
         self.prompt_logprobs = prompt_logprobs
         self.reproducible = reproducible
