@@ -18,7 +18,7 @@ from stylefit.api import SelectionResult
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import _fmt, ranking_text, verdict_lines
-from stylefit.training.summary import CUT_FLAG
+from stylefit.training.summary import cut_flagged
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -122,7 +122,7 @@ def verify_sections(verify: dict) -> list[str]:
 def _cut(row: dict, n_test: int) -> str:
     """Test answers cut by max_new_tokens per seed, flagged above the share where a run measures the limit."""
     cuts = row.get("cut_per_seed", [])
-    return " ".join(map(str, cuts)) + (" (cut!)" if any(c > CUT_FLAG * n_test for c in cuts) else "")
+    return " ".join(map(str, cuts)) + (" (cut!)" if any(cut_flagged(c, n_test) for c in cuts) else "")
 
 
 def agreement_sections(selection: SelectionResult, verify: dict) -> list[str]:

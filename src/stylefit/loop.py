@@ -42,6 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stylefit.config_file import config_path, first_error, read_config, require_inputs
+from stylefit.data.candidates import wrong_unfixed
 from stylefit.data.jsonl import read_jsonl, write_atomic, write_jsonl
 from stylefit.data.task import load_task
 from stylefit.errors import StylefitError
@@ -146,8 +147,7 @@ def _chat_rows(task, rows: list[dict], keep_wrong: bool) -> tuple[list[dict], in
     and responses still cut by the length limit always."""
     out, left_out = [], 0
     for row in rows:
-        wrong = not row.get("correct", True) and not row.get("fixed", False)
-        if row.get("truncated", False) or (wrong and not keep_wrong):
+        if row.get("truncated", False) or (wrong_unfixed(row) and not keep_wrong):
             left_out += 1
             continue
         question = task.get(row["id"])

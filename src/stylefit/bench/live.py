@@ -38,7 +38,7 @@ from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.errors import StylefitError
 from stylefit.store import Store
 from stylefit.training.grid import RUN_KIND
-from stylefit.training.summary import CUT_FLAG
+from stylefit.training.summary import cut_flagged
 
 
 
@@ -342,12 +342,9 @@ def _composition(folder: Path, name: str) -> dict[str, float]:
 
 def _overlap(folder: Path, strategies: list[str]) -> dict[str, Any]:
     """Identical responses per pair of the case's strategies, and how many are distinct (``data.overlap``)."""
-    from stylefit.data.overlap import strategy_overlap
+    from stylefit.data.overlap import file_responses, strategy_overlap
 
-    responses = {s: [json.loads(line)["response"] for line in (folder / f"{s}.jsonl").read_text(encoding="utf-8").splitlines()]
-                 for s in strategies}
-    overlap = strategy_overlap(responses)
-    return overlap.to_dict() | {"summary": overlap.lines()}
+    return strategy_overlap(file_responses(folder, strategies)).to_dict()
 
 
 REFERENCES = ("sppl", "ppl")  # paired differences are reported against these selectors, where configured
@@ -384,7 +381,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                               "composition": _composition(root / case.name / "candidates", s)}
                           for s in case.routed_sets if s in accuracy},
                "base": None if truth.base is None else truth.base.accuracy, "devices": devices, "cut": cut,
-               "cut_flagged": [run for run, n in cut.items() if n > CUT_FLAG * truth.n_test],
+               "cut_flagged": [run for run, n in cut.items() if cut_flagged(n, truth.n_test)],
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},

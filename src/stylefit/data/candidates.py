@@ -48,6 +48,11 @@ class Candidate:
     wrong: bool = False  # flagged by `generate`: wrong after every try and not fixed (correct=false, fixed=false)
 
 
+def wrong_unfixed(row: dict) -> bool:
+    """A row `generate` flagged wrong after every try and did not fix to gold."""
+    return not row.get("correct", True) and not row.get("fixed", False)
+
+
 @dataclass
 class CandidateSet:
     """K strategies x the same question ids, in the task's order."""
@@ -121,8 +126,7 @@ def _read_strategy(path: Path, strategy: str, task: Task, fields: FieldMap) -> d
         truncated = obj.get("truncated", False)
         if not isinstance(truncated, bool):
             raise StylefitError(f"{where}: 'truncated' must be true or false, got {truncated!r}")
-        wrong = obj.get("correct") is False and not obj.get("fixed", False)
-        rows[question.id] = Candidate(question.id, strategy, prompt, record.response, truncated, wrong)
+        rows[question.id] = Candidate(question.id, strategy, prompt, record.response, truncated, wrong_unfixed(obj))
     if not rows:
         raise StylefitError(f"{path}: no candidates")
     return rows

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import combinations
+from pathlib import Path
+
+from stylefit.data.jsonl import read_jsonl
 
 NEAR = 0.9  # character-level similarity (difflib ratio) at which two responses are near-identical
 SAME = 0.9  # share of near-identical responses at which two strategies count as one
@@ -47,8 +50,14 @@ class Overlap:
         return text
 
     def to_dict(self) -> dict:
+        """Everything, with the report's lines as ``summary``."""
         return {"n": self.n, "distinct": self.distinct, "groups": self.groups, "near": NEAR, "same": SAME,
-                "pairs": [vars(p) for p in self.pairs]}
+                "pairs": [vars(p) for p in self.pairs], "summary": self.lines()}
+
+
+def file_responses(folder: Path, strategies: list[str]) -> dict[str, list[str]]:
+    """Each strategy's responses from ``<folder>/<strategy>.jsonl``, in file order."""
+    return {s: [row["response"] for _, row in read_jsonl(folder / f"{s}.jsonl")] for s in strategies}
 
 
 def _norm(text: str) -> str:

@@ -226,11 +226,9 @@ def generate(
 def _overlap(out: Path, chosen: list[Strategy], questions: list[Question], reports: list[StrategyReport]) -> dict[str, Any]:
     """Which strategies wrote the same responses, and which teacher wrote bare answers (its prompt overridden,
     e.g. by a task instruction such as "give only the result"): noted on the reports."""
-    from stylefit.data.overlap import SAME, shares, strategy_overlap
+    from stylefit.data.overlap import SAME, file_responses, shares, strategy_overlap
 
-    responses = {s.name: [json.loads(line)["response"] for line in (out / f"{s.name}.jsonl").read_text(encoding="utf-8").splitlines()]
-                 for s in chosen}
-    overlap = strategy_overlap(responses)
+    responses = file_responses(out, [s.name for s in chosen])
     bare = [f"Final Answer: {q.gold}" for q in questions]
     by_name = {r.strategy: r for r in reports}
     for s in chosen:
@@ -239,7 +237,7 @@ def _overlap(out: Path, chosen: list[Strategy], questions: list[Question], repor
                     "likely overrides the recipe's prompt, so it is answer_only under another name")
             if note not in by_name[s.name].notes:  # a strategy kept from an earlier run has it already
                 by_name[s.name].notes.append(note)
-    return overlap.to_dict() | {"summary": overlap.lines()}
+    return strategy_overlap(responses).to_dict()
 
 
 def _route(name: str, recipe: dict, task: Task, out: Path, models: "_Models", store: Store, progress) -> StrategyReport:
@@ -353,9 +351,9 @@ def _generate_strategy(strategy: Strategy, task: Task, questions: list[Question]
     if report.truncated:
         report.notes.append(f"{report.truncated}/{len(questions)} responses still cut at {_budget(strategy, strategy.length_retries)} "
                             "tokens: written as cut, flagged truncated=true, never fixed; training leaves them out")
-    if wrong := report.still_wrong - report.truncated:
+    if whole_but_wrong := report.still_wrong - report.truncated:
         action = "final answer set to gold" if strategy.fix_final_answer else "kept as written, flagged correct=false"
-        report.notes.append(f"{wrong}/{len(questions)} responses wrong after {strategy.retries + 1} tries: {action}")
+        report.notes.append(f"{whole_but_wrong}/{len(questions)} responses wrong after {strategy.retries + 1} tries: {action}")
     return rows, report
 
 

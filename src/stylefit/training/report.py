@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stylefit.data.jsonl import write_atomic
-from stylefit.training.summary import VerifyCase
+from stylefit.training.summary import CUT_FLAG, VerifyCase
 from stylefit.training.verify import VerifyResult
 
 
@@ -24,8 +24,8 @@ def case_table(case: VerifyCase, result: VerifyResult) -> Table:
         title=f"{case.task}: strategies ranked by fine-tuned {case.metric} accuracy (%) of {case.target} "
         f"({method}, {result.n_train} examples, epochs {recipe['epochs']:g}; n={case.n_test} test questions)",
         caption="mean and sd over seeds (ddof=1); 95% CI from seed and test-item noise; "
-        "vs next: difference to the next rank, * = separated beyond noise; (cut!) = over 2% of a run's test answers "
-        "hit max_new_tokens",
+        "vs next: difference to the next rank, * = separated beyond noise; (cut!) = over "
+        f"{CUT_FLAG:.0%} of a run's test answers hit max_new_tokens",
     )
     for col, justify in [("rank", "right"), ("strategy", "left"), ("mean", "right"), ("sd", "right"), ("per seed", "right"),
                          ("95% CI", "right"), ("strict", "right"), ("flexible", "right"), ("vs next", "right")]:

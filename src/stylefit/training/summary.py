@@ -26,6 +26,11 @@ Z95 = float(norm.ppf(0.975))
 CUT_FLAG = 0.02  # share of test answers cut by max_new_tokens above which a run is flagged
 
 
+def cut_flagged(cut: int, n_test: int) -> bool:
+    """A run whose answers hit the length limit this often measures the limit as much as the strategy."""
+    return cut > CUT_FLAG * n_test
+
+
 def binomial_se(accuracy: float, n: int) -> float:
     """Agresti-Coull standard error of an accuracy on n items: its 95% interval is p~ ± 1.96 se."""
     n_adjusted = n + Z95**2
@@ -55,8 +60,7 @@ class StrategyAccuracy:
     cut_per_seed: list[int] = field(default_factory=list)  # test outputs cut by max_new_tokens, per seed
 
     def cut_flagged(self, n_test: int) -> bool:
-        """A run whose answers hit the length limit this often measures the limit as much as the strategy."""
-        return any(c > CUT_FLAG * n_test for c in self.cut_per_seed)
+        return any(cut_flagged(c, n_test) for c in self.cut_per_seed)
 
 
 @dataclass
