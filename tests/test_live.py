@@ -146,6 +146,13 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     assert np.isnan(track["figures"]["ppl"]["weighted_spearman"]["low"])  # one case: no interval, never a made-up one
     (scores / "ppl.json").unlink()
     assert judge(config)["incomplete"] == ["tiny: selector scores incomplete (3/4)"]
+    # A case whose runs come from a CPU and a GPU is not judged: their answers differ in near ties.
+    devices = {"gold:seed0": "cpu", "gold:seed1": "cuda:0"}
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {k: 1.0 for k in devices}, devices, {k: 0 for k in devices}))
+    mixed = judge(config)
+    assert mixed["judged_cases"] == 0 and mixed["incomplete"] == [
+        "tiny: its runs were made on cpu and cuda; bind the case to one (cases.device) and run it again there"]
+    assert "Mixed devices, not judged" in live_markdown(mixed)
 
 
 @pytest.mark.parametrize("body,message", [
@@ -229,3 +236,27 @@ def test_the_cut_flag_is_past_two_percent_of_the_test_answers():
     console = Console(record=True, width=250)
     console.print(case_table(case, result))
     assert "s (cut!)" in console.export_text()
+
+
+def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_keeps_one_per_seed(tmp_path, target):
+    path = write_config(tmp_path, target)
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates", "truth"))
+    runs = tmp_path / "results" / "tiny" / "runs"
+    before = {p.stem: json.loads(p.read_text()) for p in runs.glob("*.json")}
+    assert len(before) == 5 and all(r["evaluation"]["hit_length_limit"] for r in before.values())  # the tiny target never stops
+    config = load_live_config(path)
+    config.earlier_eval_budgets = [8]
+    config.cases[0].eval = {"max_new_tokens": 10}
+    config.cases[0].device = "cpu"
+    said = []
+    track = run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",), say=said.append)
+    after = {p.stem: json.loads(p.read_text()) for p in runs.glob("*.json")}
+    # every answer was cut at 8, so nothing is taken over: each run is made again, and its old file goes
+    assert len(after) == 5 and not set(after) & set(before) and all(r["reused"] is None for r in after.values())
+    assert all(max(i["n_tokens"] for i in r["evaluation"]["items"]) == 10 for r in after.values())
+    assert any("removed 5 superseded run file(s)" in line for line in said)
+    assert track["cases"][0]["eval"]["max_new_tokens"] == 10 and track["cases"][0]["device"] == "cpu"
+    # bound to a GPU, the case refuses to run on this CPU
+    config.cases[0].device = "cuda"
+    with pytest.raises(StylefitError, match="case 'tiny': its runs are bound to cuda, and this machine runs on cpu"):
+        run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",))

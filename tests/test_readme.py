@@ -23,3 +23,36 @@ def test_the_readme_example_table_is_rendered_from_the_committed_artifact():
         assert e["strategy"] in block
     order = [block.index(f" {e['strategy']} ") for e in artifact["ranking"]["estimates"]]
     assert order == sorted(order) and artifact["ranking"]["n"] == 50 and artifact["scorer"] == "sppl"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_track_figures_are_rendered_from_the_committed_tracks():
+    module = _module("readme_tracks")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in module.BLOCKS:
+        assert module.current_block(readme, name) == module.render(name), f"stale README {name}: run python benchmarks/readme_tracks.py"
+    live = json.loads((REPO / "benchmarks" / "results" / "live_track.json").read_text())
+    block = module.current_block(readme, "live-figures")
+    for name, figures in live["figures"].items():  # every judged selector, with its interval
+        assert f"| {name} | {figures['weighted_spearman']['estimate']:.2f} [" in block
+    for reason in live["incomplete"]:
+        assert reason in block
+
+
+def test_the_readme_track_sections_type_no_figure_outside_the_rendered_blocks():
+    import re
+
+    module = _module("readme_tracks")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in module.BLOCKS:
+        readme = readme.replace(module.current_block(readme, name), "")
+    section = readme[readme.index("## Benchmarks") : readme.index("## GPUs")]
+    live = section[section.index("live_track.md") : section.index("reliability.md")]
+    # a decimal figure (0.52, 47.3 %) in the live track's prose would be typed by hand
+    assert not re.findall(r"\d\.\d", live), re.findall(r".{30}\d\.\d.{30}", live)

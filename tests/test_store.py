@@ -123,3 +123,36 @@ def test_a_wait_on_another_process_says_whom_it_waits_for_and_since_when(tmp_pat
     assert done == ["unit-of-work"]
     said = [line for line in (err + capsys.readouterr().err).splitlines() if line.startswith("stylefit: waiting")]
     assert len(said) == 1 and said[0].startswith("stylefit: waiting for unit-of-work, claimed by elsewhere-host:7 at ")
+
+
+def test_a_holder_renews_its_claim_past_its_lease_and_a_gone_one_lapses(tmp_path, monkeypatch):
+    import time
+
+    import stylefit.store as store_module
+
+    monkeypatch.setattr(store_module, "RENEW_S", 0.05)
+    a, b = Store(tmp_path / "c.sqlite"), Store(tmp_path / "c.sqlite")
+    b.owner = "restarted-container:1"  # another host: only its lease tells whether it lives
+    assert b.claim("u", lease_s=0.5)
+    time.sleep(1.5)  # three leases: still held, because b renews it
+    assert not a.claim("u")
+    [row] = a.claims()
+    assert row["owner"] == "restarted-container:1" and row["live"] and row["since"] <= time.time() - 1.4
+    b._stop.set()  # the holder is gone: nobody renews
+    time.sleep(1.0)
+    assert not a.claims()[0]["live"] and a.claim("u")
+
+
+def test_claims_lists_and_releases_a_gone_holder_through_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from stylefit.cli import app
+
+    b = Store(tmp_path / "c.sqlite")
+    b.owner = "old-host:42"
+    assert b.claim("unit-of-work")
+    listed = CliRunner().invoke(app, ["claims", "--cache", str(tmp_path / "c.sqlite")])
+    assert listed.exit_code == 0 and "old-host:42" in listed.output and "live" in listed.output
+    released = CliRunner().invoke(app, ["claims", "--cache", str(tmp_path / "c.sqlite"), "--release", "old-host:42"])
+    assert released.exit_code == 0 and "released 1 claim(s)" in released.output
+    assert Store(tmp_path / "c.sqlite").claim("unit-of-work") and not Store(tmp_path / "c.sqlite").claims()[0]["owner"].startswith("old")

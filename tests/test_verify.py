@@ -168,8 +168,13 @@ def test_a_grid_runs_through_a_real_local_ray_instance(task, target, tmp_path):
 
 def test_a_grid_runs_in_worker_processes_here_with_the_results_of_one_process(task, target, tmp_path):
     kwargs = dict(targets=target, strategies=["short", "steps"], seeds=[0], **TINY)
-    result = verify(task, task / "candidates", workers=2, store=tmp_path / "workers.sqlite", **kwargs)
+    heard = []  # progress moves within each run, not only between runs
+    result = verify(task, task / "candidates", workers=2, store=tmp_path / "workers.sqlite",
+                    progress=lambda stage, total, advance: heard.append((stage, total, advance)), **kwargs)
     assert result.computed == 3
+    within = {stage for stage, _, advance in heard if advance and stage != "runs"}
+    assert {r.label for r in result.runs if r.strategy} <= {stage.split(": ")[0] for stage in within if "training steps" in stage}
+    assert {f"{r.label}: test answers" for r in result.runs} <= within
     assert all(r.pid != os.getpid() for r in result.runs) and len({r.pid for r in result.runs}) >= 2
     again = verify(task, task / "candidates", workers=2, store=tmp_path / "workers.sqlite", **kwargs)
     assert again.computed == 0
@@ -264,3 +269,73 @@ def test_the_statistics_by_hand():
     assert single.strategies[0].std is None and single.noise.seed_std is None
     assert any("one seed only for A, B" in note for note in single.notes)
     assert any("a ranking of them is mostly noise" in note for note in single.notes)
+
+
+@pytest.fixture(scope="module")
+def stopper(tmp_path_factory) -> str:
+    """A tiny Llama that answers every prompt with end-of-sequence at once: its layers add nothing, every
+    embedding points one way, and the head maps that way to </s> alone."""
+    import torch
+
+    model = tiny_llama(seed=0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                p.zero_()
+        model.model.embed_tokens.weight[:, 0] = 1.0
+        model.model.norm.weight.fill_(1.0)
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[model.config.eos_token_id, 0] = 10.0
+    folder = tmp_path_factory.mktemp("stopper")
+    model.save_pretrained(folder)
+    char_tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
+def test_a_larger_budget_takes_over_runs_that_no_answer_reached_and_reruns_the_cut(task, target, stopper, tmp_path):
+    common = dict(strategies=["short"], seeds=[0], recipe=TINY["recipe"])
+    short, longer = {"max_new_tokens": 4}, {"max_new_tokens": 9}
+    # The stopper's answers end at once: nothing reaches 4 tokens, and 9 generates the same.
+    store = tmp_path / "s.sqlite"
+    first = verify(task, task / "candidates", targets=stopper, store=store, eval_settings=short, **common)
+    assert first.computed == 2 and all(r.evaluation.hit_length_limit == 0 for r in first.runs)
+    taken = verify(task, task / "candidates", targets=stopper, store=store, eval_settings=longer, earlier_budgets=[4], **common)
+    assert taken.computed == 0 and all(r.reused is not None and r.reused.max_new_tokens == 4 for r in taken.runs)
+    assert [r.reused.key for r in taken.runs] == [r.key for r in first.runs]
+    assert {r.key for r in taken.runs}.isdisjoint(r.key for r in first.runs) and any("taken over" in n for n in taken.notes)
+    fresh = verify(task, task / "candidates", targets=stopper, store=tmp_path / "fresh.sqlite", eval_settings=longer, **common)
+    assert fresh.computed == 2 and [r.key for r in fresh.runs] == [r.key for r in taken.runs]
+    assert [[i.output for i in r.evaluation.items] for r in fresh.runs] == [[i.output for i in r.evaluation.items] for r in taken.runs]
+    # With answers the smaller budget cut, the run is made again.
+    cut_store = tmp_path / "cut.sqlite"
+    cut = verify(task, task / "candidates", targets=target, store=cut_store, eval_settings=short, **common)
+    assert all(r.evaluation.hit_length_limit > 0 for r in cut.runs)
+    again = verify(task, task / "candidates", targets=target, store=cut_store, eval_settings=longer, earlier_budgets=[4], **common)
+    assert again.computed == 2 and all(r.reused is None for r in again.runs)
+    # A run that picks its checkpoint on validation answers is never taken over: their cuts are not recorded.
+    picked = dict(common, n_train=6, recipe=TINY["recipe"] | {"select_checkpoint": True, "validation_questions": 2})
+    verify(task, task / "candidates", targets=stopper, store=store, eval_settings=short, base=False, **picked)
+    assert verify(task, task / "candidates", targets=stopper, store=store, eval_settings=longer, base=False,
+                  earlier_budgets=[4], **picked).computed == 1
+
+
+def test_a_run_bound_to_its_device_takes_over_the_unbound_run_of_that_kind_only(task, target, tmp_path):
+    from stylefit.store import Store
+    from stylefit.training.grid import RUN_KIND
+
+    common = dict(targets=target, strategies=["short"], seeds=[0], base=False, **TINY)
+    store = tmp_path / "s.sqlite"
+    unbound = verify(task, task / "candidates", store=store, **common)
+    bound = verify(task, task / "candidates", store=store, bind_device=True, **common)
+    assert bound.computed == 0 and bound.runs[0].key != unbound.runs[0].key
+    assert bound.runs[0].reused.key == unbound.runs[0].key and bound.runs[0].evaluation == unbound.runs[0].evaluation
+    # A store shared with a GPU machine: its unbound run is not this CPU's bound run.
+    shared = Store(tmp_path / "shared.sqlite")
+    made = unbound.runs[0].model_dump(mode="json") | {"device": "cuda:0"}
+    shared.put_many(RUN_KIND, {made["key"]: made})
+    shared.close()
+    again = verify(task, task / "candidates", store=tmp_path / "shared.sqlite", bind_device=True, **common)
+    assert again.computed == 1 and again.runs[0].reused is None and again.runs[0].device == "cpu"
+    assert not any("FLAGGED: the runs were made on" in n for n in again.notes)
+    mixed = verify(task, task / "candidates", store=tmp_path / "shared.sqlite", **common | {"base": True})
+    assert any("FLAGGED: the runs were made on cpu and cuda" in n for n in mixed.notes)

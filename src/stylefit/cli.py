@@ -213,6 +213,8 @@ def verify(
     select_checkpoint: bool = typer.Option(False, "--select-checkpoint", help="Keep the epoch with the best accuracy on held-out training questions."),
     validation: Optional[int] = typer.Option(None, "--validation", help="Held-out questions for --select-checkpoint (default 50)."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Longest generated answer when evaluating."),
+    bind_device: bool = typer.Option(False, "--bind-device", help="Key runs by the kind of device (cpu, cuda) too, so that runs made on another never mix in."),
+    earlier_budget: list[int] = typer.Option([], "--earlier-budget", help="A --max-new-tokens this grid ran with before (repeat): stored runs none of whose answers reached it are kept, not run again."),
     metric: str = typer.Option("strict", "--metric", help="Ranking reading: strict (after 'Final Answer:') | flexible; both are shown."),
     no_base: bool = typer.Option(False, "--no-base", help="Skip evaluating the target without fine-tuning."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local' starts one here, 'auto' or ray://host:port joins a cluster."),
@@ -258,7 +260,8 @@ def verify(
                             base=not no_base, metric=metric, store=cache, ray_address=ray,
                             resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, workers=workers, device=device,
                             dtype=dtype, checkpoint_every=checkpoint_every, progress=progress, fields=FieldMap(id_field, question_field, response_field),
-                            on_plan=lambda plan: err.print(plan.line()))
+                            on_plan=lambda plan: err.print(plan.line()), earlier_budgets=earlier_budget,
+                            bind_device=bind_device)
     print_verify(result, console)
     if out is not None:
         write_json(result, out)
@@ -276,6 +279,29 @@ def models() -> None:
 
     for m in REGISTRY.values():
         console.print(f"{m.name:32s} {m.note}  [dim](extra: {m.extra})[/dim]")
+
+
+@app.command()
+def claims(
+    cache: Path = typer.Option(None, "--cache", help="SQLite cache (default $STYLEFIT_HOME/cache.sqlite)."),
+    release: Optional[str] = typer.Option(None, "--release", help="Release every claim of this holder (host:pid), one known to be gone."),
+) -> None:
+    """List the units of work processes have claimed in a cache; release a gone holder's."""
+    import time
+
+    from stylefit.store import Store
+
+    store = Store(cache)
+    if release is not None:
+        console.print(f"released {store.release_owner(release)} claim(s) of {release}")
+        return
+    rows = store.claims()
+    if not rows:
+        console.print(f"no claims in {store.path}")
+    clock = lambda t: "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    for row in rows:
+        state = "live" if row["live"] else "stale (taken over by the next asker)"
+        console.print(f"{row['unit'][:16]}  {row['owner']}  since {clock(row['since'])}  lapses {clock(row['expires'])}  {state}")
 
 
 @app.command()

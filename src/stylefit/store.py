@@ -10,8 +10,10 @@ writes (WAL). Each row records which process wrote it, when, and how many times 
 Processes sharing a store share its work: a unit of work (a block of scores, a batch of
 generations, a fine-tuning run) is *claimed* before it is computed, and a unit another live process
 has claimed is waited for and read, not computed twice (``compute_claimed``). A claim ends when its
-holder releases it, dies (same host: its pid is gone) or outlives its lease. SQLite over a network
-file system is unsafe, so one store serves the processes of one machine.
+holder releases it, dies (same host: its pid is gone) or stops renewing it: a live holder renews its
+leases every ``RENEW_S``, so the claim of a process on another host (a container restarted under a new
+name) lapses within ``LEASE_S`` of its end. ``stylefit claims`` lists claims and releases a holder's.
+SQLite over a network file system is unsafe, so one store serves the processes of one machine.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -30,7 +33,8 @@ from typing import Any
 
 from stylefit.processes import alive
 
-LEASE_S = 3600.0  # a claim's backstop against a reused pid; a dead holder's claim is taken at once
+LEASE_S = 120.0  # a claim lapses this long after its holder last renewed it; a dead holder's is taken at once
+RENEW_S = 20.0  # how often a holder renews its claims
 POLL_S = 0.5
 WAIT_TELL_S = 60.0  # a wait on another process's claim is said at once, then every minute
 
@@ -63,8 +67,20 @@ class Store:
             for column, kind in (("writer", "TEXT"), ("written_at", "REAL"), ("writes", "INTEGER NOT NULL DEFAULT 1")):  # older stores
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
-            self._db.execute("CREATE TABLE IF NOT EXISTS claims (unit TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS claims (unit TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL,"
+                             " since REAL)")
+        if "since" not in {row[1] for row in self._db.execute("PRAGMA table_info(claims)")}:  # an older store
+            try:
+                with self._db:
+                    self._db.execute("ALTER TABLE claims ADD COLUMN since REAL")
+            except sqlite3.OperationalError as e:  # another process opening it added it first
+                if "duplicate column" not in str(e):
+                    raise
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._held: dict[str, float] = {}  # unit -> lease, the claims this store renews
+        self._held_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
         self.hits = 0
         self.misses = 0
         self.written: Counter[str] = Counter()  # rows put by this process, per kind
@@ -128,16 +144,50 @@ class Store:
             if row is not None and row[0] != self.owner and row[1] > now and _alive(row[0]):
                 self._db.rollback()
                 return False
-            self._db.execute("INSERT OR REPLACE INTO claims (unit, owner, expires) VALUES (?, ?, ?)", (unit, self.owner, now + lease_s))
+            self._db.execute("INSERT OR REPLACE INTO claims (unit, owner, expires, since) VALUES (?, ?, ?, ?)",
+                             (unit, self.owner, now + lease_s, now))
             self._db.commit()
         except BaseException:
             self._db.rollback()
             raise
+        with self._held_lock:
+            self._held[unit] = lease_s
+        if self._renewer is None:
+            self._renewer = threading.Thread(target=self._renew, name="stylefit-lease-renewal", daemon=True)
+            self._renewer.start()
         return True
 
     def release(self, unit: str) -> None:
+        with self._held_lock:
+            self._held.pop(unit, None)
         with self._db:
             self._db.execute("DELETE FROM claims WHERE unit = ? AND owner = ?", (unit, self.owner))
+
+    def _renew(self) -> None:
+        """Extend this store's claims every RENEW_S while they are held (its own connection: a SQLite
+        connection belongs to the thread that opened it)."""
+        db = sqlite3.connect(self.path, timeout=600)
+        try:
+            while not self._stop.wait(RENEW_S):
+                with self._held_lock:
+                    held = dict(self._held)
+                if held:
+                    with db:
+                        db.executemany("UPDATE claims SET expires = ? WHERE unit = ? AND owner = ?",
+                                       [(time.time() + lease, unit, self.owner) for unit, lease in held.items()])
+        finally:
+            db.close()
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Every claim in the store: unit, owner (host:pid), since, expires, and whether it is live."""
+        now = time.time()
+        rows = self._db.execute("SELECT unit, owner, since, expires FROM claims ORDER BY since").fetchall()
+        return [{"unit": u, "owner": o, "since": since, "expires": e, "live": e > now and _alive(o)} for u, o, since, e in rows]
+
+    def release_owner(self, owner: str) -> int:
+        """Release every claim of ``owner`` (a holder known to be gone): its units are computed by the next asker."""
+        with self._db:
+            return self._db.execute("DELETE FROM claims WHERE owner = ?", (owner,)).rowcount
 
     def compute_claimed(self, units: Mapping[str, list[str]], work: Callable[[str], None],
                         on_waited: Callable[[str], None] | None = None, lease_s: float = LEASE_S) -> None:
@@ -172,14 +222,14 @@ class Store:
 
     def _tell_wait(self, unit: str, lease_s: float) -> None:
         """Say on stderr whom this process waits for and since when (claims of one kind share a lease length)."""
-        row = self._db.execute("SELECT owner, expires FROM claims WHERE unit = ?", (unit,)).fetchone()
+        row = self._db.execute("SELECT owner, expires, since FROM claims WHERE unit = ?", (unit,)).fetchone()
         if row is None:
             return  # released meanwhile
-        owner, expires = row
-        since = time.strftime("%H:%M:%S", time.localtime(expires - lease_s))
+        owner, expires, since = row
+        since = time.strftime("%H:%M:%S", time.localtime(expires - lease_s if since is None else since))
         until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expires))
-        print(f"stylefit: waiting for {unit[:12]}, claimed by {owner} at {since} (the claim lapses at {until} "
-              "if it is not released first)", file=sys.stderr, flush=True)
+        print(f"stylefit: waiting for {unit[:12]}, claimed by {owner} at {since} (its holder renews it while it lives; "
+              f"it lapses at {until} otherwise; `stylefit claims --release {owner}` frees it)", file=sys.stderr, flush=True)
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:
@@ -187,6 +237,7 @@ class Store:
         return self._db.execute("SELECT COUNT(*) FROM results WHERE kind = ?", (kind,)).fetchone()[0]
 
     def close(self) -> None:
+        self._stop.set()
         self._db.close()
 
 

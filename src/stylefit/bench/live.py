@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -78,6 +78,13 @@ class CaseConfig(BaseModel):
     n_train: int = Field(200, ge=2)
     n_test: int | None = Field(None, ge=1)
     seeds: list[int] | None = None
+    # the track's recipe and eval settings with these keys changed for this case (a task whose training
+    # targets run long needs a longer evaluation budget, and a longer max_length)
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    eval: dict[str, Any] = Field(default_factory=dict)
+    # cpu | cuda: every ground-truth run of the case is made on this kind of device and keyed by it, so
+    # that runs of one case never mix devices (None: wherever the track runs, unbound)
+    device: Literal["cpu", "cuda"] | None = None
     # per-question routing sets (routed:<scorer>) made from the strategies: trained and reported
     # beside them, never ranked by the selectors
     routed: list[str] = Field(default_factory=list)
@@ -102,6 +109,9 @@ class LiveConfig(BaseModel):
     # makes work done on a GPU the work done on a CPU, and lets runs made there join those made here
     # (auto would mean bf16 on a GPU)
     dtype: str = "auto"
+    # evaluation budgets (eval.max_new_tokens) the track ran with before: a committed run that none of
+    # its answers reached is taken over under the larger budget instead of being run again
+    earlier_eval_budgets: list[int] = Field(default_factory=list)
     selectors: list[SelectorSpec]
     cases: list[CaseConfig] = Field(min_length=1)
     source: str = Field("<memory>", exclude=True)
@@ -147,6 +157,17 @@ class CommittedRuns(Store):
         if kind == RUN_KIND:
             for key, value in items.items():
                 write_atomic(self.folder / f"{key}.json", json.dumps(value, indent=1, ensure_ascii=False) + "\n")
+                if value.get("reused"):  # the same run under a larger budget: its file replaces the earlier one
+                    (self.folder / f"{value['reused']['key']}.json").unlink(missing_ok=True)
+
+
+def prune(folder: Path, keys: set[str]) -> int:
+    """Remove the run files in ``folder`` that the case's current grid no longer asks for: the folder
+    holds the runs of the settings it is judged on, never two runs of one strategy and seed."""
+    stale = [f for f in folder.glob("*.json") if f.stem not in keys]
+    for f in stale:
+        f.unlink()
+    return len(stale)
 
 
 def write_reasoning_gym_task(spec: ReasoningGymTask, name: str, folder: Path) -> Path:
@@ -255,9 +276,16 @@ def run_live(
                 write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         if "truth" in stages:
             say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
-            verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds, recipe=config.recipe,
-                   eval_settings=config.eval, n_train=case.n_train, n_test=case.n_test, base=True, dtype=config.dtype,
-                   workers=workers, store=CommittedRuns(store, folder / "runs"), progress=progress)
+            if case.device is not None and (here := resolve_device("auto").split(":")[0]) != case.device:
+                raise StylefitError(f"case '{case.name}': its runs are bound to {case.device}, and this machine runs on {here}")
+            result = verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
+                            recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
+                            n_test=case.n_test, base=True, dtype=config.dtype, workers=workers,
+                            store=CommittedRuns(store, folder / "runs"), progress=progress,
+                            earlier_budgets=config.earlier_eval_budgets, device=case.device or "auto",
+                            bind_device=case.device is not None)
+            if removed := prune(folder / "runs", {r.key for r in result.runs}):
+                say(f"{case.name}: removed {removed} superseded run file(s) (the case's settings or candidates changed; git keeps them)")
     return judge(config)
 
 
@@ -265,8 +293,11 @@ def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str
     """What a selector's scores depend on: a scores file for other settings, or for candidate
     sets that were written again since, is stale."""
     folder = config.path(config.results) / case.name / "candidates"
-    return {"scorer": spec.scorer, "params": spec.params, "n_select": config.n_select, "target": case.target,
-            "strategies": case.strategies, "candidates": _files_hash([folder / f"{s}.jsonl" for s in case.strategies])}
+    asked = {"scorer": spec.scorer, "params": spec.params, "n_select": config.n_select, "target": case.target,
+             "strategies": case.strategies, "candidates": _files_hash([folder / f"{s}.jsonl" for s in case.strategies])}
+    if spec.scorer == "paper_proxy":  # it fine-tunes and evaluates with the case's settings
+        asked |= {"recipe": config.recipe | case.recipe, "eval": config.eval | case.eval}
+    return asked
 
 
 def _files_hash(paths: list[Path]) -> str | None:
@@ -296,9 +327,10 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
         raise StylefitError(f"selector '{spec.name}': case '{case.name}' has {len(held_out)} training questions beyond "
                             f"n_train={case.n_train}, and the proxy validates on {params['validation']}")
     proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
-    result = verify(proxy_task, files, targets=case.target, seeds=[params["seed"]], recipe=config.recipe,
-                    eval_settings=config.eval, n_train=params["n"], base=False, dtype=config.dtype, workers=workers,
-                    store=CommittedRuns(store, folder / "proxy_runs"), progress=progress)
+    result = verify(proxy_task, files, targets=case.target, seeds=[params["seed"]], recipe=config.recipe | case.recipe,
+                    eval_settings=config.eval | case.eval, n_train=params["n"], base=False, dtype=config.dtype, workers=workers,
+                    store=CommittedRuns(store, folder / "proxy_runs"), progress=progress,
+                    earlier_budgets=config.earlier_eval_budgets)
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
             "params": params, "validation_ids": [q.id for q in held_out]}
 
@@ -381,12 +413,17 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                               "composition": _composition(root / case.name / "candidates", s)}
                           for s in case.routed_sets if s in accuracy},
                "base": None if truth.base is None else truth.base.accuracy, "devices": devices, "cut": cut,
+               "recipe": config.recipe | case.recipe, "eval": config.eval | case.eval, "device": case.device,
                "cut_flagged": [run for run, n in cut.items() if cut_flagged(n, truth.n_test)],
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
                "overlap": _overlap(root / case.name / "candidates", case.strategies)}
-        if np.ptp(acc) == 0:
+        kinds = sorted({d.split(":")[0] for d in devices.values()})
+        if len(kinds) > 1:  # a GPU's answers differ from a CPU's in near ties: one case is judged on one kind
+            incomplete.append(f"{case.name}: its runs were made on {' and '.join(kinds)}; bind the case to one (cases.device) "
+                              "and run it again there")
+        elif np.ptp(acc) == 0:
             incomplete.append(f"{case.name}: every strategy has the same accuracy, so it cannot judge a selector")
         elif len(preferences) < len(config.selectors):
             incomplete.append(f"{case.name}: selector scores incomplete ({len(preferences)}/{len(config.selectors)})")

@@ -98,15 +98,19 @@ def live_markdown(track: dict[str, Any]) -> str:
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
                   _run_costs(case), ""]
+        if "eval" in case:
+            changed = {k: v for k, v in case["recipe"].items() if track["recipe"].get(k) != v}
+            lines += [f"Evaluation budget: {case['eval'].get('max_new_tokens')} new tokens"
+                      + (f"; recipe changed for this case: {changed}" if changed else "")
+                      + (f"; runs bound to {case['device']}." if case.get("device") else "; runs not bound to a device."), ""]
         if overlap := case.get("overlap"):
             lines += ["Distinct strategies: " + "; ".join(overlap["summary"]) + ".", ""]
         if len(devices := sorted(set(case["devices"].values()))) > 1:
-            lines += [f"**Mixed devices:** this case's runs ran on {' and '.join(devices)}. Run keys do not include the device, and "
-                      "the same run on both does not give the same answers "
-                      "([live_device_agreement.md](live_device_agreement.md)): small differences here may be the device's.", ""]
+            lines += [f"**Mixed devices, not judged:** this case's runs ran on {' and '.join(devices)}, and the same run on both "
+                      "does not give the same answers ([live_device_agreement.md](live_device_agreement.md)).", ""]
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
-                      f"answers cut by max_new_tokens ({track['eval'].get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
+                      f"answers cut by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
                       "Their accuracy measures the length limit as much as the strategy, and so does every figure of this case.", ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]

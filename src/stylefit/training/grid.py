@@ -12,7 +12,7 @@ the store's only writer.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -20,10 +20,9 @@ from pydantic import BaseModel, Field
 
 from stylefit.errors import StylefitError
 from stylefit.store import Store
-from stylefit.training.runs import RunResult, RunSpec, StageProgress, execute
+from stylefit.training.runs import Reused, RunResult, RunSpec, StageProgress, device_kind, execute
 
 RUN_KIND = "verify-run"
-RUN_LEASE_S = 7 * 24 * 3600.0  # a run's claim lasts while its process lives (one machine shares a store)
 
 
 class RunResources(BaseModel):
@@ -44,6 +43,7 @@ class RunResources(BaseModel):
 class GridOutcome:
     results: list[RunResult]  # in the order of the specs
     computed: int  # runs executed now (the rest came from the store)
+    reused: int = 0  # of the stored, runs taken over from another key (``take_over``)
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,14 @@ class GridPlan:
 
 def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = None,
              resources: RunResources | None = None, workers: int = 1,
-             progress: StageProgress | None = None, on_plan: Callable[[GridPlan], None] | None = None) -> GridOutcome:
+             progress: StageProgress | None = None, on_plan: Callable[[GridPlan], None] | None = None,
+             earlier_budgets: Sequence[int] = ()) -> GridOutcome:
     """Run every spec whose result is not in the store yet; return all results.
 
     ``workers`` > 1 runs that many at once in fresh processes here, the CPU threads split between
     them (not with ``ray_address``, where the cluster schedules). ``on_plan`` hears the plan before
-    anything runs."""
+    anything runs. ``earlier_budgets``: evaluation token budgets these runs were made with before; a
+    stored run made with a smaller one, none of whose answers reached it, is taken over (``take_over``)."""
     if workers < 1:
         raise StylefitError(f"workers must be at least 1, got {workers}")
     if workers > 1 and ray_address is not None:
@@ -75,6 +77,12 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     written_before = store.written[RUN_KIND]
     found = {k: RunResult.model_validate(v) for k, v in store.get_many(keys).items()}
     todo = list({k: s for k, s in zip(keys, specs) if k not in found}.items())  # identical specs run once
+    reused = take_over(todo, store, earlier_budgets)
+    if reused:
+        store.put_many(RUN_KIND, {k: r.model_dump(mode="json") for k, r in reused.items()})
+        found |= reused
+        todo = [(k, s) for k, s in todo if k not in reused]
+        written_before += len(reused)  # stored now, but not computed
     total = len(set(keys))
     if on_plan:
         seconds = [r.timings.get("total_s", 0.0) for r in found.values()]
@@ -96,10 +104,10 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
 
     serial = dict(todo)
     if ray_address is not None or (workers > 1 and len(todo) > 1):
-        claimed = [(k, s) for k, s in todo if store.claim(k, RUN_LEASE_S)]
+        claimed = [(k, s) for k, s in todo if store.claim(k)]
         try:
             if ray_address is None and claimed:
-                _run_in_processes(claimed, workers, finished)
+                _run_in_processes(claimed, workers, finished, progress)
             elif claimed:
                 _run_on_ray(claimed, ray_address, resources or RunResources(), finished)
         finally:
@@ -108,12 +116,42 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
         serial = {k: s for k, s in todo if k not in found}
     # One after another here; and after a parallel pass, the runs another grid held meanwhile.
     store.compute_claimed({k: [k] for k in serial}, lambda key: finished(key, execute(serial[key], progress)),
-                          stored_by_another, RUN_LEASE_S)
-    return GridOutcome([found[k] for k in keys], computed=store.written[RUN_KIND] - written_before)
+                          stored_by_another)
+    return GridOutcome([found[k] for k in keys], computed=store.written[RUN_KIND] - written_before, reused=len(reused))
 
 
-def _execute_remote(spec: RunSpec) -> dict:
-    return execute(spec).model_dump(mode="json")
+def take_over(todo: list[tuple[str, RunSpec]], store: Store, budgets: Sequence[int]) -> dict[str, RunResult]:
+    """The runs in ``todo`` that the store holds under another key but made the same way.
+
+    - A smaller evaluation budget (one of ``budgets``) that none of the run's answers reached: greedy
+      decoding of a batch stops when every answer has ended, so a larger budget generates the same
+      tokens. Not for runs that pick a checkpoint on validation answers, whose cuts are not recorded.
+    - For a run bound to its kind of device, the unbound run, if it was made on that kind."""
+    taken: dict[str, RunResult] = {}
+    for key, spec in todo:
+        current = spec.eval.max_new_tokens
+        smaller = [] if spec.validation else sorted({b for b in budgets if b < current}, reverse=True)
+        for budget in [current, *smaller]:
+            earlier = spec.at_budget(budget)
+            for variant in [earlier] + ([earlier.model_copy(update={"bind_device": False})] if spec.bind_device else []):
+                if variant.key() == key or (stored := store.get_many([variant.key()]).get(variant.key())) is None:
+                    continue
+                run = RunResult.model_validate(stored)
+                if budget < current and run.evaluation.hit_length_limit:
+                    continue
+                if spec.bind_device and device_kind(run.device) != device_kind(spec.device):
+                    continue
+                taken[key] = run.model_copy(update={"key": key, "reused": Reused(key=variant.key(), max_new_tokens=budget)})
+                break
+            if key in taken:
+                break
+    return taken
+
+
+def _execute_remote(spec: RunSpec, messages=None) -> dict:
+    """One run in a worker; its progress (stage, total, advance) goes back through ``messages``."""
+    progress = None if messages is None else (lambda stage, total, advance: messages.put((stage, total, advance)))
+    return execute(spec, progress).model_dump(mode="json")
 
 
 def _share_threads(threads: int) -> None:
@@ -122,20 +160,32 @@ def _share_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_in_processes(todo: list[tuple[str, RunSpec]], workers: int, finished) -> None:
-    """Each run in a spawned process (CUDA cannot be forked), its result stored as it arrives; the
-    first failure cancels what has not started and is raised once the running ones have ended (and
-    been stored)."""
+def _run_in_processes(todo: list[tuple[str, RunSpec]], workers: int, finished, progress: StageProgress | None = None) -> None:
+    """Each run in a spawned process (CUDA cannot be forked), its result stored as it arrives, its
+    progress within the run relayed to ``progress``; the first failure cancels what has not started
+    and is raised once the running ones have ended (and been stored)."""
     import multiprocessing
+    import queue
 
     workers = min(workers, len(todo))
     threads = max(1, (os.cpu_count() or 1) // workers)  # oversubscribed threads made training 8x slower
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_share_threads, initargs=(threads,)) as pool:
-        pending = {pool.submit(_execute_remote, spec): key for key, spec in todo}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_share_threads, initargs=(threads,)) as pool, \
+            context.Manager() as manager:
+        messages = manager.Queue() if progress else None
+
+        def relay() -> None:
+            while messages is not None:
+                try:
+                    progress(*messages.get_nowait())
+                except queue.Empty:
+                    return
+
+        pending = {pool.submit(_execute_remote, spec, messages): key for key, spec in todo}
         error: BaseException | None = None
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            relay()
             for future in done:
                 key = pending.pop(future)
                 if future.cancelled():

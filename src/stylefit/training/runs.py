@@ -39,13 +39,20 @@ class RunSpec(BaseModel):
     strategy: str | None  # None = the base model, no fine-tuning
     seed: int | None
     dtype: str = "float32"  # compute type (resolved): mixed-precision training, and the weights evaluation runs in
-    device: str = "auto"  # where it runs, resolved on the machine that runs it (not part of the key)
+    device: str = "auto"  # where it runs, resolved on the machine that runs it (its kind is part of the key when bound)
+    # a GPU and a CPU differ in the last bits, and near-tied greedy answers turn: a bound run is keyed by
+    # the kind of device too, so that one grid never mixes them
+    bind_device: bool = False
     checkpoint_every: int = Field(10, ge=0)  # optimizer steps between resumable checkpoints, 0 = none (not part of the key)
     recipe: Recipe | None
     eval: EvalSettings
     train: list[TrainExample] = []
     validation: list[EvalQuestion] = []
     test: list[EvalQuestion]
+
+    def at_budget(self, max_new_tokens: int) -> "RunSpec":
+        """The same run evaluated with another token budget."""
+        return self.model_copy(update={"eval": self.eval.model_copy(update={"max_new_tokens": max_new_tokens})})
 
     @property
     def label(self) -> str:
@@ -56,10 +63,28 @@ class RunSpec(BaseModel):
         device, the checkpoint interval (a resumed run trains the same bits), nor the generation batch
         size and token budget."""
         depends = self.model_dump(mode="json", exclude={"target": True, "device": True, "checkpoint_every": True,
-                                                        "eval": {"batch_size", "token_budget"}})
+                                                        "bind_device": True, "eval": {"batch_size", "token_budget"}})
         if not self.eval.gold_loss:  # added later: runs without it keep the keys they were stored under
             del depends["eval"]["gold_loss"]
+        if self.bind_device:  # likewise
+            depends["device_kind"] = device_kind(self.device)
         return content_key({"kind": KEY_VERSION, **depends})
+
+
+def device_kind(device: str) -> str:
+    """cpu, cuda, mps: what a device's numerics depend on (not which card of a kind)."""
+    if device == "auto":
+        raise StylefitError("a run bound to its device needs the device resolved, not 'auto'")
+    return device.split(":")[0]
+
+
+class Reused(BaseModel):
+    """A run taken over from another key, made the same way (``grid.take_over``): evaluated with a
+    smaller token budget that none of its answers reached (greedy decoding stops at the same tokens
+    under a larger one), or made unbound on the kind of device the run is bound to."""
+
+    key: str
+    max_new_tokens: int
 
 
 class RunResult(BaseModel):
@@ -80,6 +105,7 @@ class RunResult(BaseModel):
     versions: dict[str, str]
     timings: dict[str, float]
     finished_at: str
+    reused: Reused | None = None
 
 
 def checkpoint_folder(spec: RunSpec) -> Path:

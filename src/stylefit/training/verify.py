@@ -26,7 +26,7 @@ from stylefit.store import Store
 from stylefit.training.evaluate import EvalQuestion
 from stylefit.training.grid import GridPlan, RunResources, run_grid
 from stylefit.training.recipe import EvalSettings, Recipe
-from stylefit.training.runs import RunResult, RunSpec, StageProgress
+from stylefit.training.runs import RunResult, RunSpec, StageProgress, device_kind
 from stylefit.training.sft import TrainExample
 from stylefit.training.summary import VerifyCase, summarize
 
@@ -70,7 +70,7 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
               seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, eval_settings: EvalSettings | None = None,
               n_train: int | None = None, n_test: int | None = None, base: bool = True,
               device: str = "cpu", dtype: str = "float32", checkpoint_every: int = 10,
-              leave_out_wrong: bool = False) -> list[RunSpec]:
+              leave_out_wrong: bool = False, bind_device: bool = False) -> list[RunSpec]:
     """The runs of one (task, target): strategies x seeds, plus the base model once.
     ``device`` and ``dtype`` as resolved by ``run_numerics``. Responses flagged truncated are never
     trained on; with ``leave_out_wrong``, neither are those flagged wrong and not fixed."""
@@ -110,7 +110,7 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
     chat_template = AutoTokenizer.from_pretrained(resolved.path).chat_template or ""
     common = dict(task=task.name, verifier=task.verifier_name, target=target, revision=resolved.revision,
                   chat_template=chat_template, eval=eval_settings, test=test, device=device, dtype=dtype,
-                  checkpoint_every=checkpoint_every)
+                  checkpoint_every=checkpoint_every, bind_device=bind_device)
     specs = [RunSpec(**common, strategy=None, seed=None, recipe=None)] if base else []
     for strategy in strategies:
         train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)
@@ -127,9 +127,10 @@ EVAL_MARGIN = 1.25  # the evaluation budget should leave room past the longest t
 
 
 def eval_budget(candidates: CandidateSet, target: str, strategies: list[str], n_train: int,
-                eval_settings: EvalSettings) -> dict[str, Any]:
-    """The longest training target in the target's tokens, and whether ``max_new_tokens`` leaves
-    ``EVAL_MARGIN`` room past it: a model taught answers that long is cut by a shorter budget."""
+                eval_settings: EvalSettings, leave_out_wrong: bool = False) -> dict[str, Any]:
+    """The longest training target in the target's tokens (of the responses trained on), and whether
+    ``max_new_tokens`` leaves ``EVAL_MARGIN`` room past it: a model taught answers that long is cut
+    by a shorter budget."""
     from transformers import AutoTokenizer
 
     from stylefit.models.registry import resolve_model
@@ -138,7 +139,7 @@ def eval_budget(candidates: CandidateSet, target: str, strategies: list[str], n_
     longest = (0, "", "")
     for strategy in strategies:
         for c in candidates.candidates(strategy, candidates.ids[:n_train]):
-            if not c.truncated:
+            if not c.truncated and not (leave_out_wrong and c.wrong):
                 longest = max(longest, (len(tokenizer(c.response, add_special_tokens=False).input_ids), strategy, c.id))
     needed = math.ceil(EVAL_MARGIN * longest[0])
     return {"target": target, "max_new_tokens": eval_settings.max_new_tokens, "longest_target_tokens": longest[0],
@@ -193,6 +194,8 @@ def verify(
     fields: FieldMap | None = None,
     leave_out_wrong: bool = False,
     on_plan: Callable[[GridPlan], None] | None = None,
+    earlier_budgets: Sequence[int] = (),
+    bind_device: bool = False,
 ) -> VerifyResult:
     """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
 
@@ -211,6 +214,10 @@ def verify(
     never trained on; with ``leave_out_wrong``, neither are those it flagged wrong and not fixed (as
     ``stylefit run`` leaves them out of its training set). Both are counted in the notes. ``on_plan``
     hears how many runs there are, how many are stored, and a time estimate, before any runs.
+    ``earlier_budgets``: evaluation ``max_new_tokens`` the grid ran with before; a run stored under a
+    smaller one that cut none of its answers is the same run under a larger budget, and is taken over.
+    ``bind_device``: key the runs by the kind of device too (cpu, cuda), so that stored runs made on
+    another kind are not mixed in; unbound runs made on several kinds are noted.
     """
     if metric not in ("strict", "flexible"):
         raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
@@ -229,18 +236,22 @@ def verify(
 
     plans = [plan_runs(task, candidates, t, strategies=strategies, seeds=seeds, recipe=recipe, eval_settings=eval_settings,
                        n_train=n_train, n_test=n_test, base=base, device=device, dtype=dtype,
-                       checkpoint_every=checkpoint_every, leave_out_wrong=leave_out_wrong) for t in targets]
+                       checkpoint_every=checkpoint_every, leave_out_wrong=leave_out_wrong, bind_device=bind_device)
+             for t in targets]
     trained_on = candidates.ids[: n_train or len(candidates.ids)]
     chosen = _chosen(strategies, candidates.strategies, "strategy")
-    budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings) for t in targets]
+    budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings, leave_out_wrong) for t in targets]
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
-                       workers=workers, progress=progress, on_plan=on_plan)
+                       workers=workers, progress=progress, on_plan=on_plan, earlier_budgets=earlier_budgets)
 
     cases, start = [], 0
     for plan in plans:
         cases.append(summarize(outcome.results[start : start + len(plan)], metric))
         start += len(plan)
     notes = []
+    if outcome.reused:
+        notes.append(f"{outcome.reused} runs taken over from another key, made the same way (a smaller evaluation budget "
+                     "that none of their answers reached, or unbound on the device kind they are bound to): see runs[].reused")
     for b in budgets:
         if not b["enough"]:
             notes.append(f"FLAGGED: max_new_tokens={b['max_new_tokens']} leaves less than {EVAL_MARGIN:g}x the longest training "
@@ -254,6 +265,9 @@ def verify(
         if wrong := sum(c.wrong and not c.truncated for c in rows):
             notes.append(f"{strategy}: {wrong}/{len(trained_on)} responses flagged wrong and not fixed are "
                          + ("left out of its training set" if leave_out_wrong else "trained on (leave_out_wrong leaves them out)"))
+    if len(kinds := sorted({device_kind(r.device) for r in outcome.results})) > 1:
+        notes.append(f"FLAGGED: the runs were made on {' and '.join(kinds)}, whose answers differ in near ties; "
+                     "bind_device keys runs by device so that they never mix")
     versions = {tuple(sorted(r.versions.items())) for r in outcome.results}
     if len(versions) > 1:
         notes.append(f"runs were made with {len(versions)} different sets of library versions (see runs[].versions)")

@@ -1,0 +1,123 @@
+"""The README's track figures, rendered from the committed track results.
+
+    python benchmarks/readme_tracks.py          # rewrite the README blocks from the artifacts
+    python benchmarks/readme_tracks.py --check  # exit 1 if a README block is stale
+
+Every number the README gives about the live track and the paper track sits between these blocks'
+markers and is what this script writes from benchmarks/results/live_track.json and
+paper_track.json; the prose around them carries no figures (the test suite checks the blocks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+RESULTS = REPO / "benchmarks" / "results"
+LIVE_REFERENCE = "sppl"
+PAPER_SELECTORS = ("SPPL k=2 (paper)", "perplexity", "train-on-100 proxy")
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start (made by benchmarks/readme_tracks.py) -->", f"<!-- {name}:end -->"
+
+
+def _interval(f: dict[str, float], digits: int = 2, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{f['estimate']:{sign}.{digits}f} [{f['low']:{sign}.{digits}f}, {f['high']:{sign}.{digits}f}]"
+
+
+def live_block(track: dict[str, Any]) -> str:
+    """Which cases are judged, and every selector's figures over them, with its paired difference
+    from SPPL and the cases each way."""
+    from stylefit.bench.live_report import _cost
+
+    lines = []
+    cases = track["cases"]
+    judged = [c for c in cases if c.get("judged")]
+    lines.append(f"Judged cases: {len(judged)}" + (f" ({', '.join(c['case'] for c in judged)})" if judged else "") + ".")
+    lines += [f"Not judged: {reason}." for reason in track["incomplete"]]
+    for c in judged:
+        flags = []
+        if c.get("cut_flagged"):
+            flags.append(f"{len(c['cut_flagged'])} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens")
+        devices = sorted(set(c["devices"].values()))
+        flags.append(f"runs on {' and '.join(devices)}")
+        flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")
+        best = max(c["accuracy"].items(), key=lambda kv: kv[1]["mean"])
+        lines.append(f"{c['case']}: best strategy {best[0]} ({100 * best[1]['mean']:.1f}%), base model "
+                     f"{'-' if c['base'] is None else f'{100 * c['base']:.1f}%'}; " + "; ".join(f for f in flags if f) + ".")
+        for name, r in c.get("routed", {}).items():
+            lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
+    if not track["figures"]:
+        return "\n".join(lines)
+    lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
+              f"interval over the {track['judged_cases']} judged case(s); paired differences from `{LIVE_REFERENCE}`, with the "
+              "cases where the selector ranked better/tied/worse and a sign test; cost per strategy on this CPU.", "",
+              f"| selector | weighted ρ | Δρ vs {LIVE_REFERENCE} | better/tied/worse (p) | regret (pts) | CPU s / strategy |",
+              "|---|---|---|---|---|---|"]
+    paired = track["paired"].get(LIVE_REFERENCE, {})
+    signs = track["paired_signs"].get(LIVE_REFERENCE, {})
+    order = sorted(track["figures"], key=lambda n: -track["figures"][n]["weighted_spearman"]["estimate"])
+    for name in order:
+        f = track["figures"][name]
+        diff = _interval(paired[name]["weighted_spearman"], signed=True) if name in paired else "—"
+        s = signs.get(name, {}).get("spearman")
+        sign = f"{s['wins']}/{s['ties']}/{s['losses']} (p={s['sign_test_p']:.2f})" if s else "—"
+        lines.append(f"| {name} | {_interval(f['weighted_spearman'])} | {diff} | {sign} | "
+                     f"{_interval(f['regret_points'], 1)} | {_cost(track, name)} |")
+    return "\n".join(lines)
+
+
+def paper_block(track: dict[str, Any]) -> str:
+    """Perplexity against the paper's SPPL, and the train-on-100 proxy, on the paper's released cases."""
+    selectors = track["judging"]["all"]["selectors"]
+    lines = []
+    for name in PAPER_SELECTORS:
+        s = selectors[name]
+        line = f"{name}: weighted ρ {_interval(s['figures']['weighted_spearman'], 3)} over {s['n_cases']} cases"
+        if vs := s.get("vs_reference"):
+            line += (f"; against SPPL on the same {vs['n_cases']} cases, Δρ {_interval(vs['figures']['weighted_spearman'], 3, True)}"
+                     f" and Δ top-1 accuracy {_interval(vs['figures']['top1_accuracy_points'], 2, True)} points")
+        lines.append(line + ".")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+BLOCKS = {"live-figures": (RESULTS / "live_track.json", live_block), "paper-figures": (RESULTS / "paper_track.json", paper_block)}
+
+
+def render(name: str) -> str:
+    path, make = BLOCKS[name]
+    start, end = markers(name)
+    return f"{start}\n{make(json.loads(path.read_text(encoding='utf-8')))}\n{end}"
+
+
+def current_block(readme: str, name: str) -> str:
+    start, end = markers(name)
+    return readme[readme.index(start) : readme.index(end) + len(end)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    readme = README.read_text(encoding="utf-8")
+    stale = [name for name in BLOCKS if current_block(readme, name) != render(name)]
+    if args.check:
+        print("stale: " + ", ".join(stale) if stale else "up to date")
+        sys.exit(1 if stale else 0)
+    from stylefit.data.jsonl import write_atomic
+
+    for name in BLOCKS:
+        readme = readme.replace(current_block(readme, name), render(name))
+    write_atomic(README, readme)
+    print(f"rewrote {', '.join(stale) or 'nothing (up to date)'}")
+
+
+if __name__ == "__main__":
+    main()
