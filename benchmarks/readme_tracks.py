@@ -50,16 +50,17 @@ def live_block(track: dict[str, Any]) -> str:
         flags.append(f"runs on {' and '.join(devices)}")
         flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")
         best = max(c["accuracy"].items(), key=lambda kv: kv[1]["mean"])
-        lines.append(f"{c['case']}: best strategy {best[0]} ({100 * best[1]['mean']:.1f}%), base model "
-                     f"{'-' if c['base'] is None else f'{100 * c['base']:.1f}%'}; " + "; ".join(f for f in flags if f) + ".")
+        base = "-" if c["base"] is None else f"{100 * c['base']:.1f}%"
+        lines.append(f"{c['case']}: best strategy {best[0]} ({100 * best[1]['mean']:.1f}%), base model {base}; "
+                     + "; ".join(f for f in flags if f) + ".")
         for name, r in c.get("routed", {}).items():
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
     if not track["figures"]:
         return "\n".join(lines)
     lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
               f"interval over the {track['judged_cases']} judged case(s); paired differences from `{LIVE_REFERENCE}`, with the "
-              "cases where the selector ranked better/tied/worse and a sign test; cost per strategy on this CPU.", "",
-              f"| selector | weighted ρ | Δρ vs {LIVE_REFERENCE} | better/tied/worse (p) | regret (pts) | CPU s / strategy |",
+              "cases where the selector ranked better/tied/worse and a sign test; its seconds per strategy where it ran.", "",
+              f"| selector | weighted ρ | Δρ vs {LIVE_REFERENCE} | better/tied/worse (p) | regret (pts) | s / strategy |",
               "|---|---|---|---|---|---|"]
     paired = track["paired"].get(LIVE_REFERENCE, {})
     signs = track["paired_signs"].get(LIVE_REFERENCE, {})
@@ -69,8 +70,9 @@ def live_block(track: dict[str, Any]) -> str:
         diff = _interval(paired[name]["weighted_spearman"], signed=True) if name in paired else "—"
         s = signs.get(name, {}).get("spearman")
         sign = f"{s['wins']}/{s['ties']}/{s['losses']} (p={s['sign_test_p']:.2f})" if s else "—"
+        costs = [f"{cost} on {device}" for device in ("cpu", "cuda") if (cost := _cost(track, name, device)) != "-"]
         lines.append(f"| {name} | {_interval(f['weighted_spearman'])} | {diff} | {sign} | "
-                     f"{_interval(f['regret_points'], 1)} | {_cost(track, name)} |")
+                     f"{_interval(f['regret_points'], 1)} | {', '.join(costs) or '-'} |")
     return "\n".join(lines)
 
 
@@ -81,8 +83,8 @@ def paper_block(track: dict[str, Any]) -> str:
     for name in PAPER_SELECTORS:
         s = selectors[name]
         line = f"{name}: weighted ρ {_interval(s['figures']['weighted_spearman'], 3)} over {s['n_cases']} cases"
-        if vs := s.get("vs_reference"):
-            line += (f"; against SPPL on the same {vs['n_cases']} cases, Δρ {_interval(vs['figures']['weighted_spearman'], 3, True)}"
+        if (vs := s.get("vs_reference")) and name != PAPER_SELECTORS[0]:  # the first is the reference itself
+            line += (f"; against {PAPER_SELECTORS[0]} on the same {vs['n_cases']} cases, Δρ {_interval(vs['figures']['weighted_spearman'], 3, True)}"
                      f" and Δ top-1 accuracy {_interval(vs['figures']['top1_accuracy_points'], 2, True)} points")
         lines.append(line + ".")
     return "\n".join(f"- {line}" for line in lines)

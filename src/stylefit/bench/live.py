@@ -331,8 +331,11 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
                     eval_settings=config.eval | case.eval, n_train=params["n"], base=False, dtype=config.dtype, workers=workers,
                     store=CommittedRuns(store, folder / "proxy_runs"), progress=progress,
                     earlier_budgets=config.earlier_eval_budgets)
+    # its cost is its fine-tunes' wherever they ran (scoring again from committed runs costs nothing)
+    devices = sorted({r.device.split(":")[0] for r in result.runs})
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
-            "params": params, "validation_ids": [q.id for q in held_out]}
+            "params": params, "validation_ids": [q.id for q in held_out],
+            "seconds": round(sum(r.timings.get("total_s", 0.0) for r in result.runs), 1), "device": " and ".join(devices)}
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):
