@@ -214,3 +214,15 @@ def test_one_scorer_instance_on_two_tasks_equals_two_fresh_instances(parrot_lm, 
     assert [e.strategy for e in reused.ranking.estimates] == [e.strategy for e in fresh.ranking.estimates]
     assert [e.mean for e in reused.ranking.estimates] == pytest.approx([e.mean for e in fresh.ranking.estimates], rel=1e-6)
     assert reused.notes == fresh.notes
+
+
+def test_a_question_with_a_response_flagged_truncated_leaves_the_sample_for_every_strategy(tiny_lm, tiny_task, store):
+    # training never sees a cut response, so the sample that predicts training does not either (paired)
+    wordy = tiny_task / "candidates" / "wordy.jsonl"
+    rows = [json.loads(line) for line in wordy.read_text().splitlines()]
+    rows[1]["truncated"] = True
+    wordy.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="length", n=4, store=store)
+    assert result.sample_ids == ["q0", "q2", "q3"] and "flagged truncated" in result.skipped["q1"]
+    assert any(note.startswith("1/4 questions dropped for every strategy (a response flagged truncated") for note in result.notes)
+    assert {s: len(v["value"]) for s, v in result.per_example.items()} == {"short": 3, "steps": 3, "wordy": 3}

@@ -113,6 +113,13 @@ def select(
     scorer = scorer if isinstance(scorer, Scorer) else get_scorer(scorer, **(scorer_params or {}))
     store = store if isinstance(store, Store) else Store(store)
     ids = _sample_ids(candidates, n, sample_seed)
+    # Training leaves a response flagged truncated out, so the sample does too, for every strategy (paired).
+    cut = {c.id: f"strategy '{c.strategy}' id '{c.id}': flagged truncated by generate's length limit"
+           for strategy in candidates.strategies for c in candidates.candidates(strategy, ids) if c.truncated}
+    if cut:
+        ids = [i for i in ids if i not in cut]
+        if len(ids) < 2:
+            raise StylefitError(f"only {len(ids)} of {n} questions have no response flagged truncated")
 
     t = time.perf_counter()
     if isinstance(target, str):
@@ -132,6 +139,9 @@ def select(
     t = time.perf_counter()
     notes = scorer.prepare(lm, candidates, ids, store, stage("target answers", scorer.prepare_units(candidates, ids)))
     timings["prepare_s"] = time.perf_counter() - t
+    if cut:
+        notes.append(f"{len(cut)}/{n} questions dropped for every strategy (a response flagged truncated, never trained on): "
+                     + "; ".join(list(cut.values())[:3]))
     if excluded := scorer.excluded():
         ids = [i for i in ids if i not in excluded]
         if len(ids) < 2:
@@ -161,7 +171,7 @@ def select(
     return SelectionResult(
         task=task.name, target=lm.name, revision=lm.revision, dtype=lm.dtype, scorer=scorer.name, scorer_params=scorer.params(),
         unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
-        skipped=sample.skipped, notes=notes, timings=timings, computed=sample.computed,
+        skipped=cut | sample.skipped, notes=notes, timings=timings, computed=sample.computed,
         per_example={s: {"value": [e.value for e in scores], "nll": [e.nll for e in scores], "n_tokens": [e.n_tokens for e in scores]}
                      | ({"parts": [list(e.parts) for e in scores]} if scorer.ratio_of_means else {})
                      for s, scores in sample.by_strategy.items()},
