@@ -45,7 +45,8 @@ def live_block(track: dict[str, Any]) -> str:
     for c in judged:
         flags = []
         if c.get("cut_flagged"):
-            flags.append(f"{len(c['cut_flagged'])} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens")
+            flags.append(f"{len(c['cut_flagged'])} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens "
+                         "(answers caught in a loop aside)")
         devices = sorted(set(c["devices"].values()))
         flags.append(f"runs on {' and '.join(devices)}")
         flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")

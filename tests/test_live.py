@@ -205,6 +205,7 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     mix devices is not judged."""
     import json as json_module
 
+    from stylefit.training.evaluate import looping
     from stylefit.training.summary import cut_flagged
 
     config = load_live_config(REPO / "benchmarks" / "live" / "live.toml")
@@ -216,9 +217,12 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     text = live_markdown(track)
     for case in track["cases"]:
         runs = [json_module.loads(p.read_text()) for p in (results / "live" / case["case"] / "runs").glob("*.json")]
-        by_label = {(f"{r['strategy']}:seed{r['seed']}" if r["strategy"] else "base"): r["evaluation"]["hit_length_limit"] for r in runs}
-        assert case["cut"] == {label: by_label[label] for label in case["cut"]}
-        assert sorted(case["cut_flagged"]) == sorted(label for label, n in case["cut"].items() if cut_flagged(n, case["n_test"]))
+        by_label = {(f"{r['strategy']}:seed{r['seed']}" if r["strategy"] else "base"): r["evaluation"] for r in runs}
+        assert case["cut"] == {label: by_label[label]["hit_length_limit"] for label in case["cut"]}
+        loops = {label: sum(i["finish_reason"] == "length" and looping(i["output"]) for i in by_label[label]["items"]) for label in case["cut"]}
+        assert case["looping"] == {label: n for label, n in loops.items() if n}
+        assert sorted(case["cut_flagged"]) == sorted(label for label, n in case["cut"].items()
+                                                      if cut_flagged(n, case["n_test"], loops[label]))
         if case["cut_flagged"]:
             assert ", ".join(case["cut_flagged"]) in text
         mixed = len({d.split(":")[0] for d in case["devices"].values()}) > 1

@@ -70,3 +70,32 @@ def test_evaluate_asks_greedily_in_the_chat_template():
 def test_mismatched_outputs_are_refused():
     with pytest.raises(ValueError, match="1 outputs for 2 questions"):
         score_outputs([q(1, "1"), q(2, "2")], [Generation("1", 1, "stop")], "exact")
+
+
+@pytest.mark.parametrize("text,loops", [
+    ("Let me think. " + "2 = 2*2*2 = " * 12 + "2 = 2*", True),  # a cycle, cut mid-way
+    ("x" * 99, False),  # too short to call
+    ("Steps:\n" + "9 * 1 = 9\n" * 15, True),
+    # runaway but never the same cycle: a larger budget might still end it
+    ("".join(f"6*(-{k}) = " for k in range(50, 80)), False),
+    ("First, subtract 5 from both sides: 3x = 12. Then divide by 3: x = 4. So the answer is 4 and we check it by "
+     "putting 4 back: 3*4 + 5 = 17, which matches. Final Answer: 4, and this is the end of the sol", False),
+])
+def test_an_output_caught_in_a_loop_is_told_from_one_the_budget_cut(text, loops):
+    from stylefit.training.evaluate import looping
+
+    assert looping(text) is loops
+
+
+def test_a_run_is_flagged_for_cut_answers_not_counting_those_caught_in_a_loop():
+    from stylefit.training.summary import cut_flagged
+
+    questions = [EvalQuestion(id=f"q{i}", prompt="p", gold="1") for i in range(100)]
+    loop, cut = "Final " + "1 + 1 = 2, " * 20, "Let us add the numbers one by one: first 1, then"
+    outputs = [Generation(loop, 30, "length")] * 3 + [Generation(cut, 30, "length")] * 2 + [Generation("Final Answer: 1", 4, "stop")] * 95
+    e = score_outputs(questions, outputs, "final_answer_number")
+    assert e.hit_length_limit == 5 and e.looping == 3
+    assert not cut_flagged(e.hit_length_limit, 100, e.looping) and cut_flagged(e.hit_length_limit, 100)
+    outputs[5] = Generation(cut, 30, "length")
+    e = score_outputs(questions, outputs, "final_answer_number")
+    assert cut_flagged(e.hit_length_limit, 100, e.looping)  # 3 cut mid-answer of 100: past 2%

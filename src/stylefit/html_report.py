@@ -121,8 +121,9 @@ def verify_sections(verify: dict) -> list[str]:
 
 def _cut(row: dict, n_test: int) -> str:
     """Test answers cut by max_new_tokens per seed, flagged above the share where a run measures the limit."""
-    cuts = row.get("cut_per_seed", [])
-    return " ".join(map(str, cuts)) + (" (cut!)" if any(cut_flagged(c, n_test) for c in cuts) else "")
+    cuts, loops = row.get("cut_per_seed", []), row.get("looping_per_seed") or [0] * len(row.get("cut_per_seed", []))
+    return " ".join(map(str, cuts)) + (f" ({' '.join(map(str, loops))} looping)" if any(loops) else "") \
+        + (" (cut!)" if any(cut_flagged(c, n_test, l) for c, l in zip(cuts, loops)) else "")
 
 
 def agreement_sections(selection: SelectionResult, verify: dict) -> list[str]:

@@ -364,7 +364,7 @@ def case_truth(config: LiveConfig, case: CaseConfig):
     wanted.sort(key=lambda r: (r.strategy is not None, r.strategy or "", r.seed or 0))
     seconds = {label(r): round(r.timings.get("total_s", 0.0), 1) for r in wanted}
     devices = {label(r): r.device for r in wanted}  # run costs differ between a CPU and a GPU
-    cut = {label(r): r.evaluation.hit_length_limit for r in wanted}
+    cut = {label(r): (r.evaluation.hit_length_limit, r.evaluation.looping) for r in wanted}
     return summarize(wanted, "strict"), seconds, devices, cut
 
 
@@ -415,9 +415,10 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "routed": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                               "composition": _composition(root / case.name / "candidates", s)}
                           for s in case.routed_sets if s in accuracy},
-               "base": None if truth.base is None else truth.base.accuracy, "devices": devices, "cut": cut,
+               "base": None if truth.base is None else truth.base.accuracy, "devices": devices,
+               "cut": {run: n for run, (n, _) in cut.items()}, "looping": {run: loops for run, (_, loops) in cut.items() if loops},
                "recipe": config.recipe | case.recipe, "eval": config.eval | case.eval, "device": case.device,
-               "cut_flagged": [run for run, n in cut.items() if cut_flagged(n, truth.n_test)],
+               "cut_flagged": [run for run, (n, loops) in cut.items() if cut_flagged(n, truth.n_test, loops)],
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},

@@ -53,6 +53,8 @@ def _cuts(case: dict[str, Any], strategy: str | None) -> str:
     runs = sorted(run for run in case.get("cut", {}) if (run == "base") == (strategy is None)
                   and (strategy is None or run.rpartition(":seed")[0] == strategy))
     text = " ".join(str(case["cut"][run]) for run in runs)
+    if any(loops := [case.get("looping", {}).get(run, 0) for run in runs]):
+        text += f" ({' '.join(map(str, loops))} looping)"
     return text + (" (cut!)" if any(run in case.get("cut_flagged", []) for run in runs) else "")
 
 
@@ -85,7 +87,7 @@ def live_markdown(track: dict[str, Any]) -> str:
     for case in track["cases"]:
         noise = case["noise"]
         lines += [f"## {case['case']} ({case['target']}, n_test={case['n_test']}, seeds {case['seeds']})", "",
-                  "| strategy | rank | mean | sd | per seed | answers cut per seed |", "|---|---|---|---|---|---|"]
+                  "| strategy | rank | mean | sd | per seed | answers cut per seed (caught in a loop) |", "|---|---|---|---|---|---|"]
         for strategy, a in sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"]):
             lines.append(f"| {strategy} | {a['rank']} | {_pct(a['mean'])} | {_pct(a['sd'])} | "
                          f"{' '.join(_pct(x) for x in a['per_seed'])} | {_cuts(case, strategy)} |")
@@ -110,7 +112,7 @@ def live_markdown(track: dict[str, Any]) -> str:
                       "does not give the same answers ([live_device_agreement.md](live_device_agreement.md)).", ""]
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
-                      f"answers cut by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
+                      f"answers cut, not in a loop, by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
                       "Their accuracy measures the length limit as much as the strategy, and so does every figure of this case.", ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]

@@ -52,6 +52,29 @@ class Evaluation(BaseModel):
     def accuracy(self, metric: str) -> float:
         return self.accuracy_strict if metric == "strict" else self.accuracy_flexible
 
+    @property
+    def looping(self) -> int:
+        """Of the outputs cut by max_new_tokens, those caught in a loop (``looping``): a larger budget
+        would only repeat them, so they do not measure the limit."""
+        return sum(i.finish_reason == "length" and looping(i.output) for i in self.items)
+
+
+LOOP_SPAN = 100  # characters a repeated cycle must cover at the end of an output
+LONGEST_CYCLE = 300  # characters
+
+
+def looping(text: str) -> bool:
+    """Whether ``text`` ends in one cycle repeated over at least ``LOOP_SPAN`` characters and three
+    times: greedy decoding caught in a loop, as a model that never learned to stop writes."""
+    for period in range(1, LONGEST_CYCLE + 1):
+        span = max(3 * period, LOOP_SPAN)
+        if len(text) < span:
+            return False
+        tail = text[-span:]
+        if tail[:-period] == tail[period:]:
+            return True
+    return False
+
 
 def score_outputs(questions: list[EvalQuestion], outputs: list[Generation], verifier_name: str) -> Evaluation:
     """Check known outputs against the gold labels, strictly and flexibly."""

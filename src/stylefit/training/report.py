@@ -25,7 +25,7 @@ def case_table(case: VerifyCase, result: VerifyResult) -> Table:
         f"({method}, {result.n_train} examples, epochs {recipe['epochs']:g}; n={case.n_test} test questions)",
         caption="mean and sd over seeds (ddof=1); 95% CI from seed and test-item noise; "
         "vs next: difference to the next rank, * = separated beyond noise; (cut!) = over "
-        f"{CUT_FLAG:.0%} of a run's test answers hit max_new_tokens",
+        f"{CUT_FLAG:.0%} of a run's test answers hit max_new_tokens, not counting answers caught in a loop",
     )
     for col, justify in [("rank", "right"), ("strategy", "left"), ("mean", "right"), ("sd", "right"), ("per seed", "right"),
                          ("95% CI", "right"), ("strict", "right"), ("flexible", "right"), ("vs next", "right")]:

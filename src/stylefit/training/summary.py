@@ -26,9 +26,10 @@ Z95 = float(norm.ppf(0.975))
 CUT_FLAG = 0.02  # share of test answers cut by max_new_tokens above which a run is flagged
 
 
-def cut_flagged(cut: int, n_test: int) -> bool:
-    """A run whose answers hit the length limit this often measures the limit as much as the strategy."""
-    return cut > CUT_FLAG * n_test
+def cut_flagged(cut: int, n_test: int, looping: int = 0) -> bool:
+    """A run whose answers hit the length limit this often measures the limit as much as the strategy;
+    answers caught in a loop (``evaluate.looping``) do not count: a larger budget would only repeat them."""
+    return cut - looping > CUT_FLAG * n_test
 
 
 def binomial_se(accuracy: float, n: int) -> float:
@@ -58,9 +59,11 @@ class StrategyAccuracy:
     hit_length_limit: float  # test outputs cut by max_new_tokens, mean over seeds
     skipped_examples: int  # over-long training examples dropped, summed over seeds
     cut_per_seed: list[int] = field(default_factory=list)  # test outputs cut by max_new_tokens, per seed
+    looping_per_seed: list[int] = field(default_factory=list)  # of them, caught in a loop
 
     def cut_flagged(self, n_test: int) -> bool:
-        return any(cut_flagged(c, n_test) for c in self.cut_per_seed)
+        loops = self.looping_per_seed or [0] * len(self.cut_per_seed)
+        return any(cut_flagged(c, n_test, l) for c, l in zip(self.cut_per_seed, loops))
 
 
 @dataclass
@@ -72,6 +75,7 @@ class BaseAccuracy:
     flexible: float
     binomial_se: float
     hit_length_limit: int
+    looping: int = 0  # of the cut outputs, caught in a loop
 
 
 @dataclass
@@ -159,6 +163,7 @@ def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
             hit_length_limit=float(np.mean([r.evaluation.hit_length_limit for r in group])),
             skipped_examples=sum(len(r.training.skipped) for r in group if r.training),
             cut_per_seed=[r.evaluation.hit_length_limit for r in group],
+            looping_per_seed=[r.evaluation.looping for r in group],
         ))
     rows.sort(key=lambda s: (-s.mean, s.strategy))
     for i, row in enumerate(rows):
@@ -176,7 +181,8 @@ def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
     base = None
     if base_runs:
         e = base_runs[0].evaluation
-        base = BaseAccuracy(e.accuracy(metric), e.accuracy_strict, e.accuracy_flexible, binomial_se(e.accuracy(metric), n), e.hit_length_limit)
+        base = BaseAccuracy(e.accuracy(metric), e.accuracy_strict, e.accuracy_flexible, binomial_se(e.accuracy(metric), n), e.hit_length_limit,
+                            e.looping)
     return VerifyCase(task=first.task, target=first.target, revision=first.revision, metric=metric, n_test=n,
                       strategies=rows, comparisons=comparisons, noise=noise, base=base, notes=_notes(rows, noise, n))
 
@@ -197,10 +203,13 @@ def _notes(rows: list[StrategyAccuracy], noise: NoiseFloor, n: int) -> list[str]
     cut = [f"{s.strategy} {s.hit_length_limit:g}" for s in rows if s.hit_length_limit]
     if cut:
         notes.append(f"test outputs cut by max_new_tokens (of {n}, mean over seeds): {', '.join(cut)}")
+    if loops := [f"{s.strategy} {', '.join(map(str, s.looping_per_seed))}" for s in rows if any(s.looping_per_seed)]:
+        notes.append(f"of them caught in a loop (a larger budget would only repeat it; not counted for the flag), per seed: "
+                     + "; ".join(loops))
     flagged = [f"{s.strategy} ({', '.join(map(str, s.cut_per_seed))})" for s in rows if s.cut_flagged(n)]
     if flagged:
-        notes.append(f"FLAGGED (cut!): runs whose test answers hit max_new_tokens more than {CUT_FLAG:.0%} of the time, so "
-                     f"their accuracy measures the limit as much as the strategy: {', '.join(flagged)}; raise max_new_tokens")
+        notes.append(f"FLAGGED (cut!): runs whose test answers hit max_new_tokens, not in a loop, more than {CUT_FLAG:.0%} of "
+                     f"the time, so their accuracy measures the limit as much as the strategy: {', '.join(flagged)}; raise max_new_tokens")
     skipped = [f"{s.strategy} {s.skipped_examples}" for s in rows if s.skipped_examples]
     if skipped:
         notes.append(f"over-long training examples skipped (summed over seeds): {', '.join(skipped)}")
