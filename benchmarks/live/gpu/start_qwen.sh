@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The call that carries Qwen's last part (see README.md): assemble Qwen (checked against its
 # revision) into the registry's six part files, then start, in the background for at most $1
-# seconds, the cases that need it: chain_sum-qwen, and simple_equations-smollm2 (whose other
-# teacher is Qwen), each from its candidates on.
+# seconds, the case that needs it from its candidates on: chain_sum-qwen (simple_equations-smollm2,
+# whose other teacher is Qwen, is bound to the CPU since issue 22's rerun).
 set -uo pipefail
 source benchmarks/live/gpu/common.sh
 cat /root/stash/q0 /root/stash/r? "$2" > /tmp/qwen.gguf && rm /root/stash/q0 /root/stash/r?
@@ -13,9 +13,5 @@ for i in 1 2 3 4 5 6; do  # the six files of the registry's parts, as the wheels
 done
 rm /tmp/qwen.gguf
 python3 -c "from stylefit.models.registry import resolve_model; print(resolve_model('qwen2.5-coder-0.5b-instruct'))" || { collect; exit 1; }
-# the candidate files this call's tree has (a CPU may have written some since the SmolLM2 start)
-mkdir -p /root/work/benchmarks/results/live/simple_equations-smollm2
-cp -rn benchmarks/results/live/simple_equations-smollm2/candidates /root/work/benchmarks/results/live/simple_equations-smollm2/ 2>/dev/null
 start_pipeline chain_sum-qwen "$1" 12
-start_pipeline simple_equations-smollm2 "$1" 5
 sleep 10; collect

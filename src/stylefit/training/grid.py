@@ -11,6 +11,7 @@ the store's only writer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -171,7 +172,7 @@ def _run_in_processes(todo: list[tuple[str, RunSpec]], workers: int, finished, p
     threads = max(1, (os.cpu_count() or 1) // workers)  # oversubscribed threads made training 8x slower
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_share_threads, initargs=(threads,)) as pool, \
-            context.Manager() as manager:
+            (context.Manager() if progress else contextlib.nullcontext()) as manager:
         messages = manager.Queue() if progress else None
 
         def relay() -> None:
