@@ -269,6 +269,8 @@ def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_k
     assert len(after) == 5 and not set(after) & set(before) and all(r["reused"] is None for r in after.values())
     assert all(max(i["n_tokens"] for i in r["evaluation"]["items"]) == 10 for r in after.values())
     assert any("removed 5 superseded run file(s)" in line for line in said)
+    assert any("tiny: plan: 5 runs, 0 stored, 5 to run" in line for line in said)  # a log shows the plan, then each run
+    assert sum(": stored, accuracy " in line and "answers cut" in line for line in said) == 5
     assert track["cases"][0]["eval"]["max_new_tokens"] == 10 and track["cases"][0]["device"] == "cpu"
     # bound to a GPU, the case refuses to run on this CPU
     config.cases[0].device = "cuda"

@@ -139,9 +139,10 @@ class CommittedRuns(Store):
     found there are loaded first (so a fresh machine resumes from what was committed), and every
     run the grid finishes is written there as it finishes."""
 
-    def __init__(self, path: str | Path | None, folder: Path):
+    def __init__(self, path: str | Path | None, folder: Path, say: Callable[[str], None] = lambda line: None):
         super().__init__(path)
         self.folder = folder
+        self.say = say  # a line per run written: a long grid in a log shows where it stands
         loaded = {}
         for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             try:
@@ -159,6 +160,9 @@ class CommittedRuns(Store):
                 write_atomic(self.folder / f"{key}.json", json.dumps(value, indent=1, ensure_ascii=False) + "\n")
                 if value.get("reused"):  # the same run under a larger budget: its file replaces the earlier one
                     (self.folder / f"{value['reused']['key']}.json").unlink(missing_ok=True)
+                e = value["evaluation"]
+                self.say(f"{value['label']}: {'taken over' if value.get('reused') else 'stored'}, accuracy {100 * e['accuracy_strict']:.1f}%, "
+                         f"{e['hit_length_limit']} of {e['n']} answers cut, {value['timings'].get('total_s', 0) / 60:.1f} min on {value['device']}")
 
 
 def prune(folder: Path, keys: set[str]) -> int:
@@ -281,9 +285,9 @@ def run_live(
             result = verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
                             recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
                             n_test=case.n_test, base=True, dtype=config.dtype, workers=workers,
-                            store=CommittedRuns(store, folder / "runs"), progress=progress,
+                            store=CommittedRuns(store, folder / "runs", say), progress=progress,
                             earlier_budgets=config.earlier_eval_budgets, device=case.device or "auto",
-                            bind_device=case.device is not None)
+                            bind_device=case.device is not None, on_plan=lambda plan: say(f"{case.name}: {plan.line()}"))
             if removed := prune(folder / "runs", {r.key for r in result.runs}):
                 say(f"{case.name}: removed {removed} superseded run file(s) (the case's settings or candidates changed; git keeps them)")
     return judge(config)
