@@ -120,7 +120,7 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
         StrategyAccuracy("gold", 1, [0, 1], [0.5, 0.6], [0.5, 0.6], [0.5, 0.6], 0.55, 0.55, 0.55, 0.07, 0.03, 0.04, 0.47, 0.63, True, 0, 0),
         StrategyAccuracy("answer_only", 2, [0, 1], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2], 0.2, 0.2, 0.2, 0.0, 0.02, 0.02, 0.16, 0.24, False, 0, 0)],
         [], NoiseFloor(0.05, 0.03, 0.06, 0.25), BaseAccuracy(0.1, 0.1, 0.1, 0.02, 0), [])
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": 0}))
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
     scores = tmp_path / "results" / "tiny" / "scores"
     scores.mkdir(parents=True)
     candidates = tmp_path / "results" / "tiny" / "candidates"  # what judging reads besides the runs: the responses
@@ -148,11 +148,12 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     assert judge(config)["incomplete"] == ["tiny: selector scores incomplete (3/4)"]
     # A case whose runs come from a CPU and a GPU is not judged: their answers differ in near ties.
     devices = {"gold:seed0": "cpu", "gold:seed1": "cuda:0"}
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {k: 1.0 for k in devices}, devices, {k: 0 for k in devices}))
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {k: 1.0 for k in devices}, devices, {k: (0, 0) for k in devices}))
     mixed = judge(config)
     assert mixed["judged_cases"] == 0 and mixed["incomplete"] == [
         "tiny: its runs were made on cpu and cuda; bind the case to one (cases.device) and run it again there"]
     assert "Mixed devices, not judged" in live_markdown(mixed)
+    assert "Mixed devices, not judged:</strong> this case's runs ran on cpu and cuda" in write_live_report(mixed, tmp_path / "mixed").read_text()
 
 
 @pytest.mark.parametrize("body,message", [

@@ -18,7 +18,7 @@ from stylefit.api import SelectionResult
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import _fmt, ranking_text, verdict_lines
-from stylefit.training.summary import cut_flagged
+from stylefit.training.summary import CUT_FLAG, cut_flagged
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -208,6 +208,14 @@ def live_sections(track: dict) -> list[str]:
                      + ("" if case["base"] is None else f'; the target before fine-tuning: {100 * case["base"]:.1f}%')
                      + "".join(f'; {escape(name)} (per-question routing): {100 * a["mean"]:.1f}%' for name, a in case.get("routed", {}).items())
                      + ".</p>"]
+        if case.get("cut_flagged"):
+            sections.append(f'<p><strong>Flagged (cut!):</strong> {escape(", ".join(case["cut_flagged"]))} had over '
+                            f'{CUT_FLAG:.0%} of their test answers cut, not in a loop, by max_new_tokens '
+                            f'({escape(str(case.get("eval", track["eval"]).get("max_new_tokens")))}): their accuracy measures the limit '
+                            "as much as the strategy.</p>")
+        if len(kinds := sorted({d.split(":")[0] for d in case["devices"].values()})) > 1:
+            sections.append(f"<p><strong>Mixed devices, not judged:</strong> this case's runs ran on {escape(' and '.join(kinds))}, "
+                            "whose answers differ in near ties.</p>")
         if case.get("outcomes"):
             sections.append(_table(list(SELECTOR_COLUMNS), selector_rows(case), numeric={2, 3, 4}))
     if track["incomplete"]:

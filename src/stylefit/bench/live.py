@@ -344,7 +344,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
 
 def case_truth(config: LiveConfig, case: CaseConfig):
     """The case's ``VerifyCase``, and each run's seconds, device and test answers cut by the length
-    limit, from its committed runs; None until every run is there."""
+    limit (cut, of them caught in a loop), from its committed runs; None until every run is there."""
     from stylefit.training.runs import RunResult
     from stylefit.training.summary import summarize
 
