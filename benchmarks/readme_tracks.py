@@ -50,6 +50,12 @@ def live_block(track: dict[str, Any]) -> str:
         devices = sorted(set(c["devices"].values()))
         flags.append(f"runs on {' and '.join(devices)}")
         flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")
+        manifest = json.loads((RESULTS / "live" / c["case"] / "candidates" / "manifest.json").read_text(encoding="utf-8"))
+        old = [m for m in manifest["strategies"] if m["kind"] not in ("gold", "answer_only", "routed") and "length_retries" not in m["recipe"]]
+        if old:  # written before generate retried cut responses with a longer budget
+            cut = sum(m.get("hit_length_limit", 0) for m in old)
+            flags.append(f"candidates from the first season's rules: {cut} teacher generation{'' if cut == 1 else 's'} hit "
+                         "the limit, and a cut wrong one got the gold answer appended")
         best = max(c["accuracy"].items(), key=lambda kv: kv[1]["mean"])
         base = "-" if c["base"] is None else f"{100 * c['base']:.1f}%"
         lines.append(f"{c['case']}: best strategy {best[0]} ({100 * best[1]['mean']:.1f}%), base model {base}; "
