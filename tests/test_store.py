@@ -133,13 +133,13 @@ def test_a_holder_renews_its_claim_past_its_lease_and_a_gone_one_lapses(tmp_path
     monkeypatch.setattr(store_module, "RENEW_S", 0.05)
     a, b = Store(tmp_path / "c.sqlite"), Store(tmp_path / "c.sqlite")
     b.owner = "restarted-container:1"  # another host: only its lease tells whether it lives
-    assert b.claim("u", lease_s=0.5)
-    time.sleep(1.5)  # three leases: still held, because b renews it
+    assert b.claim("u", lease_s=1.0)
+    time.sleep(2.5)  # past two leases: still held, because b renews it (every 0.05 s)
     assert not a.claim("u")
     [row] = a.claims()
-    assert row["owner"] == "restarted-container:1" and row["live"] and row["since"] <= time.time() - 1.4
+    assert row["owner"] == "restarted-container:1" and row["live"] and row["since"] <= time.time() - 2.4
     b._stop.set()  # the holder is gone: nobody renews
-    time.sleep(1.0)
+    time.sleep(1.5)
     assert not a.claims()[0]["live"] and a.claim("u")
 
 
