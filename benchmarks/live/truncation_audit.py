@@ -20,7 +20,7 @@ from pathlib import Path
 
 from stylefit.bench.live import load_live_config
 from stylefit.data.jsonl import write_atomic
-from stylefit.training.evaluate import looping
+from stylefit.training.evaluate import Evaluation
 from stylefit.training.summary import CUT_FLAG, cut_flagged
 from stylefit.training.verify import EVAL_MARGIN
 
@@ -42,7 +42,7 @@ def audit_case(folder: Path, target: str, strategies: list[str]) -> dict:
     for strategy in strategies + [None]:
         mine = [r for r in runs if r["strategy"] == strategy]
         cut = {r["seed"]: r["evaluation"]["hit_length_limit"] for r in mine}
-        loops = {r["seed"]: sum(i["finish_reason"] == "length" and looping(i["output"]) for i in r["evaluation"]["items"]) for r in mine}
+        loops = {r["seed"]: Evaluation.model_validate(r["evaluation"]).looping for r in mine}
         n_test = next((r["evaluation"]["n"] for r in runs), 0)
         row = {"test_answers_cut": cut, "looping": loops, "flagged": any(cut_flagged(c, n_test, loops[s]) for s, c in cut.items())}
         if strategy is not None:

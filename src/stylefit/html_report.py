@@ -18,6 +18,7 @@ from stylefit.api import SelectionResult
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import _fmt, ranking_text, verdict_lines
+from stylefit.training.runs import device_kind
 from stylefit.training.summary import CUT_FLAG, cut_flagged
 
 STYLE = """
@@ -213,7 +214,7 @@ def live_sections(track: dict) -> list[str]:
                             f'{CUT_FLAG:.0%} of their test answers cut, not in a loop, by max_new_tokens '
                             f'({escape(str(case.get("eval", track["eval"]).get("max_new_tokens")))}): their accuracy measures the limit '
                             "as much as the strategy.</p>")
-        if len(kinds := sorted({d.split(":")[0] for d in case["devices"].values()})) > 1:
+        if len(kinds := sorted({device_kind(d) for d in case["devices"].values()})) > 1:
             sections.append(f"<p><strong>Mixed devices, not judged:</strong> this case's runs ran on {escape(' and '.join(kinds))}, "
                             "whose answers differ in near ties.</p>")
         if case.get("outcomes"):

@@ -38,6 +38,7 @@ from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.errors import StylefitError
 from stylefit.store import Store
 from stylefit.training.grid import RUN_KIND
+from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_flagged
 
 
@@ -280,7 +281,7 @@ def run_live(
                 write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         if "truth" in stages:
             say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
-            if case.device is not None and (here := resolve_device("auto").split(":")[0]) != case.device:
+            if case.device is not None and (here := device_kind(resolve_device("auto"))) != case.device:
                 raise StylefitError(f"case '{case.name}': its runs are bound to {case.device}, and this machine runs on {here}")
             result = verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
                             recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
@@ -336,7 +337,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
                     store=CommittedRuns(store, folder / "proxy_runs"), progress=progress,
                     earlier_budgets=config.earlier_eval_budgets)
     # its cost is its fine-tunes' wherever they ran (scoring again from committed runs costs nothing)
-    devices = sorted({r.device.split(":")[0] for r in result.runs})
+    devices = sorted({device_kind(r.device) for r in result.runs})
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
             "params": params, "validation_ids": [q.id for q in held_out],
             "seconds": round(sum(r.timings.get("total_s", 0.0) for r in result.runs), 1), "device": " and ".join(devices)}
@@ -427,7 +428,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
                "overlap": _overlap(root / case.name / "candidates", case.strategies)}
-        kinds = sorted({d.split(":")[0] for d in devices.values()})
+        kinds = sorted({device_kind(d) for d in devices.values()})
         if len(kinds) > 1:  # a GPU's answers differ from a CPU's in near ties: one case is judged on one kind
             incomplete.append(f"{case.name}: its runs were made on {' and '.join(kinds)}; bind the case to one (cases.device) "
                               "and run it again there")
