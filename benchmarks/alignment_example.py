@@ -37,7 +37,7 @@ def main() -> None:
     from stylefit import select
     from stylefit.models import load_model
     from stylefit.models.registry import DEFAULT_MODEL
-    from stylefit.report import ranking_text
+    from stylefit.report.terminal import ranking_text
 
     try:
         lm = load_model(DEFAULT_MODEL)

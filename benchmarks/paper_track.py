@@ -6,7 +6,7 @@ Usage: python benchmarks/paper_track.py [--data ../shared/paper-bench] [--out be
 import sys
 
 from stylefit.bench.cli import bench_app
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 if __name__ == "__main__":
     try:

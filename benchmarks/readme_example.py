@@ -26,7 +26,7 @@ def render(artifact: Path = ARTIFACT) -> str:
     from rich.console import Console
 
     from stylefit.api import SelectionResult
-    from stylefit.report import selection_table, verdict_lines
+    from stylefit.report.terminal import selection_table, verdict_lines
 
     result = SelectionResult.from_dict(json.loads(artifact.read_text(encoding="utf-8")))
     console = Console(file=io.StringIO(), width=130, record=True, color_system=None)

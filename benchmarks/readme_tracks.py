@@ -35,7 +35,7 @@ def _interval(f: dict[str, float], digits: int = 2, signed: bool = False) -> str
 def live_block(track: dict[str, Any]) -> str:
     """Which cases are judged, and every selector's figures over them, with its paired difference
     from SPPL and the cases each way."""
-    from stylefit.bench.live_report import _cost
+    from stylefit.bench.live.report import _cost
 
     lines = []
     cases = track["cases"]

@@ -113,7 +113,7 @@ def fresh(root: Path, name: str) -> Path:
 
 
 def real_home() -> Path:
-    from stylefit.store import stylefit_home
+    from stylefit.core.store import stylefit_home
 
     return stylefit_home()
 

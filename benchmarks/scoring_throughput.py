@@ -42,7 +42,7 @@ def requests(lm, n: int):
     """The SPPL (context, response) pairs of K strategies x n questions, exactly as `select` builds them."""
     from stylefit.data import load_candidates, load_task
     from stylefit.scoring import ScoringItem, get_scorer
-    from stylefit.store import Store
+    from stylefit.core.store import Store
 
     task = load_task(TASK)
     candidates = load_candidates(task, CASE / "candidates")

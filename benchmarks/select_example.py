@@ -55,7 +55,7 @@ def main() -> None:
     from stylefit import select
     from stylefit.models import load_model
     from stylefit.models.registry import DEFAULT_MODEL
-    from stylefit.report import write_json
+    from stylefit.report.terminal import write_json
 
     try:
         t0 = time.perf_counter()

@@ -15,10 +15,12 @@ import tempfile
 from pathlib import Path
 
 from stylefit.api import SelectionResult
-from stylefit.bench.live import CommittedRuns, load_live_config
-from stylefit.browser import render
+from stylefit.bench.live.html import write_live_report
+from stylefit.bench.live.track import CommittedRuns, load_live_config
+from stylefit.bench.paper.html import write_paper_report
 from stylefit.data import load_candidates, load_task
-from stylefit.html_report import write_live_report, write_paper_report, write_report
+from stylefit.report.browser import render
+from stylefit.report.html import write_report
 from stylefit.training import verify
 
 REPO = Path(__file__).resolve().parents[1]

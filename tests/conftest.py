@@ -79,7 +79,7 @@ def uniform_lm():
 
 @pytest.fixture
 def store(tmp_path):
-    from stylefit.store import Store
+    from stylefit.core.store import Store
 
     s = Store(tmp_path / "cache.sqlite")
     yield s

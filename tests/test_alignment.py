@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.scoring.alignment_functions import EmbedCosine, HiddenCosine, get_alignment_function, lcs_length
 
 CASES = json.loads((Path(__file__).parent / "cases" / "alignment.json").read_text())["cases"]
@@ -84,7 +84,7 @@ def test_exact_alignment_converges_to_the_probability_of_the_response(tmp_path):
     from stylefit.data import load_candidates, load_task
     from stylefit.models import ContinuationRequest
     from stylefit.scoring import get_scorer, score_sample
-    from stylefit.store import Store
+    from stylefit.core.store import Store
 
     lm = five_token_lm()
     # The most likely two-token answer to "ab", found by enumeration.

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import write_task
 from stylefit import select
-from stylefit.browser import render
-from stylefit.html_report import write_report
+from stylefit.report.browser import render
+from stylefit.report.html import write_report
 
 pytestmark = pytest.mark.integration
 

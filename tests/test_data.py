@@ -5,8 +5,8 @@ import json
 import pytest
 
 from conftest import write_task
+from stylefit.core.errors import StylefitError
 from stylefit.data import load_candidates, load_task
-from stylefit.errors import StylefitError
 
 
 def test_example_task_loads(tiny_task):

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from conftest import char_tokenizer, tiny_llama, write_task
+from stylefit.core.errors import StylefitError
 from stylefit.data import FieldMap, load_candidates, load_task
-from stylefit.errors import StylefitError
 
 SUFFIX = "End with 'Final Answer: N'."
 

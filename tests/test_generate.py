@@ -7,10 +7,11 @@ import pytest
 
 from conftest import TASK_QUESTIONS, write_task
 from stylefit import select
-from stylefit.errors import StylefitError
+from stylefit.api import generate
+from stylefit.core.errors import StylefitError
 from stylefit.models import GenerationSpec
-from stylefit.prompts import own_template, render_prompt
-from stylefit.strategies import generate, with_gold_answer
+from stylefit.models.prompts import own_template, render_prompt
+from stylefit.strategies import with_gold_answer
 
 RECIPES = '''
 [strategy.parrot_says]
@@ -382,7 +383,8 @@ def test_a_cut_response_is_asked_again_longer_and_one_still_cut_is_flagged_never
     from stylefit.data.candidates import load_candidates
     from stylefit.loop import _chat_rows
     from stylefit.training.recipe import EvalSettings
-    from stylefit.training.verify import eval_budget, plan_runs
+    from stylefit.training.plan import plan_runs
+    from stylefit.training.verify import eval_budget
 
     root, kwargs, _ = setup
     (tmp_path / "cut.toml").write_text(CUT)
@@ -438,7 +440,7 @@ def test_a_teacher_that_writes_bare_answers_is_named_and_duplicate_strategies_ar
 
 def test_routing_gives_a_tie_to_the_first_strategy_in_order_and_counts_it(tmp_path, parrot_lm):
     """Two strategies with the same responses tie on every question: each goes to whichever comes first."""
-    from stylefit.routing import route
+    from stylefit.selection.routing import route
 
     same = lambda r: f"Final Answer: {r['gold']}"
     root = write_task(tmp_path / "task", n=6, strategies={"a": same, "b": same})

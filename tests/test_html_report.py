@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from conftest import write_task
 from stylefit import select
 from stylefit.cli import app
-from stylefit.report import write_json
+from stylefit.report.terminal import write_json
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
 
@@ -98,7 +98,7 @@ def test_verify_writes_the_report_when_asked(tmp_path, tiny_target):
 def test_the_paper_track_report_has_its_table_and_sample_size_curve(tmp_path):
     from pathlib import Path
 
-    from stylefit.html_report import write_paper_report
+    from stylefit.bench.paper.html import write_paper_report
 
     track = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "paper_track.json").read_text())
     html = write_paper_report(track, tmp_path).read_text()

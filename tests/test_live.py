@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, char_tokenizer, tiny_llama, write_task
-from stylefit.bench import live
-from stylefit.bench.live import judge, load_live_config, run_live
-from stylefit.bench.live_report import live_markdown
-from stylefit.errors import StylefitError
+from stylefit.bench.live import track as live
+from stylefit.bench.live.report import live_markdown
+from stylefit.bench.live.track import judge, load_live_config, run_live
+from stylefit.core.errors import StylefitError
 from stylefit.training.summary import BaseAccuracy, NoiseFloor, StrategyAccuracy, VerifyCase
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -139,7 +139,7 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     assert track["cases"][0]["picks"] == {"length": ["answer_only"], "random": ["gold", "answer_only"], "ppl": ["gold"], "proxy": ["answer_only"]}
     assert track["paired"]["ppl"]["length"]["regret_points"]["estimate"] == pytest.approx(35.0)
     # ... and the HTML report draws the case's accuracies and quality against cost
-    from stylefit.html_report import write_live_report
+    from stylefit.bench.live.html import write_live_report
 
     html = write_live_report(track, tmp_path / "html").read_text()
     assert html.count("<svg") == 2 and "weighted ρ" in html and "<td>ppl</td>" in html
@@ -243,7 +243,7 @@ def test_the_cut_flag_is_past_two_percent_of_the_test_answers():
     # ... and the verify table marks it.
     from rich.console import Console
 
-    from stylefit.training.report import case_table
+    from stylefit.report.verify import case_table
     from stylefit.training.verify import VerifyResult
 
     case = VerifyCase("tiny", "t", "r", "strict", 300, [row], [], NoiseFloor(0.05, 0.03, 0.06, None), None, [])

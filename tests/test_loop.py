@@ -6,10 +6,10 @@ import json
 import pytest
 
 from conftest import char_tokenizer, tiny_llama, write_task
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.loop import RunConfig, _winners, load_config, run
 from stylefit.selection import rank_strategies
-from stylefit.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

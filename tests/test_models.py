@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models import ContinuationRequest, GenerationSpec, load_model, resolve_model
 
 

@@ -12,11 +12,11 @@ import urllib.request
 
 import pytest
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.models import GenerationSpec, load_model
 from stylefit.models.llama_server import free_port, start_llama_server
 from stylefit.models.openai_lm import OpenAICompatibleLM
-from stylefit.store import Store
 
 pytestmark = pytest.mark.integration
 

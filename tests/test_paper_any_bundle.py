@@ -17,10 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from stylefit.bench.cli import bench_app
-from stylefit.bench.paper_data import load_paper_bench
-from stylefit.bench.paper_tables import compare_with_reference, recompute_tables, reference_coverage
-from stylefit.bench.paper_track import run_paper_track
-from stylefit.errors import StylefitError
+from stylefit.bench.paper.data import load_paper_bench
+from stylefit.bench.paper.tables import compare_with_reference, recompute_tables, reference_coverage
+from stylefit.bench.paper.track import run_paper_track
+from stylefit.core.errors import StylefitError
 
 # The files the paper track reads; records name their case by (model, task), or by task only.
 DATA_FILES = (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stylefit.bench import paper_data
-from stylefit.bench.paper_data import (
+from stylefit.bench.paper import data as paper_data
+from stylefit.bench.paper.data import (
     MAIN_BLOCKS,
     ScoreKey,
     load_cases,
@@ -16,7 +16,7 @@ from stylefit.bench.paper_data import (
     read_records,
     resolve_bundle_dir,
 )
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from stylefit.bench import selection_quality as sq
+from stylefit.selection import quality as sq
 
 
 def test_perfect_ranking_with_tied_accuracies():

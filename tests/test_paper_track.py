@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from stylefit.bench import selection_quality as sq
 from stylefit.bench.cli import bench_app
-from stylefit.bench.paper_data import load_paper_bench
-from stylefit.bench.paper_selectors import SPPL_K2, MetricRidge, paper_track_selectors, per_example_sppl
-from stylefit.bench.paper_tables import (
+from stylefit.bench.paper.data import load_paper_bench
+from stylefit.bench.paper.selectors import SPPL_K2, MetricRidge, paper_track_selectors, per_example_sppl
+from stylefit.selection import quality as sq
+from stylefit.bench.paper.tables import (
     compare_with_published_planbench,
     compare_with_reference,
     numpy_breaks_ties_like_authors,
 )
-from stylefit.bench.paper_track import judge, run_paper_track, sample_size_curve, summarize_records
-from stylefit.errors import StylefitError
+from stylefit.bench.paper.track import judge, run_paper_track, sample_size_curve, summarize_records
+from stylefit.core.errors import StylefitError
 
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from stylefit.core.errors import StylefitError
 from stylefit.data.candidates import Candidate
-from stylefit.errors import StylefitError
 from stylefit.models.base import ContinuationRequest
 from stylefit.scoring import get_scorer
 from stylefit.scoring.grace import _Projector, held_out_values
@@ -103,7 +103,7 @@ def test_proxy_runs_where_the_target_was_loaded_and_skips_what_select_skips(tmp_
     from stylefit.api import select
     import importlib
 
-    verify_module = importlib.import_module("stylefit.training.verify")  # the module, not the function of that name
+    verify_module = importlib.import_module("stylefit.training.plan")  # the module, not the function of that name
 
     asked = []
     real = verify_module.run_numerics
@@ -122,7 +122,7 @@ def test_route_keeps_each_questions_most_familiar_correct_response(tmp_path, tin
     from conftest import write_task
     from stylefit.cli import app
     from stylefit.data.candidates import load_candidates
-    from stylefit.routing import route
+    from stylefit.selection.routing import route
     from stylefit.scoring import get_scorer
     from typer.testing import CliRunner
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from stylefit.core.errors import StylefitError
 from stylefit.data.candidates import Candidate
 from stylefit.models.base import ContinuationRequest
 from stylefit.scoring import ScoringItem, get_scorer
-from stylefit.errors import StylefitError
 
 UNIFORM = json.loads((Path(__file__).parent / "cases" / "scorers_uniform.json").read_text())
 
@@ -157,7 +157,7 @@ def test_a_model_giving_nan_is_an_error_naming_the_item(tiny_task, store):
     from stylefit.models.registry import ResolvedModel
     from stylefit.models.transformers_lm import TransformersLM
     from stylefit.scoring import get_scorer
-    from stylefit.scoring.engine import score_sample
+    from stylefit.scoring.base import score_sample
 
     model = tiny_llama()
     with torch.no_grad():

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from stylefit import SelectionResult, select
-from stylefit.errors import StylefitError
-from stylefit.report import write_json
+from stylefit.core.errors import StylefitError
+from stylefit.report.terminal import write_json
 
 
 def reference_means(lm, scorer: str, params: dict, root, n: int, exemplars: list[str] | None) -> dict[str, float]:
@@ -15,7 +15,7 @@ def reference_means(lm, scorer: str, params: dict, root, n: int, exemplars: list
     from test_scorers import naive_logprobs
 
     from stylefit.data import load_candidates, load_task
-    from stylefit.prompts import PAPER_SYSTEM_WRAPPER, sppl_prompt
+    from stylefit.models.prompts import PAPER_SYSTEM_WRAPPER, sppl_prompt
 
     candidates = load_candidates(load_task(root), root / "candidates")
     means = {}
@@ -162,7 +162,7 @@ def test_the_chat_template_on_a_base_model_is_an_error_naming_options_that_exist
 def test_tied_scores_share_rank_and_p_best_and_no_pick_is_claimed(tiny_lm, tiny_task, store):
     from rich.console import Console
 
-    from stylefit.report import print_selection, ranking_text
+    from stylefit.report.terminal import print_selection, ranking_text
 
     # A random tiny model never writes a candidate exactly: every strategy scores 0 with exact match.
     result = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="alignment",

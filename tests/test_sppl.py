@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from stylefit.prompts import PAPER_MISTRAL_WRAPPER, PAPER_SYSTEM_WRAPPER, sppl_prompt
+from stylefit.models.prompts import PAPER_MISTRAL_WRAPPER, PAPER_SYSTEM_WRAPPER, sppl_prompt
 from stylefit.scoring import ScoringItem
-from stylefit.scoring.exemplars import exemplar_positions
+from stylefit.scoring.sppl import exemplar_positions
 
 
 def prompts_md(paper_bench) -> str:
@@ -174,7 +174,7 @@ def test_exemplars_answering_the_scored_question_are_counted_and_can_be_excluded
 
 
 def test_the_paper_wrapper_is_an_explicit_option_not_guessed_from_the_name(tiny_lm, tiny_task, store):
-    from stylefit.errors import StylefitError
+    from stylefit.core.errors import StylefitError
     from stylefit.scoring import get_scorer
 
     item = ScoringItem(prepared(tiny_lm, tiny_task, store, k=2, m=6)[1].candidates("short")[0], 0)

@@ -1,4 +1,4 @@
-from stylefit.store import Store, content_key
+from stylefit.core.store import Store, content_key
 
 
 def test_content_key_depends_on_every_field_and_not_on_order():
@@ -128,7 +128,7 @@ def test_a_wait_on_another_process_says_whom_it_waits_for_and_since_when(tmp_pat
 def test_a_holder_renews_its_claim_past_its_lease_and_a_gone_one_lapses(tmp_path, monkeypatch):
     import time
 
-    import stylefit.store as store_module
+    import stylefit.core.store as store_module
 
     monkeypatch.setattr(store_module, "RENEW_S", 0.05)
     a, b = Store(tmp_path / "c.sqlite"), Store(tmp_path / "c.sqlite")

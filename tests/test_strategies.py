@@ -2,7 +2,7 @@
 
 import pytest
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.strategies import KINDS, Strategy, built_in, get_strategy, load_recipes, strategy_library
 
 EXAMPLES = [("What is 1 + 1?", "2", "1 + 1 = 2\nFinal Answer: 2"), ("What is 2 + 2?", "4", "2 + 2 = 4\nFinal Answer: 4")]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import char_tokenizer, tiny_llama
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.training.recipe import Recipe
 from stylefit.training.sft import TrainExample, build_trainer, finetune
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from stylefit.core.errors import StylefitError
 from stylefit.data.verifiers import check, get_verifier
-from stylefit.errors import StylefitError
 
 CASES = json.loads((Path(__file__).parent / "cases" / "verifiers.json").read_text())
 

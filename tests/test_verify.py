@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import char_tokenizer, tiny_llama, write_task
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.training import Evaluation, RunResult, summarize, verify
 from stylefit.training.summary import Z95, binomial_se
 
@@ -320,7 +320,7 @@ def test_a_larger_budget_takes_over_runs_that_no_answer_reached_and_reruns_the_c
 
 
 def test_a_run_bound_to_its_device_takes_over_the_unbound_run_of_that_kind_only(task, target, tmp_path):
-    from stylefit.store import Store
+    from stylefit.core.store import Store
     from stylefit.training.grid import RUN_KIND
 
     common = dict(targets=target, strategies=["short"], seeds=[0], base=False, **TINY)

@@ -1,18 +1,10 @@
-"""stylefit: predict which response-generation strategy gives the best fine-tuned target model,
-from a small sample, by how familiar each strategy's responses are to the target."""
+"""stylefit: predict which response-generation strategy gives the best fine-tuned target model, from a small sample (layers: docs/architecture.md)."""
 
-from stylefit.api import SelectionResult, select
-from stylefit.errors import StylefitError
+from stylefit.api import SelectionResult, generate, select
+from stylefit.core.errors import StylefitError
 
 __version__ = "0.1.0"
 __all__ = ["SelectionResult", "StylefitError", "generate", "run", "select", "verify", "__version__"]
-
-
-def generate(*args, **kwargs):
-    """Write training targets with named strategies: ``stylefit.strategies.generate``."""
-    from stylefit.strategies import generate as run_generate
-
-    return run_generate(*args, **kwargs)
 
 
 def run(*args, **kwargs):

@@ -4,50 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 from rich.table import Table
-from rich.text import Text
 
 from stylefit.bench.cli import bench_app
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
+from stylefit.core.progress import err, stage_progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Pick the response-generation strategy your target model learns best from.")
 # Piped output gets a wide table rather than rich's 80-column default.
 console = Console() if sys.stdout.isatty() else Console(width=140)
-err = Console(stderr=True)
-
-
-class TokensPerSecond(ProgressColumn):
-    """Generated tokens per second of a stage that reports them (generation stages do)."""
-
-    def render(self, task) -> Text:
-        tokens = task.fields.get("tokens")
-        if tokens is None or not task.elapsed:
-            return Text("")
-        return Text(f"{tokens / task.elapsed:,.0f} tok/s", style="progress.data.speed")
-
-
-@contextmanager
-def stage_progress() -> Iterator[Callable[..., None]]:
-    """A rich progress bar per stage on stderr; yields the API's progress(stage, total, advance, tokens=None)."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), TokensPerSecond(), console=err, transient=False) as bar:
-        stages: dict[str, int] = {}
-
-        def progress(stage: str, total: int, advance: int, tokens: int | None = None) -> None:
-            if stage not in stages:
-                stages[stage] = bar.add_task(stage, total=total, tokens=None)
-            bar.update(stages[stage], total=total, advance=advance, **({} if tokens is None else {"tokens": tokens}))
-
-        yield progress
 
 
 @app.command()
@@ -82,7 +52,7 @@ def select(
     """Rank strategies by predicted fine-tuning benefit for the target model."""
     from stylefit.api import select as run_select
     from stylefit.data.records import FieldMap
-    from stylefit.report import print_selection, write_json
+    from stylefit.report.terminal import print_selection, write_json
 
     # Only the options given reach the scorer, so one that does not apply is an error, not ignored.
     given = {"k": k, "m": m, "variant": variant, "template": template, "function": function, "correct_only": correct_only,
@@ -99,7 +69,7 @@ def select(
         console.print(f"wrote {out}")
     if report_dir is not None:
         from stylefit.data import load_candidates, load_task
-        from stylefit.html_report import write_selection_report
+        from stylefit.report.html import write_selection_report
 
         fields = FieldMap(id_field, question_field, response_field)
         paths = write_selection_report(result, report_dir, load_candidates(load_task(task), candidates, fields))
@@ -119,7 +89,7 @@ def route(
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16."),
 ) -> None:
     """Per question, keep the correct response the target finds most familiar: a new candidate set."""
-    from stylefit.routing import route as run_route
+    from stylefit.selection.routing import route as run_route
 
     with stage_progress() as progress:
         routed = run_route(task, candidates, target=model, scorer=scorer, scorer_params=_parse_params(param), store=cache,
@@ -148,7 +118,7 @@ def report(
     Given a selection and the ground truth of the same task, it plots one against the other."""
     from stylefit.api import SelectionResult
     from stylefit.data import load_candidates, load_task
-    from stylefit.html_report import write_report
+    from stylefit.report.html import write_report
 
     found: dict[str, object] = {}
     for path in results:
@@ -236,7 +206,7 @@ def verify(
     import transformers
 
     from stylefit.data.records import FieldMap
-    from stylefit.training.report import print_verify, write_json
+    from stylefit.report.verify import print_verify, write_json
     from stylefit.training.verify import verify as run_verify
 
     recipe: dict = {}
@@ -267,7 +237,7 @@ def verify(
         write_json(result, out)
         console.print(f"wrote {out}")
     if report_dir is not None:
-        from stylefit.html_report import write_report
+        from stylefit.report.html import write_report
 
         console.print(f"wrote {write_report(report_dir, verify=result.to_dict())['html']}")
 
@@ -289,7 +259,7 @@ def claims(
     """List the units of work processes have claimed in a cache; release a gone holder's."""
     import time
 
-    from stylefit.store import Store
+    from stylefit.core.store import Store
 
     store = Store(cache)
     if release is not None:
@@ -332,7 +302,7 @@ def generate(
     token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Most tokens in one forward pass (default 2048)."),
 ) -> None:
     """Write training targets with each strategy: verified, retried, optionally fixed to gold; cached and resumable."""
-    from stylefit.strategies import generate as run_generate
+    from stylefit.api import generate as run_generate
 
     with stage_progress() as progress:
         result = run_generate(task, strategy, out=out, n=n, target=target, recipes=recipes, store=cache,
@@ -380,7 +350,7 @@ def run_loop(
 ) -> None:
     """The whole loop: generate a sample per strategy, rank, generate the training set with the winner, optionally verify."""
     from stylefit.loop import load_config, run as run_config
-    from stylefit.report import print_selection
+    from stylefit.report.terminal import print_selection
 
     settings = load_config(config)  # a bad config is one line, before any progress bar starts
     with stage_progress() as progress:
@@ -399,7 +369,7 @@ def run_loop(
         console.print(f"[dim]note: {note}[/dim]")
     if report_dir is not None:
         from stylefit.data import load_candidates, load_task
-        from stylefit.html_report import write_report
+        from stylefit.report.html import write_report
 
         sample = load_candidates(load_task(settings.path(settings.task)), Path(result.out) / "sample")
         paths = write_report(report_dir, selection=SelectionResult.from_dict(result.selection), verify=result.verify, candidates=sample)

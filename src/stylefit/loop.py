@@ -41,11 +41,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylefit.config_file import config_path, first_error, read_config, require_inputs
+from stylefit.core.config_file import config_path, first_error, read_config, require_inputs
+from stylefit.core.errors import StylefitError
 from stylefit.data.candidates import wrong_unfixed
 from stylefit.data.jsonl import read_jsonl, write_atomic, write_jsonl
 from stylefit.data.task import load_task
-from stylefit.errors import StylefitError
 from stylefit.models.registry import DEFAULT_MODEL
 
 StageProgress = Callable[..., None]
@@ -187,9 +187,8 @@ def run(
     a loaded model (default: ``stylefit.models.load_model`` on the config's device and dtype).
     ``say`` receives one line at the start of each stage.
     """
-    from stylefit.api import select
-    from stylefit.store import Store
-    from stylefit.strategies import generate
+    from stylefit.api import generate, select
+    from stylefit.core.store import Store
     from stylefit.strategies.library import get_strategy, strategy_library
 
     config = config if isinstance(config, RunConfig) else load_config(config)
@@ -322,7 +321,7 @@ def _versions() -> dict[str, str]:
 
 def summary_markdown(result: RunResult) -> str:
     """The run for a person: what was generated, how it ranked, what was picked and why."""
-    from stylefit.report import ranking_text
+    from stylefit.report.terminal import ranking_text
 
     sel = result.selection
     lines = [f"# stylefit run: {result.task} for {result.target}", "",

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from stylefit.bench import selection_quality as sq
-from stylefit.bench.paper_data import DEFAULT_PAPER_BENCH, PAPER_BENCH_ENV
-from stylefit.bench.paper_report import verdict
-from stylefit.bench.paper_track import N_DRAWS, reproduction_failures, run_paper_track, write_results
-from stylefit.errors import StylefitError
+from stylefit.bench.paper.data import DEFAULT_PAPER_BENCH, PAPER_BENCH_ENV
+from stylefit.bench.paper.report import verdict
+from stylefit.bench.paper.track import N_DRAWS, reproduction_failures, run_paper_track, write_results
+from stylefit.core.errors import StylefitError
+from stylefit.selection import quality as sq
 
 bench_app = typer.Typer(help="Benchmarks of strategy selectors.", no_args_is_help=True)
 
@@ -45,7 +45,7 @@ def paper(
     results = run_paper_track(data, n_resamples=resamples, n_draws=draws)
     json_path, md_path = write_results(results, out)
     if report_dir is not None:
-        from stylefit.html_report import write_paper_report
+        from stylefit.bench.paper.html import write_paper_report
 
         console.print(f"wrote {write_paper_report(json.loads(json_path.read_text(encoding='utf-8')), report_dir)}")
     print_summary(console, results)
@@ -113,9 +113,9 @@ def live(
     report_dir: Path = typer.Option(None, "--report", help="Also write live_track.html (figures inline) into this folder."),
 ) -> None:
     """Generate, fine-tune on every strategy (the ground truth), score with every selector, judge; resumable."""
-    from stylefit.bench.live import judge, load_live_config, run_live
-    from stylefit.bench.live_report import write_live
-    from stylefit.cli import stage_progress
+    from stylefit.bench.live.track import judge, load_live_config, run_live
+    from stylefit.bench.live.report import write_live
+    from stylefit.core.progress import stage_progress
 
     console, err = Console(), Console(stderr=True)
     known = ("candidates", "truth", "selectors")
@@ -130,7 +130,7 @@ def live(
                              selectors=selector or None, workers=workers, say=lambda line: err.print(f"[bold]{escape(line)}[/bold]"), progress=progress)
     json_path, md_path = write_live(track, out)
     if report_dir is not None:
-        from stylefit.html_report import write_live_report
+        from stylefit.bench.live.html import write_live_report
 
         console.print(f"wrote {write_live_report(track, report_dir)}")
     for line in track["incomplete"]:

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 Schema = TypeVar("Schema", bound=BaseModel)
 

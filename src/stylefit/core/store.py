@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stylefit.processes import alive
+from stylefit.core.processes import alive
 
 LEASE_S = 120.0  # a claim lapses this long after its holder last renewed it; a dead holder's is taken at once
 RENEW_S = 20.0  # how often a holder renews its claims

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from stylefit.core.errors import StylefitError
 from stylefit.data.records import FieldMap, Record, is_saved_dataset, normalize, place, read_records, row_format
 from stylefit.data.task import Question, Task
-from stylefit.errors import StylefitError
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ def strategy_name(path: Path) -> str:
 
 
 GENERATE_MANIFEST = "manifest.json"
-ROUTING_SUFFIX = ".routing.json"  # how a routed set was composed (stylefit.routing)
+ROUTED_PREFIX = "routed:"  # a routed set's name: routed:<scorer> (written by stylefit.selection.routing)
+ROUTING_SUFFIX = ".routing.json"  # how a routed set was composed (stylefit.selection.routing)
 
 
 def _describes_candidates(path: Path) -> bool:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stylefit.errors import StylefitError
-from stylefit.processes import alive
+from stylefit.core.errors import StylefitError
+from stylefit.core.processes import alive
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import read_jsonl, require_str
-from stylefit.errors import StylefitError
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import require_str
 from stylefit.data.records import place, read_records
 from stylefit.data.verifiers import Verifier, get_verifier
-from stylefit.errors import StylefitError
 
 
 @dataclass(frozen=True)

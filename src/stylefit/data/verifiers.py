@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 FINAL_ANSWER_MARKER = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?", re.IGNORECASE)
 _HASHES = re.compile(r"####\s*")

@@ -1,6 +1,6 @@
-"""Language models: one protocol, a transformers backend, and an offline registry of names."""
+"""Language models: one protocol, the backends, an offline registry of names, prompts and chat templates, and the target's own cached answers."""
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, ContinuationScore, Generation, GenerationSpec, LanguageModel
 from stylefit.models.registry import ResolvedModel, model_names, resolve_model
 

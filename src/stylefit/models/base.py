@@ -12,7 +12,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 Progress = Callable[[int], None]  # called with the number of newly finished units
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 

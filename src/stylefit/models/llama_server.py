@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 
 
 def free_port() -> int:

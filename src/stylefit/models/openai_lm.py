@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import (ContinuationRequest, ContinuationScore, Finished, Generation, GenerationError, GenerationSpec,
                                   Progress, TokenCount)
 

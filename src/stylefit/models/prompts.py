@@ -13,7 +13,7 @@ The SPPL prompt text is reproduced character for character from the authors' cod
 
 from __future__ import annotations
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, LanguageModel
 
 TEMPLATES = ("native", "paper", "plain")

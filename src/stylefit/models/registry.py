@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylefit.errors import StylefitError
-from stylefit.store import stylefit_home
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import stylefit_home
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 

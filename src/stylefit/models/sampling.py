@@ -1,14 +1,17 @@
 """The target's own generations, through the cache: each is generated once per (model revision,
-dtype, chat template, prompt, sampling parameters, seed, sample index) and shared by every scorer."""
+dtype, chat template, prompt, sampling parameters, seed, sample index) and shared by every scorer
+and strategy; and its own correct answers (self-exemplars), which SPPL and the self-style strategy show."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
+from stylefit.core.store import Store, content_key
 from stylefit.data.task import Question, Task
+from stylefit.data.verifiers import check
 from stylefit.models.base import Generation, GenerationError, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import own_template, render_prompt
-from stylefit.store import Store, content_key
+from stylefit.models.prompts import own_template, render_prompt
 
 BATCH = 64  # the local backend's batch size
 
@@ -79,3 +82,49 @@ def zero_shot_answers(lm: LanguageModel, task: Task, questions: list[Question], 
     base model), through the cache: SPPL's exemplars, minimum change and worked examples share them."""
     prompts = [render_prompt(lm, own_template(lm), task.prompt(q)) for q in questions]
     return generate_cached(lm, prompts, spec, store, progress)
+
+
+@dataclass
+class ExemplarSet:
+    texts: list[str]  # in the order of the training questions they answer
+    question_ids: list[str]
+    answered: int  # M: zero-shot answers generated
+    correct: int
+    hit_length_limit: int  # generations cut by max_new_tokens (counted, they are kept as written)
+    filtered: bool  # False = no correct answer, the unfiltered fallback is in use
+
+    def notes(self) -> list[str]:
+        notes = [
+            f"self-exemplars: {self.correct}/{self.answered} zero-shot answers correct"
+            + ("" if self.filtered else " -> NONE correct, fell back to all answers unfiltered (as the paper does)"),
+        ]
+        if self.hit_length_limit:
+            notes.append(f"self-exemplars: {self.hit_length_limit}/{self.answered} zero-shot answers hit the token limit")
+        return notes
+
+
+def build_self_exemplars(
+    lm: LanguageModel, task: Task, m: int, spec: GenerationSpec, store: Store, progress: Progress | None = None
+) -> ExemplarSet:
+    """Self-exemplars: the target's own correct zero-shot answers.
+
+    The target answers the first M training questions greedily (through the generation cache); the
+    task's verifier keeps the correct ones, each followed by "\\n\\nFinal Answer: {gold}". If none is
+    correct the paper falls back to the unfiltered answers; stylefit does the same but says so.
+    """
+    questions = task.train[:m]
+    generations = zero_shot_answers(lm, task, questions, spec, store, progress)
+    verifier = task.verifier
+    correct = [check(verifier, g.text, q.gold, q.metadata).correct for q, g in zip(questions, generations)]
+    keep = [i for i, ok in enumerate(correct) if ok]
+    filtered = bool(keep)
+    if not filtered:
+        keep = list(range(len(questions)))
+    return ExemplarSet(
+        texts=[generations[i].text.strip() + "\n\nFinal Answer: " + questions[i].gold for i in keep],
+        question_ids=[questions[i].id for i in keep],
+        answered=len(questions),
+        correct=sum(correct),
+        hit_length_limit=sum(g.finish_reason == "length" for g in generations),
+        filtered=filtered,
+    )

@@ -10,7 +10,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import (
     ContinuationRequest,
     ContinuationScore,

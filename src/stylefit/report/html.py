@@ -1,5 +1,6 @@
 """The report people look at: one self-contained HTML file (figures inline as SVG, no script, no
-network), a Markdown summary for terminals and CI logs, and the JSON results beside them.
+network), a Markdown summary for terminals and CI logs, and the JSON results beside them. The page
+shell and tables here are shared with the benchmark tracks' pages (``stylefit.bench.*.html``).
 
 Every piece of text that came from data (strategy names, responses, notes) is HTML-escaped: a
 response holding markup shows as text and never runs.
@@ -13,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stylefit import plots
-from stylefit.api import SelectionResult
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.jsonl import write_atomic
-from stylefit.report import _fmt, ranking_text, verdict_lines
-from stylefit.training.runs import device_kind
-from stylefit.training.summary import CUT_FLAG, cut_flagged
+from stylefit.report import plots
+from stylefit.report.terminal import _fmt, ranking_text, verdict_lines
+from stylefit.selection.select import SelectionResult
+from stylefit.training.summary import cut_flagged
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -36,20 +36,20 @@ pre { white-space: pre-wrap; word-break: break-word; background: #f8f8f8; paddin
 """
 
 
-def _table(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def table(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
     head = "" if header is None else "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>"
     body = "".join("<tr>" + "".join(f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f'<div class="scroll"><table>{head}<tbody>{body}</tbody></table></div>'
 
 
-def _page(title: str, sections: list[str]) -> str:
+def page(title: str, sections: list[str]) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}</body></html>\n")
 
 
 def selection_html(result: SelectionResult, candidates: CandidateSet | None = None) -> str:
-    return _page(f"{result.task}: which strategy does {result.target} learn best from?", selection_sections(result, candidates))
+    return page(f"{result.task}: which strategy does {result.target} learn best from?", selection_sections(result, candidates))
 
 
 def selection_sections(result: SelectionResult, candidates: CandidateSet | None = None) -> list[str]:
@@ -65,7 +65,7 @@ def selection_sections(result: SelectionResult, candidates: CandidateSet | None 
         "<h2>Ranking</h2>",
         '<div class="figure">' + plots.forest(order, [e.mean for e in r.estimates], [e.ci_low for e in r.estimates],
                                               [e.ci_high for e in r.estimates], [e.p_best for e in r.estimates], axis) + "</div>",
-        _table(["rank", "strategy", "statistic", "95% CI", "P(best)", "mean NLL", "median", "tokens"],
+        table(["rank", "strategy", "statistic", "95% CI", "P(best)", "mean NLL", "median", "tokens"],
                [[str(e.rank), e.strategy, _fmt(e.mean), f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]", plots.share(e.p_best),
                  _fmt(e.mean_nll), _fmt(e.median), f"{e.mean_tokens:.0f}"] for e in r.estimates], numeric={0, 2, 4, 5, 6, 7}),
     ]
@@ -92,7 +92,7 @@ def selection_sections(result: SelectionResult, candidates: CandidateSet | None 
                 ["scores computed in this run", str(result.computed)],
                 ["seconds", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())],
                 ["versions", ", ".join(f"{k} {v}" for k, v in result.versions.items()) or "-"]]
-    sections += ["<h2>Run</h2>", _table(None, manifest)]
+    sections += ["<h2>Run</h2>", table(None, manifest)]
     if result.notes:
         sections.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in result.notes) + "</ul>")
     return sections
@@ -108,7 +108,7 @@ def verify_sections(verify: dict) -> list[str]:
                                                            [100 * a["ci_low"] for a in rows], [100 * a["ci_high"] for a in rows],
                                                            None, f"{case['metric']} test accuracy (%), n_test = {case['n_test']}, "
                                                            f"95% interval (seeds and test items)") + "</div>",
-                     _table(["rank", "strategy", "mean %", "sd over seeds", "per seed %", "answers cut per seed"],
+                     table(["rank", "strategy", "mean %", "sd over seeds", "per seed %", "answers cut per seed"],
                             [[str(a["rank"]), a["strategy"], f"{100 * a['mean']:.1f}", _sd(a),
                               " ".join(f"{100 * x:.1f}" for x in a["accuracies"]), _cut(a, case["n_test"])] for a in rows],
                             numeric={0, 2, 3})]
@@ -177,91 +177,6 @@ def verify_markdown(verify: dict) -> str:
     return "\n".join(lines)
 
 
-def live_sections(track: dict) -> list[str]:
-    """The live track (``live_track.json``): which selector to trust first (what a reader came for), then every case."""
-    from stylefit.bench.live_report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, selector_rows
-
-    sections = []
-    if track["figures"]:
-        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
-        body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
-                for name, figures in track["figures"].items()]
-        sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",
-                     '<p class="muted">95% bootstrap intervals over cases (none with fewer than 2 cases).</p>',
-                     _table(header, body, numeric=set(range(1, len(header))))]
-        costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if _cost(track, name) != "-"]
-        if costed:
-            sections.append('<div class="figure">' + plots.quality_vs_cost(
-                [n for n, _ in costed], [f["estimate"] for _, f in costed], [f["low"] for _, f in costed],
-                [f["high"] for _, f in costed], [float(_cost(track, n)) for n, _ in costed],
-                "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
-    for case in track["cases"]:
-        rows = sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"])
-        sd = lambda a: a["sd"] or 0.0
-        sections += [f"<h2>{escape(case['case'])}: accuracy after fine-tuning ({escape(case['target'])})</h2>",
-                     '<div class="figure">' + plots.forest([k for k, _ in rows], [100 * a["mean"] for _, a in rows],
-                                                           [100 * (a["mean"] - sd(a)) for _, a in rows],
-                                                           [100 * (a["mean"] + sd(a)) for _, a in rows], None,
-                                                           f"strict test accuracy (%), n_test = {case['n_test']}; bars: sd over "
-                                                           f"seeds {case['seeds']}") + "</div>",
-                     f'<p class="muted">σ (spread of the strategies) {100 * case["sigma"]:.1f} points; one run strays by sd '
-                     f'{100 * case["noise"]["run_sd"]:.1f} points'
-                     + ("" if case["base"] is None else f'; the target before fine-tuning: {100 * case["base"]:.1f}%')
-                     + "".join(f'; {escape(name)} (per-question routing): {100 * a["mean"]:.1f}%' for name, a in case.get("routed", {}).items())
-                     + ".</p>"]
-        if case.get("cut_flagged"):
-            sections.append(f'<p><strong>Flagged (cut!):</strong> {escape(", ".join(case["cut_flagged"]))} had over '
-                            f'{CUT_FLAG:.0%} of their test answers cut, not in a loop, by max_new_tokens '
-                            f'({escape(str(case.get("eval", track["eval"]).get("max_new_tokens")))}): their accuracy measures the limit '
-                            "as much as the strategy.</p>")
-        if len(kinds := sorted({device_kind(d) for d in case["devices"].values()})) > 1:
-            sections.append(f"<p><strong>Mixed devices, not judged:</strong> this case's runs ran on {escape(' and '.join(kinds))}, "
-                            "whose answers differ in near ties.</p>")
-        if case.get("outcomes"):
-            sections.append(_table(list(SELECTOR_COLUMNS), selector_rows(case), numeric={2, 3, 4}))
-    if track["incomplete"]:
-        sections += ["<h2>Not judged yet</h2>", "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in track["incomplete"]) + "</ul>"]
-    return sections
-
-
-def paper_sections(track: dict) -> list[str]:
-    """The paper track (``paper_track.json``): every selector judged on the paper's cases, and how
-    the sample size moves the SPPL aggregates. Its scores are the authors' cached ones: no cost to plot."""
-    from stylefit.bench.live_report import FIGURE_COLUMNS, _interval
-
-    judged = track["judging"]["all"]
-    header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS]
-    body = [[name] + [_interval(row["figures"][key], scale, digits) if key in row["figures"] else "-"
-                      for key, _, scale, digits in FIGURE_COLUMNS]
-            for name, row in judged["selectors"].items()]
-    sections = [f"<h2>Selectors on the paper's cases ({judged['n_cases']} cases)</h2>",
-                '<p class="muted">95% bootstrap intervals over cases; the scores are the authors\' released ones, '
-                "so the track has no cost of its own to compare.</p>", _table(header, body, numeric=set(range(1, len(header))))]
-    curve = track.get("sample_size_curve") or {}
-    if curve:
-        sizes = sorted(curve, key=int)
-        names = list(curve[sizes[0]]["subsets"]["all"]["aggregates"])
-        series = {name: tuple([curve[n]["subsets"]["all"]["aggregates"][name]["figures"]["weighted_spearman"][part] for n in sizes]
-                              for part in ("estimate", "low", "high")) for name in names}
-        sections += ["<h2>Sample size</h2>", '<div class="figure">' + plots.sample_size_curve(
-            [int(n) for n in sizes], series, "weighted Spearman ρ with the fine-tuned accuracy") + "</div>"]
-    return sections
-
-
-def write_paper_report(track: dict, out: str | Path) -> Path:
-    """``out``/paper_track.html beside the track's Markdown and JSON."""
-    path = Path(out) / "paper_track.html"
-    write_atomic(path, _page("Paper track: the selectors on the paper's released cases", paper_sections(track)))
-    return path
-
-
-def write_live_report(track: dict, out: str | Path) -> Path:
-    """``out``/live_track.html beside the track's Markdown and JSON."""
-    path = Path(out) / "live_track.html"
-    write_atomic(path, _page("Live track: does familiarity predict the fine-tuned outcome?", live_sections(track)))
-    return path
-
-
 def write_report(out: str | Path, selection: SelectionResult | None = None, verify: dict | None = None,
                  candidates: CandidateSet | None = None) -> dict[str, Path]:
     """``out``/report.html and report.md, with the results beside them (result.json for the
@@ -286,7 +201,7 @@ def write_report(out: str | Path, selection: SelectionResult | None = None, veri
     title = (f"{selection.task}: which strategy does {selection.target} learn best from?" if selection is not None
              else f"{verify['cases'][0]['task']}: fine-tuned accuracy of each strategy")
     write_atomic(paths["md"], "\n".join(markdown))
-    write_atomic(paths["html"], _page(title, sections))
+    write_atomic(paths["html"], page(title, sections))
     return paths
 
 

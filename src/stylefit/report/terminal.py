@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from stylefit.api import SelectionResult
 from stylefit.data.jsonl import write_atomic
+from stylefit.selection.select import SelectionResult
 
 
 def _fmt(x: float | None) -> str:

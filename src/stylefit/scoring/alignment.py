@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.verifiers import check
-from stylefit.errors import StylefitError
-from stylefit.generation import generate_cached
 from stylefit.models.base import ContinuationRequest, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import continuation_request, own_template, render_prompt
+from stylefit.models.prompts import continuation_request, own_template, render_prompt
+from stylefit.models.sampling import generate_cached
 from stylefit.scoring.alignment_functions import get_alignment_function
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
-from stylefit.store import Store
 
 # Sampling stops at the end of the answer line: what follows "Final Answer: N" is not the answer.
 ANSWER_LINE = r"(?i)final\s+answer\s*:[^\n]*\S[^\n]*\n"

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import LanguageModel
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store, content_key
 from stylefit.data.candidates import CandidateSet
-from stylefit.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, LanguageModel, LocalWeights, Progress
-from stylefit.prompts import continuation_request, require_chat_template
+from stylefit.models.prompts import continuation_request, require_chat_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
-from stylefit.store import Store, content_key
 
 GRADIENT_KIND = "grace-gradient"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel
-from stylefit.prompts import continuation_request
+from stylefit.models.prompts import continuation_request
 from stylefit.scoring.base import ExampleScore, ScoringItem, register
 from stylefit.scoring.perplexity import _TemplatedScorer
 

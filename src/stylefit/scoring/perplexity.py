@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet
 from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel, Progress
-from stylefit.prompts import check_template, continuation_request, own_template, paper_wrapper_option, require_chat_template
+from stylefit.models.prompts import check_template, continuation_request, own_template, paper_wrapper_option, require_chat_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
-from stylefit.store import Store
 
 
 class _TemplatedScorer(Scorer):

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.task import Task
-from stylefit.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, LanguageModel, Progress
-from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
-from stylefit.scoring.engine import SampleScores
-from stylefit.store import Store
+from stylefit.scoring.base import ExampleScore, SampleScores, Scorer, ScoringItem, register
 
 MEASURES = ("accuracy", "gold_loss")
 
@@ -67,7 +66,7 @@ class LearnabilityProxy(Scorer):
         try:
             self.recipe = Recipe(**(recipe or {}))
         except Exception as e:  # pydantic: name the first bad field
-            from stylefit.config_file import first_error
+            from stylefit.core.config_file import first_error
 
             raise StylefitError(f"scorer 'proxy': recipe: {first_error(e)}") from None
         self.unit = "held-out accuracy" if measure == "accuracy" else "drop in gold-answer NLL"
@@ -84,7 +83,7 @@ class LearnabilityProxy(Scorer):
                       progress: Progress | None = None, skip_overlong: bool = False) -> SampleScores:
         from stylefit.training.grid import RunResources, run_grid
         from stylefit.training.recipe import EvalSettings
-        from stylefit.training.verify import plan_runs, run_numerics
+        from stylefit.training.plan import plan_runs, run_numerics
 
         task = candidates.task
         sampled = set(ids)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel
 from stylefit.scoring.base import ExampleScore, ScoringItem, register
 from stylefit.scoring.perplexity import _TemplatedScorer

@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet
-from stylefit.errors import StylefitError
 from stylefit.models.base import ContinuationRequest, ContinuationScore, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import TEMPLATES, continuation_request, paper_wrapper_option, require_chat_template, sppl_prompt
+from stylefit.models.prompts import TEMPLATES, continuation_request, paper_wrapper_option, require_chat_template, sppl_prompt
+from stylefit.models.sampling import ExemplarSet, build_self_exemplars
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
-from stylefit.scoring.exemplars import ExemplarSet, build_self_exemplars, exemplar_positions
-from stylefit.store import Store
 
 
 @register
@@ -97,3 +97,14 @@ class SelfAlignedPerplexity(Scorer):
     def combine(self, item: ScoringItem, results: list[ContinuationScore]) -> ExampleScore:
         (r,) = results
         return ExampleScore(math.exp(r.mean_nll), r.mean_nll, r.n_tokens)
+
+
+def exemplar_positions(position: int, k: int, n_exemplars: int) -> list[int]:
+    """The authors' choice of exemplars for the candidate at ``position``.
+
+    One counter per slot starts at 0..k-1; before every candidate each counter is incremented
+    and reset to 0 on reaching n-1. So the last exemplar is never used, and candidate i sees
+    exemplars (i + 1 + j) mod (n - 1) for j < k. k is capped at n - 1 by the caller.
+    """
+    cycle = n_exemplars - 1
+    return [(position + 1 + j) % cycle for j in range(k)]

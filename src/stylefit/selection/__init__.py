@@ -1,4 +1,4 @@
-"""From per-example scores to a decision: aggregates, paired bootstrap intervals, P(best)."""
+"""Deciding and judging decisions: select (scores to a ranking), paired bootstrap and P(best), per-question routing, selector quality."""
 
 from stylefit.selection.bootstrap import Ranking, StrategyEstimate, rank_strategies
 

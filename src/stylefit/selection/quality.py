@@ -19,7 +19,7 @@ Over cases (`summarize`): the paper's weighted Spearman sum(sigma rho) / sum(sig
 the spread of the case's strategy accuracies, plain means of the other figures, each with a
 percentile bootstrap interval over cases (scipy.stats.bootstrap).
 
-This is not the paper's own tie handling (see `paper_tables`, used only to reproduce it).
+This is not the paper's own tie handling (see `bench.paper.tables`, used only to reproduce it).
 """
 
 from __future__ import annotations

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stylefit.data.candidates import ROUTING_SUFFIX, CandidateSet, load_candidates
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
+from stylefit.data.candidates import ROUTED_PREFIX, ROUTING_SUFFIX, CandidateSet, load_candidates
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.records import FieldMap
 from stylefit.data.task import Task, load_task
 from stylefit.data.verifiers import check
-from stylefit.errors import StylefitError
 from stylefit.models.base import LanguageModel
 from stylefit.scoring import Scorer, get_scorer, score_sample
-from stylefit.store import Store
-
-ROUTED_PREFIX = "routed:"  # a routed set's name: routed:<scorer>
 
 
 @dataclass
@@ -119,3 +119,10 @@ def route(
         raise StylefitError(f"no question has a correct response in any of {', '.join(candidates.strategies)}")
     params = scorer.params()
     return RoutedSet(f"{ROUTED_PREFIX}{scorer.name}", scorer.name, params, scorer.higher_is_better, rows, no_correct, ties)
+
+
+def router(scorer: str) -> Callable[..., RoutedSet]:
+    """``route`` with this scorer: how ``generate`` writes a routed:<scorer> set (``stylefit.api.generate``
+    passes it in). An unknown scorer fails here, before any generation."""
+    get_scorer(scorer)
+    return partial(route, scorer=scorer)

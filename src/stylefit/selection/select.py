@@ -1,4 +1,4 @@
-"""The Python API of the main job: ``stylefit.select``."""
+"""The main job, ``stylefit.select``: score a sample of every strategy and rank the strategies; its result."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet, load_candidates
 from stylefit.data.records import FieldMap
 from stylefit.data.task import Task, load_task
-from stylefit.errors import StylefitError
 from stylefit.models.base import LanguageModel
 from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.scoring import Scorer, get_scorer
-from stylefit.selection import Ranking, StrategyEstimate, rank_strategies
-from stylefit.store import Store
+from stylefit.selection.bootstrap import Ranking, StrategyEstimate, rank_strategies
 
 # progress(stage, total, advance): a stage starts with advance=0 and its total; then advances.
 StageProgress = Callable[[str, int, int], None]
@@ -104,7 +104,7 @@ def select(
     ``stylefit.models.load_model``); a loaded LanguageModel keeps its own. ``fields`` names the
     id, question and response fields of flat candidate rows (see ``load_candidates``).
     """
-    from stylefit.versions import library_versions
+    from stylefit.core.versions import library_versions
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -23,17 +23,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store, content_key
+from stylefit.data.candidates import ROUTED_PREFIX, load_candidates
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.data.task import Question, Task, load_task
 from stylefit.data.verifiers import FINAL_ANSWER_MARKER, check
-from stylefit.errors import StylefitError
-from stylefit.generation import generate_cached, zero_shot_answers
 from stylefit.models.base import GenerationError, GenerationSpec, LanguageModel, Progress
+from stylefit.models.prompts import own_template, render_prompt
 from stylefit.models.registry import DEFAULT_MODEL
-from stylefit.prompts import own_template, render_prompt
-from stylefit.routing import ROUTED_PREFIX
-from stylefit.scoring.exemplars import build_self_exemplars
-from stylefit.store import Store, content_key
+from stylefit.models.sampling import build_self_exemplars, generate_cached, zero_shot_answers
 from stylefit.strategies.library import get_strategy, strategy_library
 from stylefit.strategies.recipe import Strategy, placeholders
 
@@ -144,6 +143,7 @@ def generate(
     token_budget: int | None = None,
     load_model: Callable[[str], LanguageModel] | None = None,
     progress: StageProgress | None = None,
+    router: Callable[[str], Callable[..., Any]] | None = None,
 ) -> GenerateResult:
     """Generate the first ``n`` training questions' targets (default all) with each strategy into ``out``.
 
@@ -154,8 +154,10 @@ def generate(
     maps a teacher name to a loaded model (default: the transformers backend).
 
     A strategy named ``routed:<scorer>`` is written last, by per-question routing between all the
-    other strategies asked for (``stylefit.routing``): every question must then have a correct
-    response in at least one of them.
+    other strategies asked for: every question must then have a correct response in at least one of
+    them. Routing scores, and scoring sits above strategies, so ``router(scorer)`` does it
+    (``stylefit.selection.routing.router``, which ``stylefit.generate`` passes in): it checks the
+    scorer and returns the function that routes.
     """
     task = task if isinstance(task, Task) else load_task(task)
     library = strategy_library(*recipes)
@@ -165,10 +167,11 @@ def generate(
         raise StylefitError(f"strategies must be distinct and at least one, got {strategies}")
     if routed and len(chosen) < 2:
         raise StylefitError(f"{routed[0]} routes between the other strategies asked for, and needs at least two")
+    routes = {}
     for name in routed:  # an unknown scorer fails here, before any generation
-        from stylefit.scoring import get_scorer
-
-        get_scorer(name.removeprefix(ROUTED_PREFIX))
+        if router is None:
+            raise StylefitError(f"{name}: routing needs a router (stylefit.generate passes stylefit.selection.routing.router)")
+        routes[name] = router(name.removeprefix(ROUTED_PREFIX))
     n = len(task.train) if n is None else n
     if not 1 <= n <= len(task.train):
         raise StylefitError(f"n={n}, but task '{task.name}' has {len(task.train)} training questions")
@@ -215,7 +218,7 @@ def generate(
         report = written.get(name)
         if report is None or report.recipe != recipe:
             t = time.perf_counter()
-            report = _route(name, recipe, task, out, models, store, progress)
+            report = _route(name, recipe, task, out, models, store, progress, routes[name])
             report.seconds = round(time.perf_counter() - t, 2)
         reports.append(report)
         result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings, overlap=overlap)
@@ -240,13 +243,11 @@ def _overlap(out: Path, chosen: list[Strategy], questions: list[Question], repor
     return strategy_overlap(responses).to_dict()
 
 
-def _route(name: str, recipe: dict, task: Task, out: Path, models: "_Models", store: Store, progress) -> StrategyReport:
-    """The routed set, between the strategies already written into ``out``."""
-    from stylefit.data.candidates import load_candidates
-    from stylefit.routing import route
-
+def _route(name: str, recipe: dict, task: Task, out: Path, models: "_Models", store: Store, progress,
+           route: Callable[..., Any]) -> StrategyReport:
+    """The routed set, between the strategies already written into ``out`` (``route``: see ``generate``'s ``router``)."""
     candidates = load_candidates(task, [out / f"{s}.jsonl" for s in recipe["between"]])
-    routed = route(task, candidates, target=models.get("target"), scorer=recipe["scorer"], store=store, progress=progress)
+    routed = route(task, candidates, target=models.get("target"), store=store, progress=progress)
     if routed.no_correct:
         raise StylefitError(f"{name}: {len(routed.no_correct)} questions have no correct response in any strategy "
                             f"(e.g. '{routed.no_correct[0]}'); add a strategy fixed to gold so that every question has one")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.strategies.recipe import Strategy
 
 # The instruction every teacher prompt ends with: the answer must be learnable and checkable.

@@ -1,19 +1,13 @@
-"""The ground truth: fine-tune the target on each strategy's data (TRL, LoRA or full), evaluate it
-on held-out questions, several seeds, as a resumable grid (here or on Ray); ``verify`` ranks the
-strategies by accuracy against the noise floor.
-
-    from stylefit.training import verify
-    result = verify("examples/chain_sum", "examples/chain_sum/candidates", seeds=[0, 1, 2])
-    result.cases[0].ranking, result.cases[0].noise.run_sd
-"""
+"""Fine-tuning and evaluating a model on one candidate set (runs, grids), and the ground truth built on them (``verify``)."""
 
 from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate, score_outputs
 from stylefit.training.grid import RunResources, run_grid
+from stylefit.training.plan import plan_runs
 from stylefit.training.recipe import EvalSettings, Recipe
 from stylefit.training.runs import RunResult, RunSpec, execute
 from stylefit.training.sft import TrainExample, finetune
 from stylefit.training.summary import VerifyCase, summarize
-from stylefit.training.verify import VerifyResult, plan_runs, verify
+from stylefit.training.verify import VerifyResult, verify
 
 __all__ = [
     "EvalQuestion", "EvalSettings", "Evaluation", "Recipe", "RunResources", "RunResult", "RunSpec", "TrainExample",

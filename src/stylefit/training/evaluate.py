@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from stylefit.data.verifiers import check, get_verifier
 from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
-from stylefit.prompts import continuation_request, own_template, render_prompt
+from stylefit.models.prompts import continuation_request, own_template, render_prompt
 
 
 class EvalQuestion(BaseModel):

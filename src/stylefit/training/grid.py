@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from stylefit.errors import StylefitError
-from stylefit.store import Store
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.training.runs import Reused, RunResult, RunSpec, StageProgress, device_kind, execute
 
 RUN_KIND = "verify-run"

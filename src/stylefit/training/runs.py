@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
-from stylefit.errors import StylefitError
-from stylefit.store import content_key, stylefit_home
-from stylefit.versions import library_versions
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import content_key, stylefit_home
+from stylefit.core.versions import library_versions
 from stylefit.training.evaluate import EvalQuestion, Evaluation, evaluate, with_gold_loss
 from stylefit.training.recipe import EvalSettings, Recipe
 from stylefit.training.sft import TrainExample, TrainingOutcome, finetune

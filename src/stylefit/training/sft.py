@@ -23,7 +23,7 @@ import torch
 from pydantic import BaseModel
 from transformers import PrinterCallback, TrainerCallback
 
-from stylefit.errors import StylefitError
+from stylefit.core.errors import StylefitError
 from stylefit.training.recipe import Recipe
 
 

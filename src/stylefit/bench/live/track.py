@@ -9,7 +9,7 @@
 3. **ground truth**: the target is fine-tuned on each strategy with every seed and evaluated on
    the first ``n_test`` test questions (``stylefit verify``, one recipe for the whole case);
 4. **judging**: each selector's preference against the strategies' mean accuracies, with the
-   paper track's selection-quality figures (``bench.selection_quality``).
+   paper track's selection-quality figures (``selection.quality``).
 
 What a task must give: a folder with ``task.json``, a verifier, and train and test splits (or a
 ``reasoning_gym`` generator from which such a folder is written into the results).
@@ -33,10 +33,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stylefit.config_file import config_path, read_config, require_inputs
+from stylefit.core.config_file import config_path, read_config, require_inputs
+from stylefit.core.errors import StylefitError
+from stylefit.core.store import Store
 from stylefit.data.jsonl import write_atomic, write_jsonl
-from stylefit.errors import StylefitError
-from stylefit.store import Store
 from stylefit.training.grid import RUN_KIND
 from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_flagged
@@ -92,7 +92,7 @@ class CaseConfig(BaseModel):
 
     @property
     def routed_sets(self) -> list[str]:
-        from stylefit.routing import ROUTED_PREFIX
+        from stylefit.data.candidates import ROUTED_PREFIX
 
         return [f"{ROUTED_PREFIX}{scorer}" for scorer in self.routed]
 
@@ -222,10 +222,9 @@ def run_live(
     ``load_model`` maps a teacher's name to a loaded model (default: ``stylefit.models.load_model``);
     a case's ``teachers`` table renames teachers first. ``selectors``: run only these (default all);
     ``workers``: fine-tuning runs at once in processes here."""
-    from stylefit.api import select
-    from stylefit.models.device import resolve_device
+    from stylefit.api import generate, select
     from stylefit.data.task import load_task
-    from stylefit.strategies import generate
+    from stylefit.models.device import resolve_device
     from stylefit.training import verify
 
     config = config if isinstance(config, LiveConfig) else load_live_config(config)
@@ -392,7 +391,7 @@ REFERENCES = ("sppl", "ppl")  # paired differences are reported against these se
 
 def judge(config: LiveConfig) -> dict[str, Any]:
     """Every selector against every case whose ground truth and scores are complete, from the committed files."""
-    from stylefit.bench.selection_quality import accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
+    from stylefit.selection.quality import accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
 
     root = config.path(config.results)
     cases, incomplete, sigma = [], [], []

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from stylefit.bench.selection_quality import accuracy_spread
+from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import read_jsonl
-from stylefit.errors import StylefitError
+from stylefit.selection.quality import accuracy_spread
 
 PAPER_BENCH_ENV = "STYLEFIT_PAPER_BENCH"
 DEFAULT_PAPER_BENCH = Path("..") / "shared" / "paper-bench"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata, trim_mean, zscore
 
-from stylefit.bench.paper_data import (
+from stylefit.bench.paper.data import (
     CANDIDATES_FILE,
     GROUND_TRUTH_FILE,
     MAIN_BLOCKS,
@@ -30,7 +30,7 @@ from stylefit.bench.paper_data import (
     PaperCase,
     ScoreKey,
 )
-from stylefit.bench.paper_tables import FIXED_STRATEGIES
+from stylefit.bench.paper.tables import FIXED_STRATEGIES
 
 Block = tuple[int, int]
 Preference = Callable[[PaperBench, PaperCase, Block], np.ndarray]
@@ -63,7 +63,7 @@ class Selector:
 
 def check_judgeable(case: PaperCase) -> None:
     """MissingData if the case cannot tell selectors apart: it needs >= 2 evaluated strategies
-    with different accuracies (what selection_quality.evaluate requires)."""
+    with different accuracies (what selection.quality.evaluate requires)."""
     accuracy = case.accuracies()
     if len(accuracy) < 2 or np.ptp(accuracy) == 0:
         raise MissingData(f"{len(accuracy)} evaluated strategies, all with the same accuracy: nothing to judge")

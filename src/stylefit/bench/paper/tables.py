@@ -4,7 +4,7 @@ This follows the bundle README, "Recomputation method", step by step, including 
 tie handling and their Spearman formula 1 - 6 sum(d^2) / (n (n^2 - 1)) with metric ranks
 1..n. That formula is not Spearman's rho under ties (scipy's tie-corrected rho differs), so
 it is used here, for the reproduction only; every new figure of the paper track uses
-`selection_quality`, which uses scipy.
+`selection.quality`, which uses scipy.
 
 Units: table accuracies are percent; rho is unitless.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from stylefit.bench.paper_data import MAIN_BLOCKS, MODELS, PaperBench, PaperCase, ScoreKey
-from stylefit.errors import StylefitError
+from stylefit.bench.paper.data import MAIN_BLOCKS, MODELS, PaperBench, PaperCase, ScoreKey
+from stylefit.core.errors import StylefitError
 
 # Which released scores each reference configuration reads: (SPPL key, source of the others).
 CONFIGS: dict[str, tuple[ScoreKey, str]] = {

@@ -5,7 +5,7 @@ Ground truth is the released fine-tuning accuracy (mean over seeds 0-2) of each 
 the bundle's main cases (in the shared bundle: 36 = 12 tasks x 3 target models). Each selector
 is scored per case and per 50-item block (ids 0-50, 50-100, 100-150), the three blocks are
 averaged per case, and cases are summarized with bootstrap intervals over cases
-(`selection_quality`). Fitted selectors are scored leave-one-task-out.
+(`selection.quality`). Fitted selectors are scored leave-one-task-out.
 
 Any bundle of the paper-bench format works: the reproduction runs only for the benchmarks
 whose reference tables were computed on exactly the bundle's cases (otherwise it is recorded
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata, trim_mean
 
-from stylefit.bench import selection_quality as sq
-from stylefit.bench.paper_data import MAIN_BLOCKS, MODELS, SEEDS, PaperBench, PaperCase, load_paper_bench
-from stylefit.bench.paper_report import render_markdown
-from stylefit.bench.paper_selectors import (
+from stylefit.bench.paper.data import MAIN_BLOCKS, MODELS, SEEDS, PaperBench, PaperCase, load_paper_bench
+from stylefit.bench.paper.report import render_markdown
+from stylefit.selection import quality as sq
+from stylefit.bench.paper.selectors import (
     REFERENCE_SELECTOR,
     SPPL_K2,
     TRIM,
@@ -40,7 +40,7 @@ from stylefit.bench.paper_selectors import (
     paper_track_selectors,
     per_example_sppl,
 )
-from stylefit.bench.paper_tables import (
+from stylefit.bench.paper.tables import (
     BENCHMARKS,
     ReproductionReport,
     compare_with_published_planbench,
