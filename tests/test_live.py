@@ -273,6 +273,17 @@ def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_k
     assert any("tiny: plan: 5 runs, 0 stored, 5 to run" in line for line in said)  # a log shows the plan, then each run
     assert sum(": stored, accuracy " in line and "answers cut" in line for line in said) == 5
     assert track["cases"][0]["eval"]["max_new_tokens"] == 10 and track["cases"][0]["device"] == "cpu"
+    # a grid stopped after its first run leaves runs of the current settings only: the case is incomplete, not an error
+    config.cases[0].eval = {"max_new_tokens": 12}
+
+    def stop_after_the_first_run(line: str) -> None:
+        if ": stored, accuracy " in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",), say=stop_after_the_first_run)
+    assert len(list(runs.glob("*.json"))) == 1
+    assert "tiny: ground truth incomplete" in run_live(config, store=tmp_path / "cache.sqlite", stages=())["incomplete"]
     # bound to a GPU, the case refuses to run on this CPU
     config.cases[0].device = "cuda"
     with pytest.raises(StylefitError, match="case 'tiny': its runs are bound to cuda, and this machine runs on cpu"):

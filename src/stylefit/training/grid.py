@@ -52,6 +52,7 @@ class GridPlan:
     runs: int  # distinct runs asked for
     to_run: int  # of them not stored yet
     mean_stored_s: float | None  # wall seconds of the stored ones, on average (None: none stored)
+    keys: frozenset[str] = frozenset()  # the distinct runs' keys
 
     def line(self) -> str:
         estimate = (f"about {self.to_run * self.mean_stored_s / 60:.0f} min at the stored runs' mean of "
@@ -87,7 +88,7 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     total = len(set(keys))
     if on_plan:
         seconds = [r.timings.get("total_s", 0.0) for r in found.values()]
-        on_plan(GridPlan(total, len(todo), sum(seconds) / len(seconds) if seconds else None))
+        on_plan(GridPlan(total, len(todo), sum(seconds) / len(seconds) if seconds else None, frozenset(keys)))
     if progress:
         progress("runs", total, 0)
         progress("runs", total, total - len(todo))

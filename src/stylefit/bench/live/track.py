@@ -37,7 +37,7 @@ from stylefit.core.config_file import config_path, read_config, require_inputs
 from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store
 from stylefit.data.jsonl import write_atomic, write_jsonl
-from stylefit.training.grid import RUN_KIND
+from stylefit.training.grid import RUN_KIND, GridPlan
 from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_flagged
 
@@ -166,6 +166,14 @@ class CommittedRuns(Store):
                          f"{e['hit_length_limit']} of {e['n']} answers cut, {value['timings'].get('total_s', 0) / 60:.1f} min on {value['device']}")
 
 
+def planned(case: str, folder: Path, plan: GridPlan, say: Callable[[str], None]) -> None:
+    """Say a case's plan, and prune its superseded runs before any new one runs: a grid stopped
+    halfway leaves the folder with runs of the current settings only (one per strategy and seed)."""
+    say(f"{case}: {plan.line()}")
+    if removed := prune(folder, set(plan.keys)):
+        say(f"{case}: removed {removed} superseded run file(s) (the case's settings or candidates changed; git keeps them)")
+
+
 def prune(folder: Path, keys: set[str]) -> int:
     """Remove the run files in ``folder`` that the case's current grid no longer asks for: the folder
     holds the runs of the settings it is judged on, never two runs of one strategy and seed."""
@@ -282,14 +290,12 @@ def run_live(
             say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
             if case.device is not None and (here := device_kind(resolve_device("auto"))) != case.device:
                 raise StylefitError(f"case '{case.name}': its runs are bound to {case.device}, and this machine runs on {here}")
-            result = verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
+            verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
                             recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
                             n_test=case.n_test, base=True, dtype=config.dtype, workers=workers,
                             store=CommittedRuns(store, folder / "runs", say), progress=progress,
                             earlier_budgets=config.earlier_eval_budgets, device=case.device or "auto",
-                            bind_device=case.device is not None, on_plan=lambda plan: say(f"{case.name}: {plan.line()}"))
-            if removed := prune(folder / "runs", {r.key for r in result.runs}):
-                say(f"{case.name}: removed {removed} superseded run file(s) (the case's settings or candidates changed; git keeps them)")
+                            bind_device=case.device is not None, on_plan=lambda plan: planned(case.name, folder / "runs", plan, say))
     return judge(config)
 
 
