@@ -8,14 +8,18 @@ never on the test split.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet
-from stylefit.data.task import Task
+from stylefit.data.task import Question, Task
 from stylefit.models.base import ContinuationRequest, LanguageModel, Progress
 from stylefit.scoring.base import ExampleScore, SampleScores, Scorer, ScoringItem, register
+
+if TYPE_CHECKING:  # training imports the fine-tuning libraries: only a proxy that runs needs them
+    from stylefit.training.recipe import Recipe
+    from stylefit.training.runs import RunResult, StageProgress
 
 MEASURES = ("accuracy", "gold_loss")
 
@@ -81,26 +85,17 @@ class LearnabilityProxy(Scorer):
 
     def sample_scores(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
                       progress: Progress | None = None, skip_overlong: bool = False) -> SampleScores:
-        from stylefit.training.grid import RunResources, run_grid
-        from stylefit.training.recipe import EvalSettings
-        from stylefit.training.plan import plan_runs, run_numerics
-
         task = candidates.task
         sampled = set(ids)
         held_out = [q for q in task.train if q.id not in sampled][: self.validation]
         if len(held_out) < self.validation:
             raise StylefitError(f"scorer 'proxy': task '{task.name}' has {len(held_out)} training questions outside the "
                                 f"{len(ids)} sampled, and the proxy validates on {self.validation}")
-        proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
-        sample = CandidateSet(task, list(ids), {s: {i: rows[i] for i in ids} for s, rows in candidates.by_strategy.items()})
         # The runs train where the target was loaded (select's --device), and skip what select's --skip-overlong skips.
-        device, dtype = run_numerics(str(getattr(lm, "device", "auto")), self.dtype, None, RunResources())
         recipe = self.recipe.model_copy(update={"skip_overlong": True}) if skip_overlong else self.recipe
-        specs = plan_runs(proxy_task, sample, lm.name, seeds=[self.seed], recipe=recipe,
-                          eval_settings=EvalSettings(max_new_tokens=self.max_new_tokens, gold_loss=True),
-                          base=self.measure == "gold_loss", device=device, dtype=dtype)
-        outcome = run_grid(specs, store, progress=None if progress is None else _in_units(progress, len(candidates.strategies) * len(ids)))
-        runs = {r.strategy: r for r in outcome.results}
+        runs, computed = proxy_runs(lm, candidates, ids, held_out, recipe=recipe, max_new_tokens=self.max_new_tokens,
+                                    seed=self.seed, dtype=self.dtype, base=self.measure == "gold_loss", store=store,
+                                    progress=None if progress is None else _in_units(progress, len(candidates.strategies) * len(ids)))
         base = {item.id: item.gold_nll for item in runs[None].evaluation.items} if self.measure == "gold_loss" else {}
         by_strategy = {}
         for strategy in candidates.strategies:
@@ -110,7 +105,28 @@ class LearnabilityProxy(Scorer):
             else:
                 values = [base[item.id] - item.gold_nll for item in items]
             by_strategy[strategy] = [ExampleScore(v, None, item.n_tokens) for v, item in zip(values, items)]
-        return SampleScores([q.id for q in held_out], by_strategy, computed=outcome.computed)
+        return SampleScores([q.id for q in held_out], by_strategy, computed=computed)
+
+
+def proxy_runs(lm: LanguageModel, candidates: CandidateSet, ids: list[str], held_out: list[Question], *, recipe: Recipe,
+               max_new_tokens: int, seed: int, dtype: str, store: Store, strategies: list[str] | None = None,
+               base: bool = False, workers: int = 1, progress: StageProgress | None = None) -> tuple[dict[str | None, RunResult], int]:
+    """The proxy's fine-tunes: per strategy (all, or ``strategies``), LoRA on its responses to ``ids``,
+    then answer ``held_out`` training questions (never the test split); with ``base``, the untrained
+    target too (key None). Through the same runner as ``verify`` (cached in ``store``, ``workers``
+    at once). Returns the runs by strategy and how many were computed now."""
+    from stylefit.training.grid import RunResources, run_grid
+    from stylefit.training.plan import plan_runs, run_numerics
+    from stylefit.training.recipe import EvalSettings
+
+    task = candidates.task
+    proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
+    sample = CandidateSet(task, list(ids), {s: {i: rows[i] for i in ids} for s, rows in candidates.by_strategy.items()})
+    device, dtype = run_numerics(str(getattr(lm, "device", "auto")), dtype, None, RunResources())
+    specs = plan_runs(proxy_task, sample, lm.name, strategies=strategies, seeds=[seed], recipe=recipe,
+                      eval_settings=EvalSettings(max_new_tokens=max_new_tokens, gold_loss=True), base=base, device=device, dtype=dtype)
+    outcome = run_grid(specs, store, workers=workers, progress=progress)
+    return {r.strategy: r for r in outcome.results}, outcome.computed
 
 
 def _in_units(progress: Progress, units: int):

@@ -129,3 +129,13 @@ def _competition_ranks(sorted_values: np.ndarray) -> list[int]:
         tied = _ties(sorted_values[i], sorted_values[i - 1])
         ranks.append(ranks[-1] if tied else i + 1)
     return ranks
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, *, n_bootstrap: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """mean(a - b) over the same questions and its 95% paired-bootstrap percentile interval."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(diff) < 2:
+        raise ValueError(f"need at least 2 questions to bootstrap, got {len(diff)}")
+    idx = np.random.default_rng(seed).integers(0, len(diff), size=(n_bootstrap, len(diff)))
+    low, high = np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])
+    return float(diff.mean()), float(low), float(high)

@@ -1,0 +1,110 @@
+"""The adaptive selector on a tiny real model: the shortlist, the regime check, the budget, resuming."""
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_task
+from stylefit.selection.adaptive import AdaptiveSettings, ProxyRound, select_adaptive, shortlist, steps_per_run
+from stylefit.selection.bootstrap import rank_strategies
+
+REPO = Path(__file__).resolve().parents[1]
+# Small rounds for a tiny target: the screen samples 8 questions, the rounds train on 4 then 8.
+TINY = {"screen": "ppl", "own_answers_m": 4, "rounds": [{"n": 4, "epochs": 1, "validation": 4}, {"n": 8, "epochs": 1, "validation": 6}],
+        "recipe": {"batch_size": 4}, "dtype": "float32", "n_bootstrap": 500}
+
+
+def test_the_defaults_are_the_preregistered_parameters():
+    pre = tomllib.loads((REPO / "benchmarks" / "adaptive" / "preregistration.toml").read_text())
+    d = AdaptiveSettings()
+    assert (d.screen, d.screen_params) == (pre["screen"]["scorer"], pre["screen"]["params"])
+    assert (d.keep_top, d.keep_inseparable, d.min_keep) == (pre["shortlist"]["keep_top"], pre["shortlist"]["keep_inseparable"],
+                                                            pre["shortlist"]["min_keep"])
+    assert (d.min_own_accuracy, d.max_length_rho) == (pre["regime"]["min_own_accuracy"], pre["regime"]["max_length_rho"])
+    assert d.rounds == [ProxyRound(**r) for r in pre["rounds"]]
+    assert (d.budget_steps, d.budget_s) == (pre["budget"]["steps"], pre["budget"]["seconds"])
+
+
+def table_of(values: dict[str, np.ndarray]):
+    from stylefit.selection.adaptive import _table
+
+    settings = AdaptiveSettings(n_bootstrap=2000)
+    return _table(rank_strategies(values, higher_is_better=True, n_bootstrap=2000), values, settings)
+
+
+def test_the_shortlist_keeps_every_strategy_the_screen_cannot_separate_from_the_leader():
+    rng = np.random.default_rng(0)
+    n = 60
+    leader = 1.0 + rng.normal(0, 0.05, n)
+    values = {"a": leader, "b": leader - 0.5,  # clearly behind, by the same amount on every question
+              "c": leader - 0.3 + rng.normal(0, 3.0, n),  # behind on average, but too noisy to separate
+              "d": leader - 0.8}
+    table = table_of(values)
+    assert [row["strategy"] for row in table][0] == "a"
+    kept, dropped = shortlist(table, keep_top=1, keep_inseparable=True)
+    assert kept == ["a", "c"] and sorted(dropped) == ["b", "d"]
+    assert "outside the screen's top 1, behind a" in dropped["b"]
+    # without the rule, only the top k stay
+    kept, dropped = shortlist(table, keep_top=2, keep_inseparable=False)
+    assert len(kept) == 2 and len(dropped) == 2
+
+
+def test_steps_per_run_counts_a_partial_batch():
+    assert steps_per_run(25, 1, 8) == 4 and steps_per_run(50, 2, 8) == 14 and steps_per_run(8, 1, 4) == 2
+
+
+@pytest.fixture
+def task_root(tmp_path):
+    return write_task(tmp_path / "task", n=24)
+
+
+def test_a_target_that_solves_nothing_sends_every_strategy_to_the_proxy_and_the_rounds_run(task_root, tmp_path, tiny_target, one_thread):
+    result = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=tmp_path / "s.sqlite")
+    screen, *rounds = result.stages
+    assert any("regime: the target answers 0/4 training questions correctly" in note for note in screen.notes)
+    assert sorted(screen.kept) == ["short", "steps", "wordy"] and not screen.dropped  # every strategy goes on
+    assert len(rounds) >= 1 and rounds[0].computed == 3
+    assert rounds[0].cost.steps == 3 * steps_per_run(4, 1, 4)  # what the runs recorded, exactly
+    assert sorted(result.order) == ["short", "steps", "wordy"] and result.tied_best and 0 < result.p_best <= 1
+    last_n = [4, 8][len(rounds) - 1]  # what the proxy on every strategy costs at the last round's settings
+    assert result.proxy_on_all.steps == 3 * steps_per_run(last_n, 1, 4)
+    # a rerun computes nothing: every fine-tune comes from the store
+    again = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=tmp_path / "s.sqlite")
+    assert [s.computed for s in again.stages[1:]] == [0] * len(rounds) and again.order == result.order
+
+
+def test_the_budget_is_honoured(task_root, tmp_path, tiny_target, one_thread):
+    budget = 3 * steps_per_run(4, 1, 4)  # round 1 on the three strategies, and not a step more
+    result = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY | {"budget_steps": budget},
+                             n=8, store=tmp_path / "s.sqlite")
+    assert result.cost.steps <= budget and len(result.stages) == 2
+    assert result.stopped.startswith(f"the budget of {budget} steps: round 2 needs") or result.stopped.startswith("one strategy left")
+    none = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY | {"budget_steps": 1},
+                           n=8, store=tmp_path / "s.sqlite")
+    assert len(none.stages) == 1 and none.cost.steps == 0 and "no proxy round ran, so the screen decides" in none.stopped
+
+
+def test_a_killed_selection_resumes_without_repeating_a_fine_tune(task_root, tmp_path, tiny_target, one_thread):
+    store = tmp_path / "s.sqlite"
+
+    def killed_after_the_first_run(stage: str, total: int, advance: int) -> None:
+        if stage == "runs" and advance == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=store,
+                        progress=killed_after_the_first_run)
+    resumed = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=store)
+    assert resumed.stages[1].computed == 2  # the first round's other two fine-tunes only
+
+
+def test_bad_settings_name_the_field(task_root, tmp_path, tiny_target):
+    from stylefit.core.errors import StylefitError
+
+    with pytest.raises(StylefitError, match="adaptive selector: .*keep_top"):
+        select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings={"keep_top": 0}, store=tmp_path / "s.sqlite")
+    with pytest.raises(StylefitError, match="a round trains on 50 questions, more than the screen's sample of 8"):
+        select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings={"screen": "ppl"}, n=8,
+                        store=tmp_path / "s.sqlite")
