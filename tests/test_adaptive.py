@@ -108,3 +108,25 @@ def test_bad_settings_name_the_field(task_root, tmp_path, tiny_target):
     with pytest.raises(StylefitError, match="a round trains on 50 questions, more than the screen's sample of 8"):
         select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings={"screen": "ppl"}, n=8,
                         store=tmp_path / "s.sqlite")
+
+
+def test_the_live_track_judges_the_adaptive_selector_and_commits_its_fine_tunes(tmp_path, tiny_target, one_thread):
+    import json
+
+    from stylefit.bench.live.track import run_live
+    from test_live import write_config
+
+    selectors = '''
+[[selectors]]
+name = "adaptive"
+scorer = "adaptive"
+params = {screen = "ppl", own_answers_m = 4, rounds = [{n = 2, epochs = 1, validation = 2}, {n = 4, epochs = 1, validation = 3}], recipe = {batch_size = 4}}
+'''
+    path = write_config(tmp_path, tiny_target, selectors=selectors)
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates", "selectors"))
+    scores = json.loads((tmp_path / "results" / "tiny" / "scores" / "adaptive.json").read_text())
+    adaptive = scores["adaptive"]
+    assert adaptive["stages"][0]["name"] == "screen (ppl)" and len(adaptive["stages"]) >= 2
+    assert sorted(scores["means"]) == ["answer_only", "gold"] and scores["means"][adaptive["order"][0]] == 2.0
+    committed = list((tmp_path / "results" / "tiny" / "proxy_runs").glob("*.json"))
+    assert len(committed) == sum(stage["computed"] for stage in adaptive["stages"]) > 0  # a fresh machine resumes from them

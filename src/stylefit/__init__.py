@@ -1,10 +1,10 @@
 """stylefit: predict which response-generation strategy gives the best fine-tuned target model, from a small sample (layers: docs/architecture.md)."""
 
-from stylefit.api import SelectionResult, generate, select
+from stylefit.api import SelectionResult, generate, select, select_adaptive
 from stylefit.core.errors import StylefitError
 
 __version__ = "0.1.0"
-__all__ = ["SelectionResult", "StylefitError", "generate", "run", "select", "verify", "__version__"]
+__all__ = ["SelectionResult", "StylefitError", "generate", "run", "select", "select_adaptive", "verify", "__version__"]
 
 
 def run(*args, **kwargs):

@@ -60,7 +60,8 @@ class SelectorSpec(BaseModel):
     questions; ``random``: no information (every strategy tied: its expected figures);
     ``paper_proxy``: the paper's train-then-test proxy, a short fine-tune on the first ``params.n``
     (default 100) questions of each strategy, one seed, judged by accuracy on ``params.validation``
-    (default 100) held-out *training* questions (never the test split)."""
+    (default 100) held-out *training* questions (never the test split); ``adaptive``: the adaptive
+    selector (``stylefit.selection.adaptive``, ``params`` are its settings), ranked by its order."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=-]*$")
@@ -278,6 +279,8 @@ def run_live(
                 t = time.perf_counter()
                 if spec.scorer == "paper_proxy":
                     data = _paper_proxy(config, case, task, files, spec, folder, store, progress, workers)
+                elif spec.scorer == "adaptive":
+                    data = _adaptive(config, case, task, files, spec, folder, store, progress, workers)
                 else:
                     result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=spec.params,
                                     n=config.n_select, store=store, dtype=config.dtype, progress=progress)
@@ -346,6 +349,18 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
             "params": params, "validation_ids": [q.id for q in held_out],
             "seconds": round(sum(r.timings.get("total_s", 0.0) for r in result.runs), 1), "device": " and ".join(devices)}
+
+
+def _adaptive(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress,
+              workers: int = 1) -> dict:
+    """The adaptive selector (issue 24) on the case's first n_select questions. Its preference is its
+    order (survivors, then the later dropped); its fine-tunes are committed beside proxy-paper's."""
+    from stylefit.selection.adaptive import select_adaptive
+
+    result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype} | spec.params, n=config.n_select,
+                             store=CommittedRuns(store, folder / "proxy_runs"), workers=workers, progress=progress)
+    return {"means": {s: float(len(result.order) - i) for i, s in enumerate(result.order)}, "higher_is_better": True,
+            "adaptive": result.to_dict()}
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):

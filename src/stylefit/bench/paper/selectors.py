@@ -155,6 +155,33 @@ def proxy_accuracy(bench: PaperBench, case: PaperCase, block: Block) -> np.ndarr
     return np.array(accuracies)
 
 
+def adaptive_proxy(bench: PaperBench, case: PaperCase, block: Block) -> np.ndarray:
+    """Issue 24's adaptive selector on the released records, with its pre-registered shortlist: SPPL
+    k=2's top 3 plus every strategy whose paired interval (per-example SPPL over the block) includes
+    0 against SPPL's leader; the train-on-100 proxy orders the shortlist, SPPL the rest, after it."""
+    from stylefit.selection.adaptive import AdaptiveSettings
+    from stylefit.selection.bootstrap import paired_difference
+
+    settings = AdaptiveSettings()
+    sppl = per_example_sppl(bench, case, SPPL_K2, block)  # lower = more familiar
+    order = np.argsort(sppl.mean(axis=1), kind="stable")
+    kept = set(order[: settings.keep_top].tolist())
+    for j in order[settings.keep_top :]:
+        _, low, _ = paired_difference(sppl[j], sppl[order[0]], n_bootstrap=settings.n_bootstrap, seed=settings.seed)
+        if low <= 0:  # the screen cannot say it is behind
+            kept.add(int(j))
+    proxy = proxy_accuracy(bench, case, block)
+    shortlisted = np.array([j in kept for j in range(len(proxy))])
+    # the shortlist above everything else: proxy accuracy among it, minus SPPL below it
+    return np.where(shortlisted, proxy - proxy.min() + 1.0, -sppl.mean(axis=1) - sppl.mean(axis=1).max())
+
+
+def adaptive_shortlist_share(bench: PaperBench, case: PaperCase, block: Block) -> float:
+    """The share of the case's strategies that ``adaptive_proxy`` sends to the proxy (its cost, relative to the proxy on all)."""
+    preference = adaptive_proxy(bench, case, block)
+    return float((preference > 0).mean())
+
+
 def oracle(bench: PaperBench, case: PaperCase, block: Block) -> np.ndarray:
     return case.accuracies()
 
@@ -266,6 +293,9 @@ def paper_track_selectors() -> tuple[list[Selector], list[MetricRidge]]:
         block_metric("reward (Skywork)", ScoreKey("skywork", "-", SOURCE), True, "paper", "mean Skywork reward"),
         block_metric("CAR", ScoreKey("CAR", "-", SOURCE), True, "paper", "reward / (1 + 3 mean loss)"),
         Selector("train-on-100 proxy", "paper", "test accuracy after training on 100 examples (lr 2e-4, 40 epochs, seed 0)", proxy_accuracy),
+        Selector("adaptive: SPPL shortlist, then the proxy", "new",
+                 "SPPL k=2's top 3 plus those its paired interval cannot separate from its leader, ordered by the "
+                 "train-on-100 proxy (issue 24's pre-registered shortlist; one proxy run per shortlisted strategy)", adaptive_proxy),
         *[fixed(s) for s in FIXED_STRATEGIES],
         Selector("random (expected)", "baseline", "uniformly random ranking: exact expected values", uniform),
         Selector("length: shorter first", "baseline", "mean response words over the block, fewer preferred",
