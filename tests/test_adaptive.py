@@ -130,3 +130,23 @@ params = {screen = "ppl", own_answers_m = 4, rounds = [{n = 2, epochs = 1, valid
     assert sorted(scores["means"]) == ["answer_only", "gold"] and scores["means"][adaptive["order"][0]] == 2.0
     committed = list((tmp_path / "results" / "tiny" / "proxy_runs").glob("*.json"))
     assert len(committed) == sum(stage["computed"] for stage in adaptive["stages"]) > 0  # a fresh machine resumes from them
+
+
+def test_select_runs_the_adaptive_selector_from_the_command_line(task_root, tmp_path, tiny_target, one_thread):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stylefit.cli import app
+
+    rounds = json.dumps(TINY["rounds"][:1])
+    args = ["select", str(task_root), str(task_root / "candidates"), "-m", tiny_target, "--n", "8", "--scorer", "adaptive",
+            "-p", "screen=ppl", "-p", "own_answers_m=4", "-p", f"rounds={rounds}", "-p", 'recipe={"batch_size": 4}',
+            "--cache", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "adaptive.json")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "screen (ppl)" in result.output and "proxy round 1 (n=4" in result.output and "fine-tune steps" in result.output
+    saved = json.loads((tmp_path / "adaptive.json").read_text())
+    assert [s["name"].split(" (")[0] for s in saved["stages"]] == ["screen", "proxy round 1"] and saved["screen"]["scorer"] == "ppl"
+    bad = CliRunner().invoke(app, ["select", str(task_root), str(task_root / "candidates"), "-m", tiny_target, "--workers", "2"])
+    assert "--workers runs the adaptive selector's fine-tunes at once; scorer 'ppl' runs none" in str(bad.exception)

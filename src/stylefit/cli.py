@@ -25,7 +25,7 @@ def select(
     task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
     candidates: list[Path] = typer.Argument(..., help="Folder of candidate files (<strategy>.jsonl[.gz], .parquet or a save_to_disk folder; plain, chat or alpaca rows), or the files."),
     model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Registered name, local HF folder or hub id."),
-    scorer: str = typer.Option("ppl", "--scorer", "-s", help="ppl (default: as good as sppl on both tracks, and cheaper) | sppl | ifd | length | alignment | rsr | local | grace | proxy (see `stylefit scorers`)"),
+    scorer: str = typer.Option("ppl", "--scorer", "-s", help="ppl (default: as good as sppl on both tracks, and cheaper) | sppl | ifd | length | alignment | rsr | local | grace | proxy | adaptive (screen, shortlist, proxy rounds; its settings as -p) (see `stylefit scorers`)"),
     n: int = typer.Option(50, "--n", help="Questions to score per strategy."),
     sample_seed: Optional[int] = typer.Option(None, "--sample-seed", help="Draw the N questions at random with this seed (default: the first N)."),
     k: Optional[int] = typer.Option(None, "--k", help="sppl: self-exemplars per candidate (default 3)."),
@@ -42,6 +42,7 @@ def select(
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite cache file (default $STYLEFIT_HOME/cache.sqlite)."),
     skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) questions longer than the context instead of failing."),
     bootstrap: int = typer.Option(2000, "--bootstrap", help="Paired bootstrap resamples."),
+    workers: int = typer.Option(1, "--workers", help="adaptive: a proxy round's fine-tunes at once, in processes here."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available) | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Most tokens in one forward pass (default 2048); longer sequences run in chunks."),
@@ -58,6 +59,23 @@ def select(
     given = {"k": k, "m": m, "variant": variant, "template": template, "function": function, "correct_only": correct_only,
              "paper_wrapper": paper_wrapper, "exclude_own_answer": exclude_own_answer}
     params = {key: value for key, value in given.items() if value is not None} | _parse_params(param)
+    if scorer == "adaptive":  # screen, shortlist, proxy rounds: its parameters are its settings
+        from stylefit.api import select_adaptive
+        from stylefit.report.terminal import print_adaptive, write_adaptive_json
+
+        if report_dir is not None:
+            raise StylefitError("--report: the HTML report does not show the adaptive selector's stages yet; use --out for its JSON")
+        with stage_progress() as progress:
+            adaptive = select_adaptive(task, candidates, target=model, settings=params, n=n, sample_seed=sample_seed, store=cache,
+                                       workers=workers, device=device, dtype=dtype, token_budget=token_budget, progress=progress,
+                                       fields=FieldMap(id_field, question_field, response_field))
+        print_adaptive(adaptive, console)
+        if out is not None:
+            write_adaptive_json(adaptive, out)
+            console.print(f"wrote {out}")
+        return
+    if workers != 1:
+        raise StylefitError(f"--workers runs the adaptive selector's fine-tunes at once; scorer '{scorer}' runs none")
     with stage_progress() as progress:
         result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
                             sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,

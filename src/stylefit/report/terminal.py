@@ -1,4 +1,4 @@
-"""Present a selection: a ranked rich table for the terminal, JSON for machines."""
+"""Present a selection (and the adaptive selector's stages): rich tables for the terminal, JSON for machines."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stylefit.data.jsonl import write_atomic
+from stylefit.selection.adaptive import AdaptiveResult
 from stylefit.selection.select import SelectionResult
 
 
@@ -73,4 +74,31 @@ def print_selection(result: SelectionResult, console: Console | None = None) -> 
 
 
 def write_json(result: SelectionResult, path: str | Path) -> None:
+    write_atomic(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+def print_adaptive(result: AdaptiveResult, console: Console | None = None) -> None:
+    """Each stage of the adaptive selector (what went on, what was dropped and why), then its pick and its cost."""
+    console = console or Console()
+    for stage in result.stages:
+        table = Table(title=f"{result.task}: {stage.name}", caption=f"{stage.cost.seconds:.1f} s, {stage.cost.steps} fine-tune steps, "
+                                                                  f"{stage.cost.tokens} tokens; {stage.computed} fine-tunes run now")
+        for col, justify in [("rank", "right"), ("strategy", "left"), ("mean", "right"), ("95% CI", "right"), ("P(best)", "right"),
+                             ("behind the leader (paired)", "right"), ("", "left")]:
+            table.add_column(col, justify=justify)
+        for row in stage.table:
+            status = "goes on" if row["strategy"] in stage.kept else f"dropped: {stage.dropped.get(row['strategy'], '')}"
+            table.add_row(str(row["rank"]), row["strategy"], _fmt(row["mean"]), f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]",
+                          f"{row['p_best']:.2f}", f"{_fmt(row['diff'])} [{_fmt(row['diff_low'])}, {_fmt(row['diff_high'])}]", status)
+        console.print(table)
+        for note in stage.notes:
+            console.print(f"[dim]note: {note}[/dim]")
+    pick = f"Pick: {result.best}" if result.best else f"No pick: {', '.join(result.tied_best)} tie for best"
+    console.print(f"{pick} (P(best)={result.p_best:.2f}); stopped: {result.stopped}.")
+    c, full = result.cost, result.proxy_on_all
+    console.print(f"Spent {c.seconds:.1f} s, {c.steps} fine-tune steps, {c.tokens} tokens; the last round's proxy on every "
+                  f"strategy: {full.steps} steps, about {full.seconds:.0f} s here.")
+
+
+def write_adaptive_json(result: AdaptiveResult, path: str | Path) -> None:
     write_atomic(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
