@@ -242,3 +242,16 @@ def test_the_cli_runs_the_loop_on_the_bundled_task_with_the_default_model(tmp_pa
     assert html.count("<svg") == 2 and "self_corrected" in html  # a rerun reports from the cache
     bad = subprocess.run([sys.executable, "-m", "stylefit", "run", str(tmp_path / "missing.toml")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.toml: cannot read the run config" in bad.stderr
+
+
+def test_the_loop_runs_with_the_adaptive_selector(setup, tmp_path):
+    config, load, _ = setup
+    settings = ('\n[scorer_params]\nscreen = "ppl"\nown_answers_m = 4\nrounds = [{n = 4, epochs = 1, validation = 4}]\n'
+                'recipe = {batch_size = 4}\ndtype = "float32"\n')
+    result = run(config(body=settings, scorer="adaptive"), out=tmp_path / "out", store=Store(tmp_path / "cache.sqlite"), load_model=load)
+    selection = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert [s["name"].split(" (")[0] for s in selection["stages"]] == ["screen", "proxy round 1"]
+    assert result.winners == ([selection["best"]] if selection["best"] else selection["tied_best"])
+    assert "adaptive selector" in result.decision
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "- screen (ppl): " in summary and "- proxy round 1 (n=4" in summary and result.decision in summary

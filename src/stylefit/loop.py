@@ -142,6 +142,15 @@ def _winners(ranking) -> tuple[list[str], str]:
                              "generating both in full; compare them with [verify] or a larger n")
 
 
+def _adaptive_winners(result) -> tuple[list[str], str]:
+    """The adaptive selector's pick (or its tied leaders), and why."""
+    if result.best is not None:
+        return [result.best], (f"the adaptive selector picks {result.best} (P(best) {result.p_best:.2f} in its last stage; "
+                               f"stopped: {result.stopped}): generating it in full")
+    return result.tied_best, (f"{len(result.tied_best)} strategies tie for best in the adaptive selector's last stage "
+                              f"(stopped: {result.stopped}): generating each of them in full")
+
+
 def _chat_rows(task, rows: list[dict], keep_wrong: bool) -> tuple[list[dict], int]:
     """Chat-format training examples (the task's prompt, the response); wrong ones left out unless kept,
     and responses still cut by the length limit always."""
@@ -187,7 +196,7 @@ def run(
     a loaded model (default: ``stylefit.models.load_model`` on the config's device and dtype).
     ``say`` receives one line at the start of each stage.
     """
-    from stylefit.api import generate, select
+    from stylefit.api import generate, select, select_adaptive
     from stylefit.core.store import Store
     from stylefit.strategies.library import get_strategy, strategy_library
 
@@ -237,11 +246,18 @@ def run(
 
     t = time.perf_counter()
     say(f"2/4 ranking the strategies by {config.scorer} under {target.name}")
-    selection = select(task, [out / "sample" / f"{s}.jsonl" for s in config.strategies], target=target,
-                       scorer=config.scorer, scorer_params=config.scorer_params, n=config.n, sample_seed=config.sample_seed,
-                       store=store, n_bootstrap=config.bootstrap, progress=progress)
-    write_atomic(out / "selection.json", json.dumps(selection.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    winners, decision = _winners(selection.ranking)
+    sampled = [out / "sample" / f"{s}.jsonl" for s in config.strategies]
+    if config.scorer == "adaptive":  # screen, shortlist, proxy rounds: scorer_params are its settings
+        adaptive = select_adaptive(task, sampled, target=target, settings={"n_bootstrap": config.bootstrap} | config.scorer_params,
+                                   n=config.n, sample_seed=config.sample_seed, store=store, progress=progress)
+        selection = adaptive.to_dict()
+        winners, decision = _adaptive_winners(adaptive)
+    else:
+        ranked = select(task, sampled, target=target, scorer=config.scorer, scorer_params=config.scorer_params, n=config.n,
+                        sample_seed=config.sample_seed, store=store, n_bootstrap=config.bootstrap, progress=progress)
+        selection = ranked.to_dict()
+        winners, decision = _winners(ranked.ranking)
+    write_atomic(out / "selection.json", json.dumps(selection, indent=2, ensure_ascii=False) + "\n")
     timings["select_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -271,7 +287,7 @@ def run(
         timings["verify_s"] = time.perf_counter() - t
 
     result = RunResult(config=config.model_dump(mode="json"), out=str(out), task=task.name, target=target.name,
-                       winners=winners, decision=decision, sample=sample.to_dict(), selection=selection.to_dict(),
+                       winners=winners, decision=decision, sample=sample.to_dict(), selection=selection,
                        full=full.to_dict(), training_sets=training_sets, verify=verified, notes=notes, timings=timings)
     manifest = {"config_key": config.key(), "status": "done"} | result.to_dict() | {"versions": _versions()}
     write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -323,7 +339,7 @@ def summary_markdown(result: RunResult) -> str:
     """The run for a person: what was generated, how it ranked, what was picked and why."""
     from stylefit.report.terminal import ranking_text
 
-    sel = result.selection
+    sel = result.selection.get("screen", result.selection)  # the adaptive selector's screen is a selection
     lines = [f"# stylefit run: {result.task} for {result.target}", "",
              f"Strategies: {', '.join(result.config['strategies'])}; sample N={result.config['n']} per strategy; "
              f"scorer {sel['scorer']} ({sel['unit']}, {'higher' if sel['higher_is_better'] else 'lower'} = more familiar).", "",
@@ -339,7 +355,11 @@ def summary_markdown(result: RunResult) -> str:
         lines.append(f"| {e['rank']} | {e['strategy']} | {e['mean']:.4g} | [{e['ci_low']:.4g}, {e['ci_high']:.4g}] | {e['p_best']:.2f} |")
     from stylefit.api import SelectionResult
 
-    lines += ["", ranking_text(SelectionResult.from_dict(sel).ranking), "", "## 3. The decision", "", result.decision + ".", ""]
+    lines += ["", ranking_text(SelectionResult.from_dict(sel).ranking), ""]
+    for stage in result.selection.get("stages", []):  # the adaptive selector: its screen, then its proxy rounds
+        lines += [f"- {stage['name']}: {', '.join(stage['kept'])} go on"
+                  + "".join(f"; {s} dropped, {why}" for s, why in stage["dropped"].items()) + "."]
+    lines += ["", "## 3. The decision", "", result.decision + ".", ""]
     for strategy, ts in result.training_sets.items():
         report = next(r for r in result.full["strategies"] if r["strategy"] == strategy)
         lines.append(f"- `{ts['path']}`: {ts['rows']} chat-format examples written with {strategy} "
