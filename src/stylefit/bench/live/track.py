@@ -42,7 +42,6 @@ from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_flagged
 
 
-
 class ReasoningGymTask(BaseModel):
     """A task written from a reasoning-gym generator: disjoint train and test questions."""
 
