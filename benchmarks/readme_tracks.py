@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ def markers(name: str) -> tuple[str, str]:
 
 def _interval(f: dict[str, float], digits: int = 2, signed: bool = False) -> str:
     sign = "+" if signed else ""
+    if f["low"] is None or math.isnan(f["low"]):  # one case: no interval over cases
+        return f"{f['estimate']:{sign}.{digits}f} (no interval)"
     return f"{f['estimate']:{sign}.{digits}f} [{f['low']:{sign}.{digits}f}, {f['high']:{sign}.{digits}f}]"
 
 
