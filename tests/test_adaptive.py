@@ -51,6 +51,13 @@ def test_the_shortlist_keeps_every_strategy_the_screen_cannot_separate_from_the_
     assert len(kept) == 2 and len(dropped) == 2
 
 
+def test_the_order_keeps_ties_together_and_puts_later_drops_first():
+    from stylefit.selection.adaptive import _tiers
+
+    table = [{"strategy": "a", "rank": 1}, {"strategy": "b", "rank": 1}, {"strategy": "c", "rank": 3}, {"strategy": "d", "rank": 4}]
+    assert _tiers(table, {"a", "b", "c"}) == [["a", "b"], ["c"]] and _tiers(table, {"d"}) == [["d"]]
+
+
 def test_steps_per_run_counts_a_partial_batch():
     assert steps_per_run(25, 1, 8) == 4 and steps_per_run(50, 2, 8) == 14 and steps_per_run(8, 1, 4) == 2
 
@@ -68,6 +75,8 @@ def test_a_target_that_solves_nothing_sends_every_strategy_to_the_proxy_and_the_
     assert len(rounds) >= 1 and rounds[0].computed == 3
     assert rounds[0].cost.steps == 3 * steps_per_run(4, 1, 4)  # what the runs recorded, exactly
     assert sorted(result.order) == ["short", "steps", "wordy"] and result.tied_best and 0 < result.p_best <= 1
+    # strategies tied for best share the top preference (a tie is judged as a tie, not by list order)
+    assert {result.preference[s] for s in result.tied_best} == {max(result.preference.values())}
     last_n = [4, 8][len(rounds) - 1]  # what the proxy on every strategy costs at the last round's settings
     assert result.proxy_on_all.steps == 3 * steps_per_run(last_n, 1, 4)
     # a rerun computes nothing: every fine-tune comes from the store
@@ -127,7 +136,8 @@ params = {screen = "ppl", own_answers_m = 4, rounds = [{n = 2, epochs = 1, valid
     scores = json.loads((tmp_path / "results" / "tiny" / "scores" / "adaptive.json").read_text())
     adaptive = scores["adaptive"]
     assert adaptive["stages"][0]["name"] == "screen (ppl)" and len(adaptive["stages"]) >= 2
-    assert sorted(scores["means"]) == ["answer_only", "gold"] and scores["means"][adaptive["order"][0]] == 2.0
+    assert sorted(scores["means"]) == ["answer_only", "gold"] and scores["means"] == adaptive["preference"]
+    assert scores["means"][adaptive["order"][0]] == max(scores["means"].values())
     committed = list((tmp_path / "results" / "tiny" / "proxy_runs").glob("*.json"))
     assert len(committed) == sum(stage["computed"] for stage in adaptive["stages"]) > 0  # a fresh machine resumes from them
 

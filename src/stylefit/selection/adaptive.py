@@ -94,6 +94,7 @@ class AdaptiveResult:
     tied_best: list[str]  # the last stage's leader(s)
     p_best: float | None  # the leader's share of bootstrap wins in the last stage
     order: list[str]  # every strategy, most preferred first (survivors, then the later dropped, then the screen's)
+    preference: dict[str, float]  # higher = preferred; strategies that tie (a shared rank in their stage) share a value
     stopped: str  # why the rounds ended
     cost: Cost  # all stages
     proxy_on_all: Cost  # what the last round's proxy on every strategy costs, here (steps exact, the rest measured)
@@ -195,7 +196,7 @@ def select_adaptive(
     pool = [q for q in task.train if q.id not in sampled]
     sample_order = [i for i in candidates.ids if i in sampled]  # the sample, in the candidate sets' order
     max_new_tokens = proxy_budget(lm, candidates, sample_order)
-    alive, dropped_order, spent, stopped, last = list(kept), [], Cost(), "the rounds are done", None
+    alive, spent, stopped, last = list(kept), Cost(), "the rounds are done", None
     for number, rnd in enumerate(settings.rounds, 1):
         if len(alive) < 2:
             stopped = f"one strategy left after round {number - 1}"
@@ -223,7 +224,6 @@ def select_adaptive(
                                 f"{row['diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}])"
                for row in round_table[1:] if row["diff_low"] > 0}
         alive = [row["strategy"] for row in round_table if row["strategy"] not in out]
-        dropped_order = [row["strategy"] for row in round_table if row["strategy"] in out] + dropped_order
         stages.append(Stage(f"proxy round {number} (n={rnd.n}, {rnd.epochs:g} epoch{'s' if rnd.epochs != 1 else ''}, "
                             f"{rnd.validation} held out, {max_new_tokens} new tokens)", round_table, list(alive), out, [], cost,
                             computed))
@@ -235,7 +235,7 @@ def select_adaptive(
         tied, p_best, proxy_on_all = screen.ranking.tied_best, screen.ranking.estimates[0].p_best, Cost()
         if len(kept) >= 2:
             stopped += "; no proxy round ran, so the screen decides"
-        survivors = kept
+        survivors, final_table = kept, table
     else:
         ranking, rnd, runs = last
         tied = [t for t in ranking.tied_best if t in alive]
@@ -244,10 +244,13 @@ def select_adaptive(
         k = len([s for s in runs if s is not None])
         proxy_on_all = Cost(per_run.seconds / k * len(order), steps_per_run(rnd.n, rnd.epochs, Recipe(**settings.recipe).batch_size) * len(order),
                             round(per_run.tokens / k * len(order)))
-        survivors = alive
-    ordered = survivors + dropped_order + [s for s in order if s in dropped]
-    return AdaptiveResult(task.name, lm.name, settings.model_dump(mode="json"), stages, tied, p_best, ordered, stopped,
-                          sum((s.cost for s in stages), Cost()), proxy_on_all, screen)
+        survivors, final_table = alive, stages[-1].table
+    # Most preferred first: the survivors, then what each later stage dropped, ties (a shared rank) kept together.
+    tiers = _tiers(final_table, survivors) + [tier for stage in reversed(stages) for tier in _tiers(stage.table, stage.dropped)]
+    preference = {s: float(-i) for i, tier in enumerate(tiers) for s in tier}
+    return AdaptiveResult(task.name, lm.name, settings.model_dump(mode="json"), stages, tied, p_best,
+                          [s for tier in tiers for s in tier], preference, stopped, sum((s.cost for s in stages), Cost()),
+                          proxy_on_all, screen)
 
 
 def shortlist(table: list[dict[str, Any]], keep_top: int, keep_inseparable: bool) -> tuple[list[str], dict[str, str]]:
@@ -289,6 +292,15 @@ def _table(ranking, values: dict[str, np.ndarray], settings: AdaptiveSettings) -
         rows.append({"strategy": e.strategy, "mean": e.mean, "ci_low": e.ci_low, "ci_high": e.ci_high, "p_best": e.p_best,
                      "rank": e.rank, "diff": diff, "diff_low": low, "diff_high": high})
     return rows
+
+
+def _tiers(table: list[dict[str, Any]], names) -> list[list[str]]:
+    """The strategies of ``names`` in ``table``'s order, grouped by a shared rank."""
+    groups: dict[int, list[str]] = {}
+    for row in table:
+        if row["strategy"] in names:
+            groups.setdefault(row["rank"], []).append(row["strategy"])
+    return list(groups.values())
 
 
 def _length_rho(screen: SelectionResult) -> float | None:

@@ -353,12 +353,12 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
 def _adaptive(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress,
               workers: int = 1) -> dict:
     """The adaptive selector (issue 24) on the case's first n_select questions. Its preference is its
-    order (survivors, then the later dropped); its fine-tunes are committed beside proxy-paper's."""
+    order (survivors, then the later dropped, ties shared); its fine-tunes are committed beside proxy-paper's."""
     from stylefit.selection.adaptive import select_adaptive
 
     result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype} | spec.params, n=config.n_select,
                              store=CommittedRuns(store, folder / "proxy_runs"), workers=workers, progress=progress)
-    return {"means": {s: float(len(result.order) - i) for i, s in enumerate(result.order)}, "higher_is_better": True,
+    return {"means": result.preference, "higher_is_better": True,
             "adaptive": result.to_dict()}
 
 
