@@ -152,11 +152,16 @@ def test_select_runs_the_adaptive_selector_from_the_command_line(task_root, tmp_
     rounds = json.dumps(TINY["rounds"][:1])
     args = ["select", str(task_root), str(task_root / "candidates"), "-m", tiny_target, "--n", "8", "--scorer", "adaptive",
             "-p", "screen=ppl", "-p", "own_answers_m=4", "-p", f"rounds={rounds}", "-p", 'recipe={"batch_size": 4}',
-            "--cache", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "adaptive.json")]
+            "--cache", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "adaptive.json"), "--report", str(tmp_path / "report")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "screen (ppl)" in result.output and "proxy round 1 (n=4" in result.output and "fine-tune steps" in result.output
     saved = json.loads((tmp_path / "adaptive.json").read_text())
     assert [s["name"].split(" (")[0] for s in saved["stages"]] == ["screen", "proxy round 1"] and saved["screen"]["scorer"] == "ppl"
+    html = (tmp_path / "report" / "report.html").read_text()  # the stages, then the screen in full
+    assert "<h2>screen (ppl)</h2>" in html and "<h2>proxy round 1 (n=4" in html and "goes on" in html
+    assert html.index("<h2>Decision</h2>") < html.index("<h2>The screen in full</h2>")
+    assert "## proxy round 1 (n=4" in (tmp_path / "report" / "report.md").read_text()
+    assert json.loads((tmp_path / "report" / "result.json").read_text()) == saved
     bad = CliRunner().invoke(app, ["select", str(task_root), str(task_root / "candidates"), "-m", tiny_target, "--workers", "2"])
     assert "--workers runs the adaptive selector's fine-tunes at once; scorer 'ppl' runs none" in str(bad.exception)

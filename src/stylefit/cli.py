@@ -63,8 +63,6 @@ def select(
         from stylefit.api import select_adaptive
         from stylefit.report.terminal import print_adaptive, write_adaptive_json
 
-        if report_dir is not None:
-            raise StylefitError("--report: the HTML report does not show the adaptive selector's stages yet; use --out for its JSON")
         with stage_progress() as progress:
             adaptive = select_adaptive(task, candidates, target=model, settings=params, n=n, sample_seed=sample_seed, store=cache,
                                        workers=workers, device=device, dtype=dtype, token_budget=token_budget, progress=progress,
@@ -73,6 +71,13 @@ def select(
         if out is not None:
             write_adaptive_json(adaptive, out)
             console.print(f"wrote {out}")
+        if report_dir is not None:
+            from stylefit.data import load_candidates, load_task
+            from stylefit.report.html import write_adaptive_report
+
+            fields = FieldMap(id_field, question_field, response_field)
+            paths = write_adaptive_report(adaptive, report_dir, load_candidates(load_task(task), candidates, fields))
+            console.print(f"wrote {paths['html']}")
         return
     if workers != 1:
         raise StylefitError(f"--workers runs the adaptive selector's fine-tunes at once; scorer '{scorer}' runs none")

@@ -17,7 +17,8 @@ import numpy as np
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import plots
-from stylefit.report.terminal import _fmt, ranking_text, verdict_lines
+from stylefit.report.terminal import STAGE_COLUMNS, _fmt, adaptive_lines, ranking_text, stage_caption, stage_rows, verdict_lines
+from stylefit.selection.adaptive import AdaptiveResult
 from stylefit.selection.select import SelectionResult
 from stylefit.training.summary import cut_flagged
 
@@ -202,6 +203,27 @@ def write_report(out: str | Path, selection: SelectionResult | None = None, veri
              else f"{verify['cases'][0]['task']}: fine-tuned accuracy of each strategy")
     write_atomic(paths["md"], "\n".join(markdown))
     write_atomic(paths["html"], page(title, sections))
+    return paths
+
+
+def write_adaptive_report(result: AdaptiveResult, out: str | Path, candidates: CandidateSet | None = None) -> dict[str, Path]:
+    """``out``/report.html and report.md for the adaptive selector: its decision, each stage, then
+    its screen's full selection report; result.json beside them."""
+    out = Path(out)
+    paths = {"html": out / "report.html", "md": out / "report.md", "json": out / "result.json"}
+    write_atomic(paths["json"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    sections = ["<h2>Decision</h2>", *(f"<p>{escape(line)}</p>" for line in adaptive_lines(result))]
+    markdown = [f"# {result.task}: the adaptive selector under {result.target}", "", *adaptive_lines(result), ""]
+    for stage in result.stages:
+        rows = stage_rows(stage)
+        sections += [f"<h2>{escape(stage.name)}</h2>", f'<p class="muted">{escape(stage_caption(stage))}</p>',
+                     table(STAGE_COLUMNS, rows, {0, 2, 3, 4, 5})]
+        sections += [f'<p class="muted">{escape(note)}</p>' for note in stage.notes]
+        markdown += [f"## {stage.name}", "", "| " + " | ".join(STAGE_COLUMNS) + " |", "|" + "---|" * len(STAGE_COLUMNS),
+                     *("| " + " | ".join(row) + " |" for row in rows), ""]
+    sections += ["<h2>The screen in full</h2>", *selection_sections(result.screen, candidates)]
+    write_atomic(paths["md"], "\n".join(markdown) + "\n")
+    write_atomic(paths["html"], page(f"{result.task}: which strategy does {result.target} learn best from?", sections))
     return paths
 
 

@@ -77,27 +77,45 @@ def write_json(result: SelectionResult, path: str | Path) -> None:
     write_atomic(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
+STAGE_COLUMNS = ["rank", "strategy", "mean", "95% CI", "P(best)", "behind the leader (paired)", ""]
+
+
+def stage_rows(stage) -> list[list[str]]:
+    """One adaptive-selector stage's table: per strategy its estimate, its paired gap to the leader, and what became of it."""
+    return [[str(row["rank"]), row["strategy"], _fmt(row["mean"]), f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]",
+             f"{row['p_best']:.2f}", f"{_fmt(row['diff'])} [{_fmt(row['diff_low'])}, {_fmt(row['diff_high'])}]",
+             "goes on" if row["strategy"] in stage.kept else f"dropped: {stage.dropped.get(row['strategy'], '')}"]
+            for row in stage.table]
+
+
+def stage_caption(stage) -> str:
+    return (f"{stage.cost.seconds:.1f} s, {stage.cost.steps} fine-tune steps, {stage.cost.tokens} tokens; "
+            f"{stage.computed} fine-tunes run now")
+
+
+def adaptive_lines(result: AdaptiveResult) -> list[str]:
+    """The adaptive selector's decision and what it spent, in two sentences."""
+    pick = f"Pick: {result.best}" if result.best else f"No pick: {', '.join(result.tied_best)} tie for best"
+    c, full = result.cost, result.proxy_on_all
+    return [f"{pick} (P(best)={result.p_best:.2f}); stopped: {result.stopped}.",
+            f"Spent {c.seconds:.1f} s, {c.steps} fine-tune steps, {c.tokens} tokens; the last round's proxy on every "
+            f"strategy: {full.steps} steps, about {full.seconds:.0f} s here."]
+
+
 def print_adaptive(result: AdaptiveResult, console: Console | None = None) -> None:
     """Each stage of the adaptive selector (what went on, what was dropped and why), then its pick and its cost."""
     console = console or Console()
     for stage in result.stages:
-        table = Table(title=f"{result.task}: {stage.name}", caption=f"{stage.cost.seconds:.1f} s, {stage.cost.steps} fine-tune steps, "
-                                                                  f"{stage.cost.tokens} tokens; {stage.computed} fine-tunes run now")
-        for col, justify in [("rank", "right"), ("strategy", "left"), ("mean", "right"), ("95% CI", "right"), ("P(best)", "right"),
-                             ("behind the leader (paired)", "right"), ("", "left")]:
-            table.add_column(col, justify=justify)
-        for row in stage.table:
-            status = "goes on" if row["strategy"] in stage.kept else f"dropped: {stage.dropped.get(row['strategy'], '')}"
-            table.add_row(str(row["rank"]), row["strategy"], _fmt(row["mean"]), f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]",
-                          f"{row['p_best']:.2f}", f"{_fmt(row['diff'])} [{_fmt(row['diff_low'])}, {_fmt(row['diff_high'])}]", status)
+        table = Table(title=f"{result.task}: {stage.name}", caption=stage_caption(stage))
+        for col in STAGE_COLUMNS:
+            table.add_column(col, justify="left" if col in ("strategy", "") else "right")
+        for row in stage_rows(stage):
+            table.add_row(*row)
         console.print(table)
         for note in stage.notes:
             console.print(f"[dim]note: {note}[/dim]")
-    pick = f"Pick: {result.best}" if result.best else f"No pick: {', '.join(result.tied_best)} tie for best"
-    console.print(f"{pick} (P(best)={result.p_best:.2f}); stopped: {result.stopped}.")
-    c, full = result.cost, result.proxy_on_all
-    console.print(f"Spent {c.seconds:.1f} s, {c.steps} fine-tune steps, {c.tokens} tokens; the last round's proxy on every "
-                  f"strategy: {full.steps} steps, about {full.seconds:.0f} s here.")
+    for line in adaptive_lines(result):
+        console.print(line)
 
 
 def write_adaptive_json(result: AdaptiveResult, path: str | Path) -> None:
