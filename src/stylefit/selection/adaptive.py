@@ -311,8 +311,10 @@ def _length_rho(screen: SelectionResult) -> float | None:
     if len(estimates) < 3:
         return None
     preference = [e.mean if screen.higher_is_better else -e.mean for e in estimates]
-    rho = spearmanr(preference, [e.mean_tokens for e in estimates]).statistic
-    return None if np.isnan(rho) else float(rho)
+    tokens = [e.mean_tokens for e in estimates]
+    if np.ptp(preference) == 0 or np.ptp(tokens) == 0:  # a constant side has no rank correlation
+        return None
+    return float(spearmanr(preference, tokens).statistic)
 
 
 def _run_cost(run) -> Cost:
