@@ -109,6 +109,25 @@ def test_a_killed_selection_resumes_without_repeating_a_fine_tune(task_root, tmp
     assert resumed.stages[1].computed == 2  # the first round's other two fine-tunes only
 
 
+def test_the_rounds_run_on_a_real_local_ray_instance(task_root, tmp_path, tiny_target, one_thread):
+    import json
+    import os
+    import sqlite3
+
+    import ray
+
+    settings = TINY | {"rounds": TINY["rounds"][:1]}
+    store = tmp_path / "s.sqlite"
+    on_ray = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=settings, n=8, store=store,
+                             ray_address="local", resources={"num_cpus": 1})
+    assert not ray.is_initialized() and on_ray.stages[1].computed == 3  # the instance it started is shut down again
+    with sqlite3.connect(store) as db:
+        pids = [json.loads(v)["pid"] for (v,) in db.execute("SELECT value FROM results WHERE kind = 'verify-run'")]
+    assert len(pids) == 3 and os.getpid() not in pids  # each fine-tune ran in a Ray worker process
+    here = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=settings, n=8, store=store)
+    assert here.stages[1].computed == 0 and here.preference == on_ray.preference  # stored: nothing runs again
+
+
 def test_bad_settings_name_the_field(task_root, tmp_path, tiny_target):
     from stylefit.core.errors import StylefitError
 
@@ -164,4 +183,4 @@ def test_select_runs_the_adaptive_selector_from_the_command_line(task_root, tmp_
     assert "## proxy round 1 (n=4" in (tmp_path / "report" / "report.md").read_text()
     assert json.loads((tmp_path / "report" / "result.json").read_text()) == saved
     bad = CliRunner().invoke(app, ["select", str(task_root), str(task_root / "candidates"), "-m", tiny_target, "--workers", "2"])
-    assert "--workers runs the adaptive selector's fine-tunes at once; scorer 'ppl' runs none" in str(bad.exception)
+    assert "--workers and --ray run the adaptive selector's fine-tunes; scorer 'ppl' runs none" in str(bad.exception)

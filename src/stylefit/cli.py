@@ -43,6 +43,7 @@ def select(
     skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) questions longer than the context instead of failing."),
     bootstrap: int = typer.Option(2000, "--bootstrap", help="Paired bootstrap resamples."),
     workers: int = typer.Option(1, "--workers", help="adaptive: a proxy round's fine-tunes at once, in processes here."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="adaptive: its fine-tunes on Ray ('local' starts one here, 'auto' or ray://host:port joins a cluster)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available) | cpu | cuda | cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on a GPU that supports it, else float32) | float32 | bfloat16 | float16."),
     token_budget: Optional[int] = typer.Option(None, "--token-budget", help="Most tokens in one forward pass (default 2048); longer sequences run in chunks."),
@@ -65,7 +66,7 @@ def select(
 
         with stage_progress() as progress:
             adaptive = select_adaptive(task, candidates, target=model, settings=params, n=n, sample_seed=sample_seed, store=cache,
-                                       workers=workers, device=device, dtype=dtype, token_budget=token_budget, progress=progress,
+                                       workers=workers, ray_address=ray, device=device, dtype=dtype, token_budget=token_budget, progress=progress,
                                        fields=FieldMap(id_field, question_field, response_field))
         print_adaptive(adaptive, console)
         if out is not None:
@@ -79,8 +80,8 @@ def select(
             paths = write_adaptive_report(adaptive, report_dir, load_candidates(load_task(task), candidates, fields))
             console.print(f"wrote {paths['html']}")
         return
-    if workers != 1:
-        raise StylefitError(f"--workers runs the adaptive selector's fine-tunes at once; scorer '{scorer}' runs none")
+    if workers != 1 or ray is not None:
+        raise StylefitError(f"--workers and --ray run the adaptive selector's fine-tunes; scorer '{scorer}' runs none")
     with stage_progress() as progress:
         result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
                             sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,

@@ -110,11 +110,13 @@ class LearnabilityProxy(Scorer):
 
 def proxy_runs(lm: LanguageModel, candidates: CandidateSet, ids: list[str], held_out: list[Question], *, recipe: Recipe,
                max_new_tokens: int, seed: int, dtype: str, store: Store, strategies: list[str] | None = None,
-               base: bool = False, workers: int = 1, progress: StageProgress | None = None) -> tuple[dict[str | None, RunResult], int]:
+               base: bool = False, workers: int = 1, ray_address: str | None = None, resources: dict | None = None,
+               progress: StageProgress | None = None) -> tuple[dict[str | None, RunResult], int]:
     """The proxy's fine-tunes: per strategy (all, or ``strategies``), LoRA on its responses to ``ids``,
     then answer ``held_out`` training questions (never the test split); with ``base``, the untrained
-    target too (key None). Through the same runner as ``verify`` (cached in ``store``, ``workers``
-    at once). Returns the runs by strategy and how many were computed now."""
+    target too (key None). Through the same runner as ``verify`` (cached in ``store``; ``workers``
+    at once here, or on Ray at ``ray_address`` with ``resources`` per run). Returns the runs by
+    strategy and how many were computed now."""
     from stylefit.training.grid import RunResources, run_grid
     from stylefit.training.plan import plan_runs, run_numerics
     from stylefit.training.recipe import EvalSettings
@@ -122,10 +124,11 @@ def proxy_runs(lm: LanguageModel, candidates: CandidateSet, ids: list[str], held
     task = candidates.task
     proxy_task = Task(f"{task.name}-proxy", task.prompt_template, task.train, held_out, task.verifier_name, task.source)
     sample = CandidateSet(task, list(ids), {s: {i: rows[i] for i in ids} for s, rows in candidates.by_strategy.items()})
-    device, dtype = run_numerics(str(getattr(lm, "device", "auto")), dtype, None, RunResources())
+    resources = RunResources(**(resources or {}))
+    device, dtype = run_numerics(str(getattr(lm, "device", "auto")), dtype, ray_address, resources)
     specs = plan_runs(proxy_task, sample, lm.name, strategies=strategies, seeds=[seed], recipe=recipe,
                       eval_settings=EvalSettings(max_new_tokens=max_new_tokens, gold_loss=True), base=base, device=device, dtype=dtype)
-    outcome = run_grid(specs, store, workers=workers, progress=progress)
+    outcome = run_grid(specs, store, workers=workers, ray_address=ray_address, resources=resources, progress=progress)
     return {r.strategy: r for r in outcome.results}, outcome.computed
 
 

@@ -120,6 +120,8 @@ def select_adaptive(
     sample_seed: int | None = None,
     store: Store | str | Path | None = None,
     workers: int = 1,
+    ray_address: str | None = None,
+    resources: dict[str, Any] | None = None,
     device: str = "auto",
     dtype: str = "auto",
     token_budget: int | None = None,
@@ -130,7 +132,8 @@ def select_adaptive(
 
     ``n``: the screen's sample, which the rounds' fine-tunes draw from (round r trains on its first
     ``rounds[r].n``); the held-out questions are training questions outside the whole sample.
-    ``workers``: a round's fine-tunes at once (as ``verify``'s). The rest as ``select``.
+    ``workers``: a round's fine-tunes at once here; ``ray_address``/``resources``: on Ray instead
+    (as ``verify``'s). The rest as ``select``.
     """
     try:
         settings = settings if isinstance(settings, AdaptiveSettings) else AdaptiveSettings(**(settings or {}))
@@ -214,7 +217,8 @@ def select_adaptive(
             break
         runs, computed = proxy_runs(lm, candidates, sample_order[: rnd.n], pool[: rnd.validation], recipe=recipe,
                              max_new_tokens=max_new_tokens, seed=settings.seed, dtype=settings.dtype, store=store,
-                             strategies=alive, workers=workers, progress=progress)
+                             strategies=alive, workers=workers, ray_address=ray_address, resources=resources,
+                             progress=progress)
         accuracy = {s: np.array([float(item.strict_correct) for item in runs[s].evaluation.items]) for s in alive}
         ranking = rank_strategies(accuracy, higher_is_better=True, n_bootstrap=settings.n_bootstrap, seed=settings.seed)
         round_table = _table(ranking, accuracy, settings)
