@@ -54,49 +54,40 @@ def select(
     """Rank strategies by predicted fine-tuning benefit for the target model."""
     from stylefit.api import select as run_select
     from stylefit.data.records import FieldMap
-    from stylefit.report.terminal import print_selection, write_json
 
     # Only the options given reach the scorer, so one that does not apply is an error, not ignored.
     given = {"k": k, "m": m, "variant": variant, "template": template, "function": function, "correct_only": correct_only,
              "paper_wrapper": paper_wrapper, "exclude_own_answer": exclude_own_answer}
     params = {key: value for key, value in given.items() if value is not None} | _parse_params(param)
+    fields = FieldMap(id_field, question_field, response_field)
     if scorer == "adaptive":  # screen, shortlist, proxy rounds: its parameters are its settings
         from stylefit.api import select_adaptive
-        from stylefit.report.terminal import print_adaptive, write_adaptive_json
+        from stylefit.report.html import write_adaptive_report as write_report
+        from stylefit.report.terminal import print_adaptive as show, write_adaptive_json as write_result
 
         with stage_progress() as progress:
-            adaptive = select_adaptive(task, candidates, target=model, settings=params, n=n, sample_seed=sample_seed, store=cache,
-                                       workers=workers, ray_address=ray, device=device, dtype=dtype, token_budget=token_budget, progress=progress,
-                                       fields=FieldMap(id_field, question_field, response_field))
-        print_adaptive(adaptive, console)
-        if out is not None:
-            write_adaptive_json(adaptive, out)
-            console.print(f"wrote {out}")
-        if report_dir is not None:
-            from stylefit.data import load_candidates, load_task
-            from stylefit.report.html import write_adaptive_report
+            result = select_adaptive(task, candidates, target=model, settings=params, n=n, sample_seed=sample_seed, store=cache,
+                                     workers=workers, ray_address=ray, device=device, dtype=dtype, token_budget=token_budget,
+                                     progress=progress, fields=fields)
+    else:
+        from stylefit.report.html import write_selection_report as write_report
+        from stylefit.report.terminal import print_selection as show, write_json as write_result
 
-            fields = FieldMap(id_field, question_field, response_field)
-            paths = write_adaptive_report(adaptive, report_dir, load_candidates(load_task(task), candidates, fields))
-            console.print(f"wrote {paths['html']}")
-        return
-    if workers != 1 or ray is not None:
-        raise StylefitError(f"--workers and --ray run the adaptive selector's fine-tunes; scorer '{scorer}' runs none")
-    with stage_progress() as progress:
-        result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
-                            sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,
-                            n_bootstrap=bootstrap, device=device, dtype=dtype, token_budget=token_budget,
-                            progress=progress, fields=FieldMap(id_field, question_field, response_field))
-    print_selection(result, console)
+        if workers != 1 or ray is not None:
+            raise StylefitError(f"--workers and --ray run the adaptive selector's fine-tunes; scorer '{scorer}' runs none")
+        with stage_progress() as progress:
+            result = run_select(task, candidates, target=model, scorer=scorer, scorer_params=params, n=n,
+                                sample_seed=sample_seed, store=cache, skip_overlong=skip_overlong,
+                                n_bootstrap=bootstrap, device=device, dtype=dtype, token_budget=token_budget,
+                                progress=progress, fields=fields)
+    show(result, console)
     if out is not None:
-        write_json(result, out)
+        write_result(result, out)
         console.print(f"wrote {out}")
     if report_dir is not None:
         from stylefit.data import load_candidates, load_task
-        from stylefit.report.html import write_selection_report
 
-        fields = FieldMap(id_field, question_field, response_field)
-        paths = write_selection_report(result, report_dir, load_candidates(load_task(task), candidates, fields))
+        paths = write_report(result, report_dir, load_candidates(load_task(task), candidates, fields))
         console.print(f"wrote {paths['html']}")
 
 
