@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +231,7 @@ def select_adaptive(
         stages.append(Stage(f"proxy round {number} (n={rnd.n}, {rnd.epochs:g} epoch{'s' if rnd.epochs != 1 else ''}, "
                             f"{rnd.validation} held out, {max_new_tokens} new tokens)", round_table, list(alive), out, [], cost,
                             computed))
-        last = (ranking, rnd, runs)
+        last = (ranking, rnd, recipe, runs)
         if len(alive) < 2:
             stopped = f"one strategy left after round {number}"
 
@@ -241,12 +241,12 @@ def select_adaptive(
             stopped += "; no proxy round ran, so the screen decides"
         survivors, final_table = kept, table
     else:
-        ranking, rnd, runs = last
+        ranking, rnd, recipe, runs = last
         tied = [t for t in ranking.tied_best if t in alive]
         p_best = next(e.p_best for e in ranking.estimates if e.strategy == tied[0])
         per_run = sum((_run_cost(runs[s]) for s in runs if s is not None), Cost())
         k = len([s for s in runs if s is not None])
-        proxy_on_all = Cost(per_run.seconds / k * len(order), steps_per_run(rnd.n, rnd.epochs, Recipe(**settings.recipe).batch_size) * len(order),
+        proxy_on_all = Cost(per_run.seconds / k * len(order), steps_per_run(rnd.n, rnd.epochs, recipe.batch_size) * len(order),
                             round(per_run.tokens / k * len(order)))
         survivors, final_table = alive, stages[-1].table
     # Most preferred first: the survivors, then what each later stage dropped, ties (a shared rank) kept together.
