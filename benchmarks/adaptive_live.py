@@ -3,9 +3,11 @@
     python benchmarks/adaptive_live.py [--case NAME ...] [--budget-steps N ...] [--workers N]
 
 For each case whose ground truth is complete, this runs the adaptive selector with its
-pre-registered settings (the track's recipe, dtype and n_select), once without a budget and once
-per --budget-steps (the curve of quality against budget). Its fine-tunes are committed under
-<case>/adaptive_runs/, so a rerun, or a larger budget, costs only what is new. Its preference
+pre-registered settings (the track's recipe, dtype and n_select) on the case's bound device, once
+without a budget and once per --budget-steps (the curve of quality against budget). Its results are
+committed as <case>/adaptive/budget-<N>.json and its fine-tunes under <case>/adaptive_runs/, so a
+judge reads them back and a larger budget costs only what is new; --run-only runs and commits
+without judging (on the GPU machine, beside the ground truth). Its preference
 (its order) is judged against the committed ground truth as the track judges every selector,
 and so are the committed scores of proxy-paper, proxy, sppl and ppl. Its fine-tune steps are
 compared with proxy-paper's committed runs: steps do not depend on the device.
@@ -16,22 +18,69 @@ Writes benchmarks/results/adaptive.{md,json}.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from stylefit.bench.live.track import CommittedRuns, case_truth, load_live_config
+from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
-from stylefit.selection.adaptive import select_adaptive
+from stylefit.models.device import resolve_device
+from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive
 from stylefit.selection.quality import evaluate
+from stylefit.training.runs import device_kind
 
 ROOT = Path(__file__).resolve().parent
 BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 
 
-def judge_case(config, case, budgets: list[int], workers: int, overrides: dict) -> dict | str:
+def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool) -> list[dict]:
+    """The adaptive selector on the case, once without a budget and once per budget: each result is
+    committed as <case>/adaptive/budget-<N>.json and read back from there unless ``rerun``. It runs on
+    the case's bound device, as the case's ground truth and selectors do."""
+    folder = config.path(config.results) / case.name
+    # settings other than the pre-registered ones keep their results apart
+    results_dir = folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else ""))
+    recipe = {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}  # each round sets its epochs
+    results = []
+    for budget in [0, *budgets]:
+        settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": recipe} | overrides | {"budget_steps": budget})
+        file = results_dir / f"budget-{budget}.json"
+        if file.is_file() and not rerun:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            if data["settings"] != settings.model_dump(mode="json"):
+                raise SystemExit(f"{file}: made with other settings than these; give --rerun to replace it")
+            results.append(data)
+            continue
+        task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
+        files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+        result = select_adaptive(task, files, target=case.target, device=case.device or "auto", dtype=config.dtype,
+                                 settings=settings, n=config.n_select, store=CommittedRuns(cache, folder / "adaptive_runs"), workers=workers)
+        data = result.to_dict() | {"device": device_kind(resolve_device(case.device or "auto"))}
+        write_atomic(file, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, {data['cost']['steps']} steps, "
+              f"{data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
+        results.append(data)
+    return results
+
+
+def proxy_paper_cost(folder: Path, strategies: list[str]) -> tuple[int | None, float | None]:
+    """proxy-paper's fine-tune steps on the case (one committed run per strategy; runs of earlier
+    candidate sets are left in the folder, so each strategy counts once), and its committed seconds."""
+    steps: dict[str, int] = {}
+    for f in sorted((folder / "proxy_runs").glob("*.json")):
+        run = json.loads(f.read_text(encoding="utf-8"))
+        if run["strategy"] in strategies:
+            steps[run["strategy"]] = max(steps.get(run["strategy"], 0), run["training"]["steps"])
+    score = folder / "scores" / "proxy-paper.json"
+    seconds = json.loads(score.read_text(encoding="utf-8")).get("seconds") if score.is_file() else None
+    return (sum(steps.values()) if len(steps) == len(strategies) else None), seconds
+
+
+def judge_case(config, case, results: list[dict]) -> dict | str:
     """The case's row, or why it cannot be judged."""
     truth, *_ = case_truth(config, case)
     if truth is None:
@@ -41,27 +90,23 @@ def judge_case(config, case, budgets: list[int], workers: int, overrides: dict) 
     acc = np.array([accuracy[s] for s in case.strategies])
     if np.ptp(acc) == 0:
         return "every strategy has the same accuracy"
-    task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
-    files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
-    recipe = {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}  # each round sets its epochs
     row = {"case": case.name, "accuracy": accuracy, "best": max(accuracy, key=accuracy.get), "runs": []}
-    for budget in [0, *budgets]:
-        result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype, "recipe": recipe} | overrides | {"budget_steps": budget},
-                                 n=config.n_select, store=CommittedRuns(None, folder / "adaptive_runs"), workers=workers)
-        preference = np.array([result.preference[s] for s in case.strategies])
-        row["runs"].append({"budget_steps": budget, "outcome": vars(evaluate(preference, acc)), "pick": result.best,
-                            "tied_best": result.tied_best, "stopped": result.stopped, "steps": result.cost.steps,
-                            "seconds": round(result.cost.seconds, 1), "stages": [
-                                {"name": s.name, "kept": s.kept, "dropped": s.dropped, "notes": s.notes, "steps": s.cost.steps}
-                                for s in result.stages]})
+    for result in results:
+        preference = np.array([result["preference"][s] for s in case.strategies])
+        row["runs"].append({"budget_steps": result["settings"]["budget_steps"], "outcome": vars(evaluate(preference, acc)),
+                            "pick": result["best"], "tied_best": result["tied_best"], "p_best": result["p_best"],
+                            "stopped": result["stopped"], "steps": result["cost"]["steps"],
+                            "seconds": round(result["cost"]["seconds"], 1), "device": result["device"],
+                            "proxy_on_all_steps": result["proxy_on_all"]["steps"], "stages": [
+                                {"name": s["name"], "kept": s["kept"], "dropped": s["dropped"], "notes": s["notes"],
+                                 "steps": s["cost"]["steps"], "computed": s["computed"]} for s in result["stages"]]})
     for name in BESIDE:
         file = folder / "scores" / f"{name}.json"
         if file.is_file():
             data = json.loads(file.read_text(encoding="utf-8"))
             sign = 1.0 if data["higher_is_better"] else -1.0
             row[name] = vars(evaluate(sign * np.array([data["means"][s] for s in case.strategies]), acc))
-    paper_runs = [json.loads(f.read_text(encoding="utf-8")) for f in (folder / "proxy_runs").glob("*.json")]
-    row["proxy_paper_steps"] = sum(r["training"]["steps"] for r in paper_runs if r["strategy"] in case.strategies) or None
+    row["proxy_paper_steps"], row["proxy_paper_seconds"] = proxy_paper_cost(folder, case.strategies)
     return row
 
 
@@ -72,6 +117,10 @@ def main() -> None:
     parser.add_argument("--budget-steps", type=int, action="append", default=[], help="also run with this step budget")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settings", type=json.loads, default={}, help="JSON over the pre-registered settings (then not them)")
+    parser.add_argument("--cache", type=Path, help="SQLite cache for the screen (default $STYLEFIT_HOME/cache.sqlite)")
+    parser.add_argument("--rerun", action="store_true", help="run the selector again over its committed results")
+    parser.add_argument("--run-only", action="store_true", help="run and commit the selector's results; judge nothing "
+                        "(on a machine that makes the ground truth at the same time)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "adaptive")
     args = parser.parse_args()
     config = load_live_config(args.config)
@@ -79,10 +128,15 @@ def main() -> None:
     for case in config.cases:
         if args.case and case.name not in args.case:
             continue
-        row = judge_case(config, case, sorted(args.budget_steps), args.workers, args.settings)
+        results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun)
+        if args.run_only:
+            continue
+        row = judge_case(config, case, results)
         print(f"{case.name}: {'judged' if isinstance(row, dict) else f'not judged ({row})'}", flush=True)
         if isinstance(row, dict):
             rows.append(row)
+    if args.run_only:
+        return
     write_atomic(args.out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
     lines = ["# The adaptive selector on the live track (issue 24)", "",
              "Produced by `python benchmarks/adaptive_live.py`: its pre-registered settings "
@@ -113,4 +167,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except StylefitError as e:  # one line, as the CLI's errors are
+        raise SystemExit(f"error: {e}") from None

@@ -2,6 +2,7 @@
 
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -184,3 +185,50 @@ def test_select_runs_the_adaptive_selector_from_the_command_line(task_root, tmp_
     assert json.loads((tmp_path / "report" / "result.json").read_text()) == saved
     bad = CliRunner().invoke(app, ["select", str(task_root), str(task_root / "candidates"), "-m", tiny_target, "--workers", "2"])
     assert "--workers and --ray run the adaptive selector's fine-tunes; scorer 'ppl' runs none" in str(bad.exception)
+
+
+def test_the_live_judging_script_commits_each_result_and_judges_what_is_committed(tmp_path, tiny_target, one_thread, monkeypatch):
+    import importlib.util
+    import json
+    import sys
+
+    from stylefit.bench.live.track import run_live
+    from test_live import write_config
+
+    spec = importlib.util.spec_from_file_location("adaptive_live", REPO / "benchmarks" / "adaptive_live.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    path = write_config(tmp_path, tiny_target)
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates", "truth", "selectors"))
+    settings = {"screen": "ppl", "own_answers_m": 4, "rounds": [{"n": 2, "epochs": 1, "validation": 2}], "n_bootstrap": 500}
+    argv = ["adaptive_live.py", "--config", str(path), "--settings", json.dumps(settings), "--budget-steps", "1",
+            "--cache", str(tmp_path / "adaptive.sqlite"), "--out", str(tmp_path / "out" / "adaptive")]
+    monkeypatch.setattr(sys, "argv", argv + ["--run-only"])
+    script.main()
+    case = tmp_path / "results" / "tiny"
+    [folder] = [d for d in case.iterdir() if d.name.startswith("adaptive-")]  # not the pre-registered settings: kept apart
+    committed = {f.name: f.read_text() for f in folder.glob("*.json")}
+    assert sorted(committed) == ["budget-0.json", "budget-1.json"] and not (tmp_path / "out").exists()
+    unlimited, budgeted = (json.loads(committed[f"budget-{b}.json"]) for b in (0, 1))
+    assert unlimited["cost"]["steps"] > 0 and unlimited["device"] == "cpu"
+    assert budgeted["cost"]["steps"] == 0 and "the budget of 1 steps" in budgeted["stopped"]  # the screen decides
+    runs = sorted(f.name for f in (case / "adaptive_runs").glob("*.json"))
+
+    # The tiny target answers nothing, so the judge is given known accuracies (judging is tested in test_live).
+    truth = SimpleNamespace(strategies=[SimpleNamespace(strategy="gold", mean=0.5), SimpleNamespace(strategy="answer_only", mean=0.25)])
+    monkeypatch.setattr(script, "case_truth", lambda config, case: (truth,))
+    monkeypatch.setattr(sys, "argv", argv)  # judging reads the committed results: nothing runs again
+    script.main()
+    assert {f.name: f.read_text() for f in folder.glob("*.json")} == committed
+    assert sorted(f.name for f in (case / "adaptive_runs").glob("*.json")) == runs
+    [row] = json.loads((tmp_path / "out" / "adaptive.json").read_text())
+    assert [r["budget_steps"] for r in row["runs"]] == [0, 1] and row["proxy_paper_steps"] > 0 and row["best"] == "gold"
+    for run, result in zip(row["runs"], (unlimited, budgeted)):
+        regret = 0.0 if result["best"] == "gold" else (25.0 if result["best"] == "answer_only" else 12.5)  # a tie: the mean
+        assert run["outcome"]["regret_points"] == pytest.approx(regret)
+    assert "NOT the pre-registered settings" in (tmp_path / "out" / "adaptive.md").read_text()
+
+    settings["seed"] = 1  # other settings under the same folder are refused, not judged as these
+    (folder / "budget-0.json").write_text(committed["budget-0.json"].replace('"seed": 0', '"seed": 1'))
+    with pytest.raises(SystemExit, match="budget-0.json: made with other settings"):
+        script.main()
