@@ -37,10 +37,13 @@ ROOT = Path(__file__).resolve().parent
 BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 
 
-def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool) -> list[dict]:
+def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool,
+             device: str | None = None) -> list[dict]:
     """The adaptive selector on the case, once without a budget and once per budget: each result is
     committed as <case>/adaptive/budget-<N>.json and read back from there unless ``rerun``. It runs on
-    the case's bound device, as the case's ground truth and selectors do."""
+    the case's bound device unless told otherwise (a selector's fine-tunes are not ground truth; the
+    runs' devices are recorded with the result)."""
+    device = device or case.device or "auto"
     folder = config.path(config.results) / case.name
     # settings other than the pre-registered ones keep their results apart
     results_dir = folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else ""))
@@ -57,9 +60,10 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
             continue
         task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
         files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
-        result = select_adaptive(task, files, target=case.target, device=case.device or "auto", dtype=config.dtype,
+        result = select_adaptive(task, files, target=case.target, device=device, dtype=config.dtype,
                                  settings=settings, n=config.n_select, store=CommittedRuns(cache, folder / "adaptive_runs"), workers=workers)
-        data = result.to_dict() | {"device": device_kind(resolve_device(case.device or "auto"))}
+        runs = [json.loads(f.read_text(encoding="utf-8")) for f in (folder / "adaptive_runs").glob("*.json")]
+        data = result.to_dict() | {"device": " and ".join(sorted({device_kind(r["device"]) for r in runs} | {device_kind(resolve_device(device))}))}
         write_atomic(file, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, {data['cost']['steps']} steps, "
               f"{data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
@@ -118,6 +122,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settings", type=json.loads, default={}, help="JSON over the pre-registered settings (then not them)")
     parser.add_argument("--cache", type=Path, help="SQLite cache for the screen (default $STYLEFIT_HOME/cache.sqlite)")
+    parser.add_argument("--device", help="run the selector here on this device, not the case's bound one")
     parser.add_argument("--rerun", action="store_true", help="run the selector again over its committed results")
     parser.add_argument("--run-only", action="store_true", help="run and commit the selector's results; judge nothing "
                         "(on a machine that makes the ground truth at the same time)")
@@ -128,7 +133,7 @@ def main() -> None:
     for case in config.cases:
         if args.case and case.name not in args.case:
             continue
-        results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun)
+        results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun, args.device)
         if args.run_only:
             continue
         row = judge_case(config, case, results)

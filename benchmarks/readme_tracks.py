@@ -24,6 +24,9 @@ LIVE_REFERENCE = "sppl"
 PAPER_SELECTORS = ("SPPL k=2 (paper)", "perplexity", "train-on-100 proxy")
 
 
+LIVE_PICKS = ("proxy-paper", "proxy", "sppl", "ppl")  # each case's picks by these, in the README
+
+
 def markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}:start (made by benchmarks/readme_tracks.py) -->", f"<!-- {name}:end -->"
 
@@ -65,6 +68,8 @@ def live_block(track: dict[str, Any]) -> str:
                      + "; ".join(f for f in flags if f) + ".")
         for name, r in c.get("routed", {}).items():
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
+        picks = [f"{name} {' = '.join(c['picks'][name])} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
+        lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
     if not track["figures"]:
         return "\n".join(lines)
     lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
