@@ -30,10 +30,15 @@ from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
 from stylefit.models.device import resolve_device
 from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive
-from stylefit.selection.quality import evaluate
+from stylefit.selection.quality import CaseOutcome, accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
 from stylefit.training.runs import device_kind
 
 ROOT = Path(__file__).resolve().parent
+
+
+def _interval(f: dict, digits: int = 2, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{f['estimate']:{sign}.{digits}f} [{f['low']:{sign}.{digits}f}, {f['high']:{sign}.{digits}f}]"
 BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 
 
@@ -94,7 +99,7 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
     acc = np.array([accuracy[s] for s in case.strategies])
     if np.ptp(acc) == 0:
         return "every strategy has the same accuracy"
-    row = {"case": case.name, "accuracy": accuracy, "best": max(accuracy, key=accuracy.get), "runs": []}
+    row = {"case": case.name, "accuracy": accuracy, "best": max(accuracy, key=accuracy.get), "sigma": accuracy_spread(acc), "runs": []}
     for result in results:
         preference = np.array([result["preference"][s] for s in case.strategies])
         row["runs"].append({"budget_steps": result["settings"]["budget_steps"], "outcome": vars(evaluate(preference, acc)),
@@ -112,6 +117,61 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
             row[name] = vars(evaluate(sign * np.array([data["means"][s] for s in case.strategies]), acc))
     row["proxy_paper_steps"], row["proxy_paper_seconds"] = proxy_paper_cost(folder, case.strategies)
     return row
+
+
+def curve(rows: list[dict]) -> list[dict]:
+    """Per budget, over the cases: the adaptive selector's weighted ρ and regret (95% bootstrap
+    intervals over cases), its steps as a share of proxy-paper's, and its paired ρ difference from
+    proxy-paper with the cases each way; then the committed selectors beside it, as points."""
+    sigma = [row["sigma"] for row in rows]
+    budgets = [run["budget_steps"] for run in rows[0]["runs"]]
+    points = []
+    for i, budget in enumerate(budgets):
+        mine = [CaseOutcome(**row["runs"][i]["outcome"]) for row in rows]
+        named = {"adaptive": mine} | {n: [CaseOutcome(**row[n]) for row in rows] for n in BESIDE if all(n in row for row in rows)}
+        figures = summarize_many(named, sigma)
+        point = {"selector": "adaptive", "budget_steps": budget, "figures": {k: vars(v) for k, v in figures["adaptive"].items()},
+                 "steps": [row["runs"][i]["steps"] for row in rows],
+                 "share_of_proxy_paper": [row["runs"][i]["steps"] / row["proxy_paper_steps"] if row["proxy_paper_steps"] else None
+                                          for row in rows]}
+        if "proxy-paper" in named:
+            diffs = [difference(a, b) for a, b in zip(mine, named["proxy-paper"])]
+            point["vs_proxy_paper"] = {k: vars(v) for k, v in summarize_many({"d": diffs}, sigma)["d"].items()}
+            point["vs_proxy_paper_rho_signs"] = vars(win_tie_loss([d.spearman for d in diffs]))
+        points.append(point)
+    for name in BESIDE:
+        if all(name in row for row in rows):
+            figures = summarize_many({name: [CaseOutcome(**row[name]) for row in rows]}, sigma)[name]
+            steps = [row["proxy_paper_steps"] for row in rows] if name == "proxy-paper" else None
+            points.append({"selector": name, "figures": {k: vars(v) for k, v in figures.items()}, "steps": steps})
+    return points
+
+
+def plot(points: list[dict], path: Path) -> None:
+    """Weighted ρ against fine-tune steps (mean over cases), the adaptive selector's budgets joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    mine = [p for p in points if p["selector"] == "adaptive"]
+    mine.sort(key=lambda p: np.mean(p["steps"]))
+    x = [np.mean(p["steps"]) for p in mine]
+    y = [p["figures"]["weighted_spearman"]["estimate"] for p in mine]
+    err = np.array([[p["figures"]["weighted_spearman"]["estimate"] - p["figures"]["weighted_spearman"]["low"],
+                     p["figures"]["weighted_spearman"]["high"] - p["figures"]["weighted_spearman"]["estimate"]] for p in mine]).T
+    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="adaptive (budgets)")
+    for p in points:
+        if p["selector"] != "adaptive":
+            px = np.mean(p["steps"]) if p["steps"] else 0.0
+            ax.plot(px, p["figures"]["weighted_spearman"]["estimate"], marker="s", linestyle="none", label=p["selector"])
+    ax.set_xlabel("fine-tune steps per case (mean over cases)")
+    ax.set_ylabel("weighted Spearman ρ")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -142,20 +202,43 @@ def main() -> None:
             rows.append(row)
     if args.run_only:
         return
-    write_atomic(args.out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
+    points = curve(rows) if rows else []
+    write_atomic(args.out.with_suffix(".json"), json.dumps({"cases": rows, "curve": points}, indent=1) + "\n")
+    if points:
+        plot(points, args.out.with_suffix(".png"))
     lines = ["# The adaptive selector on the live track (issue 24)", "",
              "Produced by `python benchmarks/adaptive_live.py`: its pre-registered settings "
              "(`benchmarks/adaptive/preregistration.toml`), judged on each case whose ground truth is complete, beside the "
              "track's committed selectors. Regret in accuracy points; steps are fine-tune optimizer steps."
              + (f" NOT the pre-registered settings: {json.dumps(args.settings)} over them." if args.settings else ""), "",
-             "| case | budget (steps) | pick | true best | regret | ρ | steps | proxy-paper's steps | stopped |",
+             "## Quality against budget", "",
+             f"Over the {len(rows)} judged case(s): weighted ρ and mean regret with 95% bootstrap intervals over cases; steps "
+             "per case; their share of proxy-paper's steps on the same case; the paired ρ difference from proxy-paper with the "
+             "cases better/tied/worse and a sign test. The committed selectors beside it, as points (the familiarity scorers "
+             "fine-tune nothing). Budget 0 is none." + (f" ![curve]({args.out.with_suffix('.png').name})" if points else ""), "",
+             "| selector | budget (steps) | weighted ρ | regret (pts) | max regret | steps per case | share of proxy-paper's | Δρ vs proxy-paper | better/tied/worse (p) |",
              "|---|---|---|---|---|---|---|---|---|"]
+    for point in points:
+        f = point["figures"]
+        regret = [r["runs"][[u["budget_steps"] for u in r["runs"]].index(point["budget_steps"])]["outcome"]["regret_points"]
+                  if point["selector"] == "adaptive" else r[point["selector"]]["regret_points"] for r in rows]
+        shares = [x for x in point.get("share_of_proxy_paper") or [] if x is not None]
+        vs = point.get("vs_proxy_paper", {}).get("weighted_spearman")
+        signs = point.get("vs_proxy_paper_rho_signs")
+        signs = f"{signs['wins']}/{signs['ties']}/{signs['losses']} (p={signs['sign_test_p']:.2f})" if signs else "-"
+        lines.append(f"| {point['selector']} | {point.get('budget_steps', '-')} | {_interval(f['weighted_spearman'])} | "
+                     f"{_interval(f['regret_points'], 1)} | {max(regret):.1f} | {' '.join(map(str, point['steps'])) if point['steps'] else '0'} | "
+                     f"{' '.join(f'{x:.0%}' for x in shares) or '-'} | {_interval(vs, signed=True) if vs else '-'} | "
+                     f"{signs} |")
+    lines += ["", "## Per case", "",
+              "| case | budget (steps) | pick | P(best) | true best | regret | ρ | steps | proxy-paper's steps | device | stopped |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for run in row["runs"]:
             o = run["outcome"]
             lines.append(f"| {row['case']} | {run['budget_steps'] or 'none'} | {run['pick'] or ' = '.join(run['tied_best'])} | "
-                         f"{row['best']} | {o['regret_points']:.1f} | {o['spearman']:.2f} | {run['steps']} | "
-                         f"{row['proxy_paper_steps'] or '-'} | {run['stopped']} |")
+                         f"{run['p_best']:.2f} | {row['best']} | {o['regret_points']:.1f} | {o['spearman']:.2f} | {run['steps']} | "
+                         f"{row['proxy_paper_steps'] or '-'} | {run['device']} | {run['stopped']} |")
     lines += ["", "Beside it, from the committed scores (regret, ρ):", "", "| case | " + " | ".join(BESIDE) + " |",
               "|---|" + "---|" * len(BESIDE)]
     for row in rows:

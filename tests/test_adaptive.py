@@ -221,7 +221,10 @@ def test_the_live_judging_script_commits_each_result_and_judges_what_is_committe
     script.main()
     assert {f.name: f.read_text() for f in folder.glob("*.json")} == committed
     assert sorted(f.name for f in (case / "adaptive_runs").glob("*.json")) == runs
-    [row] = json.loads((tmp_path / "out" / "adaptive.json").read_text())
+    judged = json.loads((tmp_path / "out" / "adaptive.json").read_text())
+    [row] = judged["cases"]
+    assert [p["budget_steps"] for p in judged["curve"] if p["selector"] == "adaptive"] == [0, 1]
+    assert (tmp_path / "out" / "adaptive.png").stat().st_size > 0
     assert [r["budget_steps"] for r in row["runs"]] == [0, 1] and row["proxy_paper_steps"] > 0 and row["best"] == "gold"
     for run, result in zip(row["runs"], (unlimited, budgeted)):
         regret = 0.0 if result["best"] == "gold" else (25.0 if result["best"] == "answer_only" else 12.5)  # a tie: the mean
