@@ -6,17 +6,23 @@ from stylefit.models.registry import ResolvedModel, model_names, resolve_model
 
 
 SERVER_PREFIX = "openai:"  # openai:<model>@<base url>: a model behind an OpenAI-compatible server
-SERVER_OPTIONS = ("mode", "tokenizer", "prompt_logprobs", "revision", "concurrency", "reproducible")
+SERVER_OPTIONS = ("mode", "tokenizer", "prompt_logprobs", "revision", "concurrency", "reproducible", "key_env", "allow_http_key")
+SERVER_FLAGS = ("reproducible", "allow_http_key")  # options that are true or false
 
 
 def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_budget: int | None = None) -> "LanguageModel":
     """Resolve a registered name, local folder or hub id and load it with transformers; or, for
-    ``openai:<model>@<base url>[?option=value&...]``, talk to that OpenAI-compatible server (key
-    from $OPENAI_API_KEY when set). Options: ``mode`` (chat, the default, or completions),
-    ``tokenizer`` (the served model's Hugging Face tokenizer: its chat template is applied here in
-    completions mode, as scoring needs), ``prompt_logprobs`` (echo: llama.cpp; vllm), ``revision``,
-    ``concurrency``, ``reproducible`` (true or false: your word that the server's greedy text does not
-    depend on what else it serves; false by default). Scoring a served target: ``openai:<model>@<url>?mode=completions&tokenizer=<name>``.
+    ``openai:<model>@<base url>[?option=value&...]``, talk to that OpenAI-compatible server. Options:
+    ``mode`` (chat, the default, or completions), ``tokenizer`` (the served model's Hugging Face
+    tokenizer: its chat template is applied here in completions mode, as scoring needs),
+    ``prompt_logprobs`` (echo: llama.cpp; vllm), ``revision``, ``concurrency``, ``reproducible`` (true
+    or false: your word that the server's greedy text does not depend on what else it serves; false by
+    default), ``key_env`` and ``allow_http_key`` (true or false). Scoring a served target:
+    ``openai:<model>@<url>?mode=completions&tokenizer=<name>``.
+
+    Keys are bound to hosts: $OPENAI_API_KEY is sent to https://api.openai.com only; any other server
+    is sent a key only from the variable its spec names (``key_env=MY_VLLM_KEY``), and a key over plain
+    http to a host other than this machine is an error unless ``allow_http_key=true``.
 
     ``device``: auto (CUDA when available) | cpu | cuda | cuda:N; ``dtype``: auto (bf16 on a GPU
     that supports it, else fp32) | float32 | bfloat16 | float16; ``token_budget``: the most tokens
@@ -38,10 +44,11 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto", token_bu
             raise StylefitError(f"model '{name}': unknown server option '{unknown[0]}' (known: {', '.join(SERVER_OPTIONS)})")
         if "concurrency" in options:
             options["concurrency"] = int(options["concurrency"]) if options["concurrency"].isdigit() else 0
-        if "reproducible" in options:
-            if options["reproducible"] not in ("true", "false"):
-                raise StylefitError(f"model '{name}': reproducible must be true or false, got '{options['reproducible']}'")
-            options["reproducible"] = options["reproducible"] == "true"
+        for flag in SERVER_FLAGS:
+            if flag in options:
+                if options[flag] not in ("true", "false"):
+                    raise StylefitError(f"model '{name}': {flag} must be true or false, got '{options[flag]}'")
+                options[flag] = options[flag] == "true"
         return OpenAICompatibleLM(url, model, **options)
     from stylefit.models.device import resolve_device, resolve_dtype
     from stylefit.models.transformers_lm import TOKEN_BUDGET, TransformersLM

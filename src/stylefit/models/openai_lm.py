@@ -12,6 +12,11 @@ server, and the legacy OpenAI API: ``echo`` + ``logprobs``; no token ranks) or `
 found by character offset; a token that straddles the boundary is an error naming the item.
 Hidden states are not asked of a server: that call is a clear error.
 
+Keys are bound to hosts, because a spec is the kind of thing people share: ``$OPENAI_API_KEY`` goes
+to ``https://api.openai.com`` only; any other server gets a key only from the variable its spec
+names (``key_env``), and never over plain http to another host unless ``allow_http_key``. The key is
+cut out of every text a server sends back (errors, answers) before it can reach a message or a file.
+
 Requests run concurrently (at most ``concurrency`` at a time); a connection error, a timeout, an
 HTTP 429 or 5xx, or a reply without text is retried up to ``retries`` times with exponential
 backoff and full jitter. Each answer is handed on (``on_done``) as soon as it arrives. When the
@@ -24,10 +29,12 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from stylefit.core.errors import StylefitError
 from stylefit.models.base import (ContinuationRequest, ContinuationScore, Finished, Generation, GenerationError, GenerationSpec,
@@ -35,6 +42,8 @@ from stylefit.models.base import (ContinuationRequest, ContinuationScore, Finish
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 PROMPT_LOGPROBS = ("echo", "vllm")  # how a server returns a prompt's log-probabilities
+OPENAI_HOST = "api.openai.com"  # the one host $OPENAI_API_KEY goes to without a key_env
+BEARER = re.compile(r"(?i)\bbearer\s+(?!\[key\])[^\s\"',;}\]]+")  # a token a server echoes back, ours ([key]) or not
 
 
 @dataclass
@@ -50,13 +59,29 @@ class ServerStats:
 
 def _loopback(url: str) -> bool:
     import ipaddress
-    from urllib.parse import urlsplit
 
     host = urlsplit(url).hostname or ""
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _bound_key(url: str, key_env: str | None, allow_http_key: bool, name: str) -> str | None:
+    """The key this server may be sent, or None. Without ``key_env`` only the OpenAI API gets one
+    ($OPENAI_API_KEY), so a copied config cannot move a key to a host the user did not name."""
+    parts = urlsplit(url)
+    if key_env is None:
+        if parts.scheme == "https" and parts.hostname == OPENAI_HOST:
+            return os.environ.get("OPENAI_API_KEY", "").strip() or None
+        return None
+    if parts.scheme == "http" and not _loopback(url) and not allow_http_key:
+        raise StylefitError(f"model '{name}': key_env={key_env} would send the key in the clear over http to another host; "
+                            "use https, or add allow_http_key=true")
+    key = os.environ.get(key_env, "").strip()
+    if not key:
+        raise StylefitError(f"model '{name}': key_env={key_env}, but ${key_env} is not set")
+    return key
 
 
 class OpenAICompatibleLM:
@@ -76,11 +101,15 @@ class OpenAICompatibleLM:
     token at a time (``n_batch`` 1, as ``start_llama_server`` starts it) is reproducible
     (benchmarks/results/served_reproducibility.md); a hosted API promises nothing. Either way a
     rerun from stylefit's cache reproduces the files.
+
+    ``key_env``: the environment variable whose value is sent as the bearer token to this server
+    (without it, only ``https://api.openai.com`` is sent one, from $OPENAI_API_KEY);
+    ``allow_http_key``: send it over plain http to a host other than this machine.
     """
 
-    def __init__(self, base_url: str, model: str, *, mode: str = "chat", api_key_env: str | None = "OPENAI_API_KEY",
-                 concurrency: int = 4, timeout: float = 120.0, retries: int = 4, backoff: float = 0.5,
-                 revision: str | None = None, seed_requests: bool = True, tokenizer: str | None = None,
+    def __init__(self, base_url: str, model: str, *, mode: str = "chat", key_env: str | None = None,
+                 allow_http_key: bool = False, concurrency: int = 4, timeout: float = 120.0, retries: int = 4,
+                 backoff: float = 0.5, revision: str | None = None, seed_requests: bool = True, tokenizer: str | None = None,
                  prompt_logprobs: str = "echo", reproducible: bool = False):
         import httpx
 
@@ -92,7 +121,13 @@ class OpenAICompatibleLM:
             raise StylefitError("server: need concurrency >= 1, retries >= 0 and timeout > 0")
         self.base_url = base_url.rstrip("/")
         self.model, self.mode = model, mode
+        if "@" in urlsplit(self.base_url).netloc:  # a password there would be sent, and written down with the name
+            raise StylefitError(f"model '{model}': credentials in the server URL are not accepted "
+                                "(name the variable that holds the key with key_env=)")
         self.name = f"{model}@{self.base_url}"
+        if allow_http_key and key_env is None:  # an option that does nothing is an error, not ignored
+            raise StylefitError(f"model '{self.name}': allow_http_key does nothing without key_env")
+        self._key = _bound_key(self.base_url, key_env, allow_http_key, self.name)
         if revision is None and not _loopback(self.base_url):
             raise StylefitError(f"model '{self.name}': a server on another host can change the weights behind a name, so "
                                 "its cache entries need a revision: add ?revision=<the model's version or date>")
@@ -122,8 +157,7 @@ class OpenAICompatibleLM:
         self.dtype = "server"
         self.max_length = None  # the server enforces its own context; an over-long prompt is its error, reported
         self.concurrency, self.retries, self.backoff, self.seed_requests = concurrency, retries, backoff, seed_requests
-        key = os.environ.get(api_key_env) if api_key_env else None
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
         self.server_stats = ServerStats()
         self.stats = {"generated_tokens": 0}
@@ -171,10 +205,13 @@ class OpenAICompatibleLM:
                 raise StylefitError(f"{label}: {e}") from None
             try:
                 return self._prompt_scores(data, r, label)
+            except StylefitError as e:  # it quotes the server's tokens
+                raise StylefitError(self._redact(str(e))) from None
             except (KeyError, IndexError, TypeError) as e:
-                raise StylefitError(f"{label}: model '{self.name}' returned no prompt log-probabilities ({type(e).__name__}: {e}); "
-                                    + ("llama.cpp's server keeps them with --logits_all true" if self.prompt_logprobs == "echo"
-                                       else "vLLM returns them for prompt_logprobs")) from None
+                raise StylefitError(self._redact(
+                    f"{label}: model '{self.name}' returned no prompt log-probabilities ({type(e).__name__}: {e}); "
+                    + ("llama.cpp's server keeps them with --logits_all true" if self.prompt_logprobs == "echo"
+                       else "vLLM returns them for prompt_logprobs"))) from None
 
         results: dict[int, ContinuationScore] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -318,8 +355,9 @@ class OpenAICompatibleLM:
             else:
                 if reply.status_code in RETRIED_STATUS:
                     problem = f"HTTP {reply.status_code}"
-                elif reply.status_code != 200:
-                    raise StylefitError(f"model '{self.name}': HTTP {reply.status_code} ({' '.join(reply.text.split())[:300]})")
+                elif reply.status_code != 200:  # redacted before the cut: half a key would escape redaction
+                    raise StylefitError(f"model '{self.name}': HTTP {reply.status_code} "
+                                        f"({' '.join(self._redact(reply.text).split())[:300]})")
                 else:
                     try:
                         parsed = parse(reply)
@@ -342,7 +380,16 @@ class OpenAICompatibleLM:
             return None
         usage = data.get("usage") or {}
         reason = "length" if choice.get("finish_reason") == "length" else "stop"
-        return Generation(text, int(usage.get("completion_tokens") or 0), reason)
+        return Generation(self._without_key(text), int(usage.get("completion_tokens") or 0), reason)
+
+    # ---- what a server sends back --------------------------------------------------------
+    def _without_key(self, text: str) -> str:
+        """An answer with our key cut out: a server that echoes it must not get it into the cache or a file."""
+        return text.replace(self._key, "[key]") if self._key else text
+
+    def _redact(self, text: str) -> str:
+        """A server's text on its way into an error: our key and any bearer token cut out."""
+        return BEARER.sub("Bearer [redacted]", self._without_key(text))
 
     def close(self) -> None:
         self._client.close()
