@@ -113,24 +113,36 @@ def test_the_track_runs_commits_every_result_and_resumes_from_the_files(tmp_path
     assert "## tiny (" in (tmp_path / "report" / "live_track.md").read_text()
 
 
-def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, monkeypatch):
-    path = write_config(tmp_path, target)
-    config = load_live_config(path)
-    truth = VerifyCase("tiny", target, "r", "strict", 300, [
+def known_truth(target):
+    """A case's ground truth with known accuracies: gold 55%, answer_only 20%."""
+    return VerifyCase("tiny", target, "r", "strict", 300, [
         StrategyAccuracy("gold", 1, [0, 1], [0.5, 0.6], [0.5, 0.6], [0.5, 0.6], 0.55, 0.55, 0.55, 0.07, 0.03, 0.04, 0.47, 0.63, True, 0, 0),
         StrategyAccuracy("answer_only", 2, [0, 1], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2], 0.2, 0.2, 0.2, 0.0, 0.02, 0.02, 0.16, 0.24, False, 0, 0)],
         [], NoiseFloor(0.05, 0.03, 0.06, 0.25), BaseAccuracy(0.1, 0.1, 0.1, 0.02, 0), [])
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
-    scores = tmp_path / "results" / "tiny" / "scores"
-    scores.mkdir(parents=True)
-    candidates = tmp_path / "results" / "tiny" / "candidates"  # what judging reads besides the runs: the responses
+
+
+def write_scores(config, case):
+    """The candidate sets and every selector's scores of a case, as the track writes them (ppl prefers gold, the others answer_only)."""
+    folder = config.path(config.results) / case.name
+    (folder / "scores").mkdir(parents=True)
+    candidates = folder / "candidates"  # what judging reads besides the runs: the responses
     candidates.mkdir()
     for name, text in (("gold", "{i} = 1"), ("answer_only", "Final Answer: {i}")):
         (candidates / f"{name}.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "response": text.format(i=i)}) + "\n" for i in range(6)))
     for name, means, higher in (("length", {"gold": 9.0, "answer_only": 4.0}, False), ("ppl", {"gold": 2.0, "answer_only": 5.0}, False),
                                 ("proxy", {"gold": 0.1, "answer_only": 0.3}, True)):
-        (scores / f"{name}.json").write_text(json.dumps({"means": means, "higher_is_better": higher, "seconds": 1.0, "device": "cpu",
-                                                          "asked": live._asked(config, config.cases[0], next(x for x in config.selectors if x.name == name))}))
+        (folder / "scores" / f"{name}.json").write_text(json.dumps({
+            "means": means, "higher_is_better": higher, "seconds": 1.0, "device": "cpu",
+            "asked": live._asked(config, case, next(x for x in config.selectors if x.name == name))}))
+    return folder / "scores"
+
+
+def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, monkeypatch):
+    path = write_config(tmp_path, target)
+    config = load_live_config(path)
+    truth = known_truth(target)
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
+    scores = write_scores(config, config.cases[0])
     track = judge(config)
     outcomes = {name: o[0] for name, o in track["outcomes"].items()}
     assert outcomes["ppl"]["hit"] == 1.0 and outcomes["ppl"]["regret_points"] == 0.0  # lower ppl = gold = the best
@@ -200,7 +212,7 @@ def test_a_routed_set_is_trained_and_reported_beside_the_strategies(tmp_path, ta
     assert "routed:length (per-question routing: answer_only 100%)" in live_markdown(track)
 
 
-def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and_flagged():
+def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and_flagged(committed_track):
     """The committed live_track.json/.md are what judging the committed runs gives now (never stale); every
     run's cut answers are its file's; a run past 2% is flagged where its case is shown; a case whose runs
     mix devices is not judged."""
@@ -209,8 +221,7 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     from stylefit.training.evaluate import looping
     from stylefit.training.summary import cut_flagged
 
-    config = load_live_config(REPO / "benchmarks" / "live" / "live.toml")
-    track = judge(config)
+    track = committed_track
     results = REPO / "benchmarks" / "results"
     assert json_module.dumps(track, indent=1, ensure_ascii=False, default=float) + "\n" == (results / "live_track.json").read_text(), \
         "stale live_track.json: run stylefit bench live benchmarks/live/live.toml --judge-only"
@@ -288,3 +299,178 @@ def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_k
     config.cases[0].device = "cuda"
     with pytest.raises(StylefitError, match="case 'tiny': its runs are bound to cuda, and this machine runs on cpu"):
         run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",))
+
+
+def git(repo, *args):
+    import subprocess
+
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false", *args],
+                   check=True, capture_output=True)
+
+
+def commit(repo, message):
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def write_run(path, content="", reused=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"content": content, "reused": reused and {"key": reused, "max_new_tokens": 128}}))
+    return path
+
+
+def test_a_case_is_preregistered_only_when_every_run_file_was_first_committed_after_the_registration(tmp_path):
+    from stylefit.bench.live.preregistration import Registration
+
+    repo, long = tmp_path / "repo", "x" * 4000  # long: files git pairs as a rename when moved
+    results = repo / "results"
+    git(tmp_path, "init", "-q", str(repo))
+    early = write_run(results / "early" / "runs" / "a.json")
+    write_run(results / "taken" / "runs" / "old.json", long)
+    write_run(results / "moved" / "runs" / "w.json", long + "w")
+    commit(repo, "runs before the registration")
+    registration = repo / "preregistration.toml"
+    registration.write_text('recommended = "ppl"\n')
+    together = write_run(results / "together" / "runs" / "t.json")
+    commit(repo, "the registration, with a run")
+    late = write_run(results / "late" / "runs" / "b.json")
+    # taken over under a larger budget: a new file (too unlike its origin for git to see a rename) naming the run it is
+    taken = write_run(results / "taken" / "runs" / "new.json", "short", reused="old")
+    (results / "taken" / "runs" / "old.json").unlink()
+    (results / "moved" / "runs" / "w.json").rename(results / "moved" / "runs" / "z.json")  # git sees a rename: z is w
+    commit(repo, "runs after it")
+    uncommitted = write_run(results / "late" / "runs" / "e.json")
+
+    reg = Registration(registration)
+    assert reg.commit is not None and reg.reason == "" and not reg.changed
+    assert reg.case([late], results) == (True, "all 1 of its run files were first committed after the registration's commit")
+    for runs, why in (([early], "1 of its 1 run files were first committed in a commit that does not follow the registration's "
+                                "(before it, with it, or off its line of history), e.g. a.json"),
+                      ([together], "does not follow the registration's"),  # a run committed with the registration is not after it
+                      ([late, uncommitted], "1 of its 2 run files cannot be traced in git, e.g. e.json (not committed)"),
+                      ([taken], "e.g. new.json (taken over from an earlier run)"),
+                      ([results / "moved" / "runs" / "z.json"], "e.g. z.json"),
+                      ([], "no run files")):
+        preregistered, reason = reg.case(runs, results)
+        assert not preregistered and why in reason, reason
+    # an edit after the registration changes nothing: the registered text is what is judged, and the edit is reported
+    registration.write_text('recommended = "length"\n')
+    edited = Registration(registration)
+    assert edited.changed and edited.text == 'recommended = "ppl"\n' and edited.case([late], results)[0]
+    # no registration commit, or no repository: nothing is pre-registered, and the reason says why
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "init", "-q", str(fresh))
+    write_run(fresh / "r" / "runs" / "a.json")
+    commit(fresh, "a run, and a registration never committed")
+    (fresh / "preregistration.toml").write_text("")
+    assert Registration(fresh / "preregistration.toml").case([fresh / "r" / "runs" / "a.json"], fresh / "r") == \
+        (False, "preregistration.toml is not committed, so no run can follow the registration")
+    outside = tmp_path / "plain"  # in no repository
+    outside.mkdir()
+    (outside / "preregistration.toml").write_text("")
+    preregistered, reason = Registration(outside / "preregistration.toml").case([early], results)
+    assert not preregistered and reason.startswith("preregistration.toml is not in a git repository (")
+
+
+REGISTRATION = '''recommended = "ppl"
+[[selectors]]
+name = "length"
+scorer = "length"
+[[selectors]]
+name = "random"
+scorer = "random"
+[[selectors]]
+name = "ppl"
+scorer = "ppl"
+[[selectors]]
+name = "proxy"
+scorer = "paper_proxy"
+params = {n = 5, validation = 2}
+[season]
+min_judged_cases = 2
+min_new_cases = 1
+min_task_families = 1
+min_non_arithmetic_families = 0
+min_targets = 1
+min_cases_without_programmatic_solution = 0
+min_cases_target_answers_nothing = 1
+answers_nothing_below = 0.05
+[season.per_case]
+min_strategies = 2
+min_seeds = 2
+min_test_questions = 300
+[season.judging]
+figure = "weighted_spearman"
+case_weights = "sigma"
+recommended_first = true
+'''
+
+
+def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registered(tmp_path, target, monkeypatch):
+    git(tmp_path, "init", "-q", str(tmp_path))
+    second = "\n".join(line for line in write_config(tmp_path, target).read_text().split("[[cases]]")[1].splitlines()
+                       if not line.startswith("name")).replace("\n", '\nname = "tiny2"\n', 1)
+    path = write_config(tmp_path, target, extra_case="\n[[cases]]" + second)
+    config = load_live_config(path)
+    config.preregistration = "preregistration.toml"
+    truth = known_truth(target)
+    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
+    for case in config.cases:
+        write_scores(config, case)
+    results = tmp_path / "results"
+    write_run(results / "tiny" / "runs" / "a.json")
+    commit(tmp_path, "the first case's runs")
+    (tmp_path / "preregistration.toml").write_text(REGISTRATION)
+    commit(tmp_path, "the registration")
+    write_run(results / "tiny2" / "runs" / "b.json")
+    commit(tmp_path, "the second case's runs")
+
+    track = judge(config)
+    rows = {row["case"]: row for row in track["cases"]}
+    assert not rows["tiny"]["preregistered"] and "does not follow the registration's" in rows["tiny"]["preregistration_reason"]
+    assert rows["tiny2"]["preregistered"] and track["judged_cases"] == 2 and "proxy" in track["figures"]
+    # proxy runs with n = 4 and was registered with n = 5: flagged, and out of the pre-registered figures
+    assert track["preregistration"]["selectors"]["proxy"].startswith("its settings differ from the registration")
+    assert {name for name, why in track["preregistration"]["selectors"].items() if why == "as registered"} == {"length", "random", "ppl"}
+    new, old = track["groups"]["preregistered"], track["groups"]["development"]
+    assert (new["cases"], old["cases"]) == (["tiny2"], ["tiny"])
+    assert list(new["figures"]) == ["ppl", "length", "random"]  # the recommended first, then the registration's order
+    assert list(old["figures"]) == ["length", "random", "ppl", "proxy"] and list(new["paired"]) == list(old["paired"]) == ["ppl"]
+    assert new["figures"]["ppl"]["weighted_spearman"]["estimate"] == 1.0
+    season = {r["requirement"]: r for r in track["preregistration"]["season"]}
+    assert season["judged cases in all"] == {"requirement": "judged cases in all", "required": 2, "have": 2, "met": True}
+    assert season["non-arithmetic task families"]["met"] is None  # no config can tell
+    assert season["judged pre-registered cases with at least 2 strategies, 2 seeds and 300 test questions"]["met"]
+    text = live_markdown(track)
+    assert "Development case, not pre-registered: 1 of its 1 run files" in text and "\nPre-registered: all 1 of its run files" in text
+    assert "## Pre-registered cases (second season)" in text and "Judged pre-registered cases: 1 (tiny2)" in text
+    assert "- `proxy`: its settings differ from the registration" in text and "## Development cases (first season)" in text
+    from stylefit.bench.live.html import write_live_report
+
+    assert "1 judged pre-registered case(s): tiny2" in write_live_report(track, tmp_path / "html").read_text()
+    # with no pre-registered case, the group says so and has no figures
+    write_run(results / "tiny2" / "runs" / "c.json")  # not committed
+    none = judge(config)["groups"]["preregistered"]
+    assert none["judged_cases"] == 0 and none["figures"] == {} and none["note"].startswith("no judged case's run files")
+    assert "None yet: no judged case's run files all follow the registration's commit." in live_markdown(judge(config))
+
+
+@pytest.fixture(scope="module")
+def committed_track():
+    return judge(load_live_config(REPO / "benchmarks" / "live" / "live.toml"))
+
+
+def test_the_first_season_cases_are_development_cases_and_the_registration_names_the_tracks_selectors(committed_track):
+    import tomllib
+
+    registered = tomllib.loads((REPO / "benchmarks" / "live" / "preregistration.toml").read_text())
+    live_toml = tomllib.loads((REPO / "benchmarks" / "live" / "live.toml").read_text())
+    assert registered["recommended"] == "adaptive"
+    assert [s for s in registered["selectors"] if s["name"] != "adaptive"] == live_toml["selectors"]
+    assert {"name": "adaptive", "scorer": "adaptive", "params": {}} in registered["selectors"]
+    assert {c["case"] for c in committed_track["cases"]} == {c["name"] for c in live_toml["cases"]}
+    for case in committed_track["cases"]:  # every one of their runs was committed long before the registration
+        assert not case["preregistered"] and "does not follow the registration's" in case["preregistration_reason"], case["case"]
+    assert committed_track["preregistration"]["registered"] and not committed_track["preregistration"]["changed_since_registration"]
+    assert committed_track["groups"]["preregistered"]["judged_cases"] == 0
+    assert committed_track["groups"]["development"]["figures"] == committed_track["figures"]

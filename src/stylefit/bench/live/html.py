@@ -17,22 +17,22 @@ def live_sections(track: dict) -> list[str]:
     """The live track (``live_track.json``): which selector to trust first (what a reader came for), then every case."""
     sections = []
     if track["figures"]:
-        header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
-        body = [[name] + [_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(track, name)]
-                for name, figures in track["figures"].items()]
         sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",
                      '<p class="muted">95% bootstrap intervals over cases (none with fewer than 2 cases).</p>',
-                     table(header, body, numeric=set(range(1, len(header))))]
+                     _figures_table(track["figures"], track)]
         costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if _cost(track, name) != "-"]
         if costed:
             sections.append('<div class="figure">' + plots.quality_vs_cost(
                 [n for n, _ in costed], [f["estimate"] for _, f in costed], [f["low"] for _, f in costed],
                 [f["high"] for _, f in costed], [float(_cost(track, n)) for n, _ in costed],
                 "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
+    sections += preregistered_sections(track)
     for case in track["cases"]:
         rows = sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"])
         sd = lambda a: a["sd"] or 0.0
         sections += [f"<h2>{escape(case['case'])}: accuracy after fine-tuning ({escape(case['target'])})</h2>",
+                     f'<p class="muted">{"Pre-registered" if case["preregistered"] else "Development case, not pre-registered"}: '
+                     f'{escape(case["preregistration_reason"])}.</p>',
                      '<div class="figure">' + plots.forest([k for k, _ in rows], [100 * a["mean"] for _, a in rows],
                                                            [100 * (a["mean"] - sd(a)) for _, a in rows],
                                                            [100 * (a["mean"] + sd(a)) for _, a in rows], None,
@@ -56,6 +56,30 @@ def live_sections(track: dict) -> list[str]:
     if track["incomplete"]:
         sections += ["<h2>Not judged yet</h2>", "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in track["incomplete"]) + "</ul>"]
     return sections
+
+
+def preregistered_sections(track: dict) -> list[str]:
+    """The pre-registered cases judged on their own (the selectors as registered, the recommended first), or why none are."""
+    group, reg = track["groups"]["preregistered"], track["preregistration"]
+    sections = ["<h2>Pre-registered cases (second season)</h2>"]
+    if reg is None:
+        return sections + ['<p class="muted">The track names no pre-registration: every case is a development case.</p>']
+    sections.append(f'<p class="muted">Registration: {escape(reg["file"])} ({escape(reg["reason"])}); recommended selector: '
+                    f'{escape(reg["recommended"])}. Development cases (not pre-registered): '
+                    f'{escape(", ".join(track["groups"]["development"]["cases"]) or "none")}.</p>')
+    if not group["figures"]:
+        return sections + [f"<p>None yet: {escape(group['note'])}.</p>"]
+    cases = {"cases": [c for c in track["cases"] if c["case"] in group["cases"]]}
+    return sections + [f'<p class="muted">{group["judged_cases"]} judged pre-registered case(s): {escape(", ".join(group["cases"]))}; '
+                       "95% bootstrap intervals over them alone.</p>", _figures_table(group["figures"], cases)]
+
+
+def _figures_table(figures: dict, costs: dict) -> str:
+    """Selectors' figures with their CPU cost, averaged over the judged cases of ``costs["cases"]``."""
+    header = ["selector"] + [label for _, label, _, _ in FIGURE_COLUMNS] + ["CPU s / strategy"]
+    body = [[name] + [_interval(f[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS] + [_cost(costs, name)]
+            for name, f in figures.items()]
+    return table(header, body, numeric=set(range(1, len(header))))
 
 
 def write_live_report(track: dict, out: str | Path) -> Path:

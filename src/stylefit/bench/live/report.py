@@ -87,6 +87,7 @@ def live_markdown(track: dict[str, Any]) -> str:
     for case in track["cases"]:
         noise = case["noise"]
         lines += [f"## {case['case']} ({case['target']}, n_test={case['n_test']}, seeds {case['seeds']})", "",
+                  ("Pre-registered" if case["preregistered"] else "Development case, not pre-registered") + f": {case['preregistration_reason']}.", "",
                   "| strategy | rank | mean | sd | per seed | answers cut per seed (caught in a loop) |", "|---|---|---|---|---|---|"]
         for strategy, a in sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"]):
             lines.append(f"| {strategy} | {a['rank']} | {_pct(a['mean'])} | {_pct(a['sd'])} | "
@@ -134,22 +135,69 @@ def live_markdown(track: dict[str, Any]) -> str:
                       "average over them as they stand.", ""]
         lines += ["Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
                   "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
-                  "work another selector had already cached (the target's own answers) is not counted again.", "",
-                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | CPU s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]
-        for name, figures in track["figures"].items():
+                  "work another selector had already cached (the target's own answers) is not counted again.", ""]
+        lines += figure_tables(track, track["cases"]) + [""]
+    return "\n".join(lines + preregistration_lines(track))
+
+
+def figure_tables(group: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:
+    """A group's selector figures (the whole track's, or one group's of ``track["groups"]``) and their
+    paired differences, as Markdown tables; the cost column averages over ``cases``."""
+    costs = {"cases": cases}
+    lines = ["| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | CPU s / strategy |", "|---" * (len(FIGURE_COLUMNS) + 2) + "|"]
+    for name, figures in group["figures"].items():
+        lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
+                     + f" | {_cost(costs, name)} |")
+    for reference, table in group["paired"].items():
+        signs = group.get("paired_signs", {}).get(reference, {})
+        lines += ["", f"Paired differences to `{reference}` (selector minus {reference}, same cases); W/T/L: cases where "
+                  f"the selector did better, the same, worse than {reference}, with the two-sided sign-test p:", "",
+                  "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | ρ W/T/L (p) | top-1 W/T/L (p) |",
+                  "|---" * (len(FIGURE_COLUMNS) + 3) + "|"]
+        for name, figures in table.items():
             lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
-                         + f" | {_cost(track, name)} |")
-        for reference, table in track["paired"].items():
-            signs = track.get("paired_signs", {}).get(reference, {})
-            lines += ["", f"Paired differences to `{reference}` (selector minus {reference}, same cases); W/T/L: cases where "
-                      f"the selector did better, the same, worse than {reference}, with the two-sided sign-test p:", "",
-                      "| selector | " + " | ".join(c[1] for c in FIGURE_COLUMNS) + " | ρ W/T/L (p) | top-1 W/T/L (p) |",
-                      "|---" * (len(FIGURE_COLUMNS) + 3) + "|"]
-            for name, figures in table.items():
-                lines.append(f"| {name} | " + " | ".join(_interval(figures[key], scale, digits) for key, _, scale, digits in FIGURE_COLUMNS)
-                             + f" | {_signs(signs.get(name, {}).get('spearman'))} | {_signs(signs.get(name, {}).get('top1_accuracy'))} |")
-        lines.append("")
-    return "\n".join(lines)
+                         + f" | {_signs(signs.get(name, {}).get('spearman'))} | {_signs(signs.get(name, {}).get('top1_accuracy'))} |")
+    return lines
+
+
+def _met(met: bool | None) -> str:
+    return "unchecked (a case's description says)" if met is None else "yes" if met else "no"
+
+
+def preregistration_lines(track: dict[str, Any]) -> list[str]:
+    """The pre-registered cases judged on their own (the registration, the selectors left out of it, the
+    figures or why there are none, the season's requirements), then the development cases."""
+    groups, reg = track["groups"], track["preregistration"]
+    new, old = groups["preregistered"], groups["development"]
+    in_group = lambda group: [c for c in track["cases"] if c["case"] in group["cases"]]
+    lines = ["## Pre-registered cases (second season)", ""]
+    if reg is None:
+        lines += ["The track names no pre-registration: every case is a development case.", ""]
+    else:
+        lines += [f"Registration: `{reg['file']}` ({reg['reason']}); recommended selector: `{reg['recommended']}`. A case counts as "
+                  "pre-registered only when the registration's first commit precedes the first commit of every one of its run "
+                  "files (read from git); its figures use only the selectors that the track judges as registered.", ""]
+        if reg["changed_since_registration"]:
+            lines += [f"**Changed since registered:** `{reg['file']}` differs from its first commit; it is judged as registered.", ""]
+        lines += [f"- `{name}`: {why}" for name, why in reg["selectors"].items() if why != "as registered"] + [""]
+    if new["figures"]:
+        lines += [f"Judged pre-registered cases: {new['judged_cases']} ({', '.join(new['cases'])}); 95% percentile bootstrap "
+                  "intervals over these cases alone (none with fewer than 2).", ""] + figure_tables(new, in_group(new)) + [""]
+    else:
+        lines += [f"None yet: {new['note']}.", ""]
+    if reg is not None:
+        lines += ["What the season must hold:", "", "| requirement | required | have | met |", "|---|---|---|---|"]
+        lines += [f"| {r['requirement']} | {r['required']} | {'-' if r['have'] is None else r['have']} | {_met(r['met'])}"
+                  + (f" (short: {', '.join(r['short'])})" if r.get("short") else "") + " |" for r in reg["season"]] + [""]
+    lines += ["## Development cases (first season)", ""]
+    if not old["figures"]:
+        lines += [f"None: {old['note']}.", ""]
+    elif old["judged_cases"] == track["judged_cases"]:
+        lines += [f"Every judged case is a development case ({', '.join(old['cases'])}): their figures are the track's above.", ""]
+    else:
+        lines += [f"Judged development cases: {old['judged_cases']} ({', '.join(old['cases'])}), on their own.", ""]
+        lines += figure_tables(old, in_group(old)) + [""]
+    return lines
 
 
 def write_live(track: dict[str, Any], out: Path) -> tuple[Path, Path]:

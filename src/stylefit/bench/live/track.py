@@ -9,7 +9,9 @@
 3. **ground truth**: the target is fine-tuned on each strategy with every seed and evaluated on
    the first ``n_test`` test questions (``stylefit verify``, one recipe for the whole case);
 4. **judging**: each selector's preference against the strategies' mean accuracies, with the
-   paper track's selection-quality figures (``selection.quality``).
+   paper track's selection-quality figures (``selection.quality``); over every judged case, and
+   apart over the pre-registered cases (those whose runs all follow the registration named by
+   ``preregistration``, read from git: ``bench.live.preregistration``) and the development ones.
 
 What a task must give: a folder with ``task.json``, a verifier, and train and test splits (or a
 ``reasoning_gym`` generator from which such a folder is written into the results).
@@ -26,14 +28,16 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylefit.core.config_file import config_path, read_config, require_inputs
+from stylefit.bench.live.preregistration import Registration
+from stylefit.core.config_file import config_path, first_error, read_config, require_inputs
 from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store
 from stylefit.data.jsonl import write_atomic, write_jsonl
@@ -115,6 +119,9 @@ class LiveConfig(BaseModel):
     earlier_eval_budgets: list[int] = Field(default_factory=list)
     selectors: list[SelectorSpec]
     cases: list[CaseConfig] = Field(min_length=1)
+    # the pre-registration (issue 25) whose commit decides which cases are pre-registered (None: every
+    # case is a development case)
+    preregistration: str | None = None
     source: str = Field("<memory>", exclude=True)
 
     @model_validator(mode="after")
@@ -131,8 +138,62 @@ class LiveConfig(BaseModel):
 def load_live_config(path: str | Path) -> LiveConfig:
     config = read_config(path, LiveConfig, "live-track config")
     require_inputs(config.source, [(f"cases.{c.name}.task", c.task) for c in config.cases if isinstance(c.task, str)]
-                   + [(f"cases.{c.name}.recipes", r) for c in config.cases for r in c.recipes])
+                   + [(f"cases.{c.name}.recipes", r) for c in config.cases for r in c.recipes]
+                   + ([("preregistration", config.preregistration)] if config.preregistration else []))
     return config
+
+
+class SeasonCase(BaseModel):
+    """What every pre-registered case must have."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_strategies: int = Field(ge=2)
+    min_seeds: int = Field(ge=1)
+    min_test_questions: int = Field(ge=1)
+
+
+class SeasonJudging(BaseModel):
+    """How the season is judged: the one figure, its case weights, the recommended selector first."""
+
+    model_config = ConfigDict(extra="forbid")
+    figure: Literal["weighted_spearman"]
+    case_weights: Literal["sigma"]
+    recommended_first: bool
+
+
+class Season(BaseModel):
+    """What the season must hold (issue 25), as numbers the judge reports against."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_judged_cases: int = Field(ge=1)
+    min_new_cases: int = Field(ge=1)
+    min_task_families: int = Field(ge=1)
+    min_non_arithmetic_families: int = Field(ge=0)
+    min_targets: int = Field(ge=1)
+    min_cases_without_programmatic_solution: int = Field(ge=0)
+    min_cases_target_answers_nothing: int = Field(ge=0)
+    answers_nothing_below: float = Field(ge=0, le=1)
+    per_case: SeasonCase
+    judging: SeasonJudging
+
+
+class Preregistration(BaseModel):
+    """The schema of a pre-registration: the selectors to judge, with every parameter, the one
+    recommended, and what the season must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    recommended: str
+    selectors: list[SelectorSpec] = Field(min_length=1)
+    season: Season
+
+    @model_validator(mode="after")
+    def _known(self) -> "Preregistration":
+        names = [s.name for s in self.selectors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"selector names must be distinct: {names}")
+        if self.recommended not in names:
+            raise ValueError(f"recommended: '{self.recommended}' is not among the selectors ({', '.join(names)})")
+        return self
 
 
 class CommittedRuns(Store):
@@ -410,10 +471,13 @@ REFERENCES = ("sppl", "ppl")  # paired differences are reported against these se
 
 
 def judge(config: LiveConfig) -> dict[str, Any]:
-    """Every selector against every case whose ground truth and scores are complete, from the committed files."""
-    from stylefit.selection.quality import accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
+    """Every selector against every case whose ground truth and scores are complete, from the committed files:
+    over all of them (``figures``, ``paired``, ``paired_signs``), and in ``groups`` over the development
+    and the pre-registered cases apart (each case's row says which, and why)."""
+    from stylefit.selection.quality import accuracy_spread, evaluate
 
     root = config.path(config.results)
+    registration = Registration(config.path(config.preregistration)) if config.preregistration else None
     cases, incomplete, sigma = [], [], []
     outcomes: dict[str, list] = {s.name: [] for s in config.selectors}
     for case in config.cases:
@@ -421,6 +485,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         if truth is None:
             incomplete.append(f"{case.name}: ground truth incomplete")
             continue
+        preregistered, why = (registration.case(sorted((root / case.name / "runs").glob("*.json")), root) if registration
+                              else (False, "the track's config names no pre-registration"))
         accuracy = {s.strategy: s for s in truth.strategies}
         acc = np.array([accuracy[s].mean for s in case.strategies])
         preferences, selector_seconds, selector_devices = {}, {}, {}
@@ -433,7 +499,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
                 selector_devices[spec.name] = data["device"]
-        row = {"case": case.name, "target": case.target, "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
+        row = {"case": case.name, "target": case.target, "preregistered": preregistered, "preregistration_reason": why,
+               "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
                "accuracy": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                                 "rank": accuracy[s].rank} for s in case.strategies},
                "routed": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
@@ -463,6 +530,106 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 row["outcomes"][name] = vars(outcomes[name][-1])
             sigma.append(row["sigma"])
         cases.append(row)
+    prereg = load_preregistration(registration) if registration else None
+    agreement = selector_agreement(config.selectors, prereg) if prereg else {}
+    return {"n_select": config.n_select, "recipe": config.recipe, "eval": config.eval, "cases": cases,
+            "judged_cases": len(sigma), "incomplete": incomplete} | _figures(outcomes, sigma) | {
+            "outcomes": {name: [vars(o) for o in per_case] for name, per_case in outcomes.items()},
+            "preregistration": None if prereg is None else {
+                "file": config.preregistration, "registered": registration.commit is not None,
+                "reason": registration.reason or "committed: a case whose run files all follow its first commit is pre-registered",
+                "changed_since_registration": registration.changed, "recommended": prereg.recommended,
+                "selectors": agreement, "season": season_progress(prereg.season, config, cases)},
+            "groups": _groups(config, prereg, agreement, outcomes, sigma, [row for row in cases if row.get("judged")])}
+
+
+AS_REGISTERED = "as registered"
+
+
+def load_preregistration(registration: Registration) -> Preregistration:
+    """The pre-registration as registered (its text at its first commit; the file itself until it is committed)."""
+    where = f"{registration.path}" + (" (as registered)" if registration.commit else "")
+    try:
+        return Preregistration.model_validate(tomllib.loads(registration.text))
+    except tomllib.TOMLDecodeError as e:
+        raise StylefitError(f"{where}: not valid TOML ({e})") from None
+    except ValidationError as e:
+        raise StylefitError(f"{where}: {first_error(e)}") from None
+
+
+def selector_agreement(judged: list[SelectorSpec], prereg: Preregistration) -> dict[str, str]:
+    """Every registered or judged selector -> AS_REGISTERED when the track judges it with its registered
+    scorer and parameters, else why it is left out of the pre-registered figures."""
+    track = {spec.name: spec for spec in judged}
+    agreement = {}
+    for spec in prereg.selectors:
+        mine = track.get(spec.name)
+        if mine is None:
+            agreement[spec.name] = "registered, not among the track's selectors: not judged"
+        elif (mine.scorer, _settings(mine)) != (spec.scorer, _settings(spec)):
+            agreement[spec.name] = (f"its settings differ from the registration (registered: {spec.scorer} {spec.params}; the track's: "
+                                    f"{mine.scorer} {mine.params}): left out of the pre-registered figures")
+        else:
+            agreement[spec.name] = AS_REGISTERED
+    registered = {spec.name for spec in prereg.selectors}
+    return agreement | {name: "not registered: left out of the pre-registered figures" for name in track if name not in registered}
+
+
+def _settings(spec: SelectorSpec) -> dict[str, Any]:
+    """A selector's parameters as it runs with them: the adaptive selector's with its (pre-registered) defaults filled in."""
+    if spec.scorer != "adaptive":
+        return spec.params
+    from stylefit.selection.adaptive import AdaptiveSettings
+
+    try:
+        return AdaptiveSettings.model_validate(spec.params).model_dump(mode="json")
+    except ValidationError as e:
+        raise StylefitError(f"selector '{spec.name}': {first_error(e, 'params.')}") from None
+
+
+def _groups(config: LiveConfig, prereg: Preregistration | None, agreement: dict[str, str], outcomes: dict[str, list],
+            sigma: list[float], judged: list[dict]) -> dict[str, dict]:
+    """The development cases and the pre-registered ones, each judged on its own; the pre-registered
+    ones only by the selectors judged as registered, the recommended one first."""
+    order = [] if prereg is None else [prereg.recommended] + [s.name for s in prereg.selectors if s.name != prereg.recommended]
+    registered = [name for name in order if agreement.get(name) == AS_REGISTERED]
+    return {"development": _group(outcomes, sigma, judged, lambda row: not row["preregistered"], [s.name for s in config.selectors],
+                                  "no judged development case"),
+            "preregistered": _group(outcomes, sigma, judged, lambda row: row["preregistered"], registered,
+                                    "no judged case's run files all follow the registration's commit" if registered
+                                    else "no selector is judged by the track as it was registered")}
+
+
+def season_progress(season: Season, config: LiveConfig, rows: list[dict]) -> list[dict[str, Any]]:
+    """Each of the season's requirements: what it asks, what the judged cases have (None: a config cannot
+    show it), and whether it is met."""
+    judged = [row for row in rows if row.get("judged")]
+    new = [row for row in judged if row["preregistered"]]
+    tasks = {c.name: c.task.reasoning_gym if isinstance(c.task, ReasoningGymTask) else Path(c.task).name for c in config.cases}
+    each = season.per_case
+    short = [row["case"] for row in new if len(row["accuracy"]) < each.min_strategies or len(row["seeds"]) < each.min_seeds
+             or row["n_test"] < each.min_test_questions]
+    asked = [("judged cases in all", season.min_judged_cases, len(judged)),
+             ("judged pre-registered cases", season.min_new_cases, len(new)),
+             ("task families among the judged cases", season.min_task_families, len({tasks[row["case"]] for row in judged})),
+             ("non-arithmetic task families", season.min_non_arithmetic_families, None),
+             ("targets among the judged cases", season.min_targets, len({row["target"] for row in judged})),
+             ("cases without a programmatic solution strategy", season.min_cases_without_programmatic_solution, None),
+             (f"judged cases whose target answers (almost) nothing zero-shot (base model under {100 * season.answers_nothing_below:g}%)",
+              season.min_cases_target_answers_nothing,
+              sum(row["base"] is not None and row["base"] < season.answers_nothing_below for row in judged))]
+    progress = [{"requirement": what, "required": required, "have": have, "met": None if have is None else have >= required}
+                for what, required, have in asked]
+    return progress + [{"requirement": f"judged pre-registered cases with at least {each.min_strategies} strategies, {each.min_seeds} "
+                                       f"seeds and {each.min_test_questions} test questions", "required": len(new),
+                        "have": len(new) - len(short), "met": not short, "short": short}]
+
+
+def _figures(outcomes: dict[str, list], sigma: list[float]) -> dict[str, Any]:
+    """Every selector's figures over the same cases, and its paired differences to each of REFERENCES
+    it is judged beside, with the cases each way."""
+    from stylefit.selection.quality import difference, summarize_many, win_tie_loss
+
     figures, paired, signs = {}, {}, {}
     if sigma:
         figures = summarize_many(outcomes, sigma)
@@ -475,7 +642,15 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                                        "top1_accuracy": vars(win_tie_loss([d.top1_accuracy for d in per_case]))}
                                 for name, per_case in diffs.items()}
     as_dict = lambda table: {name: {figure: vars(i) for figure, i in row.items()} for name, row in table.items()}
-    return {"n_select": config.n_select, "recipe": config.recipe, "eval": config.eval, "cases": cases,
-            "judged_cases": len(sigma), "incomplete": incomplete, "figures": as_dict(figures),
-            "paired": {ref: as_dict(table) for ref, table in paired.items()}, "paired_signs": signs,
-            "outcomes": {name: [vars(o) for o in per_case] for name, per_case in outcomes.items()}}
+    return {"figures": as_dict(figures), "paired": {ref: as_dict(table) for ref, table in paired.items()}, "paired_signs": signs}
+
+
+def _group(outcomes: dict[str, list], sigma: list[float], judged: list[dict], member: Callable[[dict], bool],
+           selectors: list[str], empty: str) -> dict[str, Any]:
+    """The figures of ``selectors`` over the judged cases that ``member`` takes (judged on their own,
+    as the whole track is); with none, ``empty`` says why and there are no figures."""
+    chosen = [i for i, row in enumerate(judged) if member(row)]
+    group = {"cases": [judged[i]["case"] for i in chosen], "judged_cases": len(chosen), "selectors": selectors}
+    if not chosen or not selectors:
+        return group | {"note": empty, "figures": {}, "paired": {}, "paired_signs": {}}
+    return group | _figures({name: [outcomes[name][i] for i in chosen] for name in selectors}, [sigma[i] for i in chosen])
