@@ -240,9 +240,11 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
         mixed = len({d.split(":")[0] for d in case["devices"].values()}) > 1
         assert not (mixed and case.get("judged"))
         assert (f"{case['case']}: its runs were made on" in " ".join(track["incomplete"])) == mixed
-    # the first season's flagged simple_equations runs are gone: the case was rerun under the new budget or is not judged yet
-    equations = {c["case"]: c for c in track["cases"]}.get("simple_equations-smollm2")
-    assert equations is None or (equations["eval"]["max_new_tokens"] == 640 and not equations["cut_flagged"])
+    # the first season's flagged simple_equations runs (at 128 tokens) are gone; at 640 one run is still flagged, its
+    # uncut-by-a-loop answers runaway counts (README): a new flag anywhere fails here
+    flagged = {c["case"]: c["cut_flagged"] for c in track["cases"] if c["cut_flagged"]}
+    assert flagged == {"simple_equations-smollm2": ["self_style:seed0"]}
+    assert {c["case"]: c for c in track["cases"]}["simple_equations-smollm2"]["eval"]["max_new_tokens"] == 640
 
 
 def test_the_cut_flag_is_past_two_percent_of_the_test_answers():
