@@ -417,7 +417,9 @@ def _adaptive(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorS
     order (survivors, then the later dropped, ties shared); its fine-tunes are committed beside proxy-paper's."""
     from stylefit.selection.adaptive import select_adaptive
 
-    result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype} | spec.params, n=config.n_select,
+    # the proxy rounds fine-tune with the track's recipe (each round sets its epochs), as benchmarks/adaptive_live.py judged it
+    recipe = {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}
+    result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype, "recipe": recipe} | spec.params, n=config.n_select,
                              store=CommittedRuns(store, folder / "proxy_runs"), workers=workers, progress=progress)
     return {"means": result.preference, "higher_is_better": True,
             "adaptive": result.to_dict()}
