@@ -29,8 +29,9 @@ from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
 from stylefit.models.device import resolve_device
-from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive
+from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive, steps_per_run
 from stylefit.selection.quality import CaseOutcome, accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
+from stylefit.training.recipe import Recipe
 from stylefit.training.runs import device_kind
 
 ROOT = Path(__file__).resolve().parent
@@ -116,6 +117,11 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
             sign = 1.0 if data["higher_is_better"] else -1.0
             row[name] = vars(evaluate(sign * np.array([data["means"][s] for s in case.strategies]), acc))
     row["proxy_paper_steps"], row["proxy_paper_seconds"] = proxy_paper_cost(folder, case.strategies)
+    proxy = folder / "scores" / "proxy.json"
+    if proxy.is_file():  # its runs are not committed: their steps follow from what it was asked (one run per strategy)
+        asked = json.loads(proxy.read_text(encoding="utf-8"))["asked"]
+        recipe = Recipe(**asked["params"].get("recipe", {}))
+        row["proxy_steps"] = len(asked["strategies"]) * steps_per_run(asked["n_select"], recipe.epochs, recipe.batch_size)
     return row
 
 
@@ -142,7 +148,7 @@ def curve(rows: list[dict]) -> list[dict]:
     for name in BESIDE:
         if all(name in row for row in rows):
             figures = summarize_many({name: [CaseOutcome(**row[name]) for row in rows]}, sigma)[name]
-            steps = [row["proxy_paper_steps"] for row in rows] if name == "proxy-paper" else None
+            steps = [row.get(f"{name.replace('-', '_')}_steps") for row in rows] if name in ("proxy-paper", "proxy") else None
             points.append({"selector": name, "figures": {k: vars(v) for k, v in figures.items()}, "steps": steps})
     return points
 
@@ -189,21 +195,30 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "adaptive")
     args = parser.parse_args()
     config = load_live_config(args.config)
-    rows = []
+    rows, unjudged = [], []
     for case in config.cases:
         if args.case and case.name not in args.case:
             continue
-        results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun, args.device)
-        if args.run_only:
-            continue
-        row = judge_case(config, case, results)
+        try:
+            results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun,
+                               args.device)
+        except StylefitError as e:  # e.g. a case bound to a GPU, with no committed results: said, never skipped silently
+            if args.run_only:
+                raise
+            row = f"the selector has not run on it: {e}"
+        else:
+            if args.run_only:
+                continue
+            row = judge_case(config, case, results)
         print(f"{case.name}: {'judged' if isinstance(row, dict) else f'not judged ({row})'}", flush=True)
         if isinstance(row, dict):
             rows.append(row)
+        else:
+            unjudged.append(f"{case.name}: {row}")
     if args.run_only:
         return
     points = curve(rows) if rows else []
-    write_atomic(args.out.with_suffix(".json"), json.dumps({"cases": rows, "curve": points}, indent=1) + "\n")
+    write_atomic(args.out.with_suffix(".json"), json.dumps({"cases": rows, "not_judged": unjudged, "curve": points}, indent=1) + "\n")
     if points:
         plot(points, args.out.with_suffix(".png"))
     lines = ["# The adaptive selector on the live track (issue 24)", "",
@@ -211,6 +226,7 @@ def main() -> None:
              "(`benchmarks/adaptive/preregistration.toml`), judged on each case whose ground truth is complete, beside the "
              "track's committed selectors. Regret in accuracy points; steps are fine-tune optimizer steps."
              + (f" NOT the pre-registered settings: {json.dumps(args.settings)} over them." if args.settings else ""), "",
+             *[f"Not judged: {line}." for line in unjudged], "",
              "## Quality against budget", "",
              f"Over the {len(rows)} judged case(s): weighted ρ and mean regret with 95% bootstrap intervals over cases; steps "
              "per case; their share of proxy-paper's steps on the same case; the paired ρ difference from proxy-paper with the "

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 RESULTS = REPO / "benchmarks" / "results"
 LIVE_REFERENCE = "sppl"
-PAPER_SELECTORS = ("SPPL k=2 (paper)", "perplexity", "train-on-100 proxy")
+PAPER_SELECTORS = ("SPPL k=2 (paper)", "perplexity", "train-on-100 proxy", "adaptive: SPPL shortlist, then the proxy")
 
 
 LIVE_PICKS = ("proxy-paper", "proxy", "sppl", "ppl")  # each case's picks by these, in the README
@@ -105,7 +105,31 @@ def paper_block(track: dict[str, Any]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-BLOCKS = {"live-figures": (RESULTS / "live_track.json", live_block), "paper-figures": (RESULTS / "paper_track.json", paper_block)}
+def adaptive_block(judged: dict[str, Any]) -> str:
+    """The adaptive selector on the live track, without a budget: against proxy-paper on the same
+    cases, its regret per case, and its fine-tune steps as a share of proxy-paper's."""
+    rows = judged["cases"]
+    [point] = [p for p in judged["curve"] if p["selector"] == "adaptive" and p["budget_steps"] == 0]
+    [paper] = [p for p in judged["curve"] if p["selector"] == "proxy-paper"]
+    signs = point["vs_proxy_paper_rho_signs"]
+    unsolved = sum(any(n.startswith("regime: the target answers") for n in r["runs"][0]["stages"][0]["notes"]) for r in rows)
+    lines = [f"Live track, {len(rows)} judged cases: weighted ρ {_interval(point['figures']['weighted_spearman'])} without a budget, "
+             f"proxy-paper {_interval(paper['figures']['weighted_spearman'])} on the same cases (Δρ "
+             f"{_interval(point['vs_proxy_paper']['weighted_spearman'], signed=True)}; better/tied/worse {signs['wins']}/"
+             f"{signs['ties']}/{signs['losses']}, sign test p={signs['sign_test_p']:.2f}); mean regret "
+             f"{_interval(point['figures']['regret_points'], 1)} points.",
+             f"The regime check sent every strategy to the proxy in {unsolved} of {len(rows)} cases (the target answers under a "
+             "fifth of its training questions zero-shot)."]
+    for row, steps, share in zip(rows, point["steps"], point["share_of_proxy_paper"]):
+        run = row["runs"][0]
+        pick = run["pick"] or " = ".join(run["tied_best"])
+        lines.append(f"{row['case']}: pick {pick} (true best {row['best']}, regret {run['outcome']['regret_points']:.1f} points), "
+                     f"{steps} fine-tune steps, {share:.0%} of proxy-paper's {row['proxy_paper_steps']}.")
+    return "\n".join(lines)
+
+
+BLOCKS = {"live-figures": (RESULTS / "live_track.json", live_block), "paper-figures": (RESULTS / "paper_track.json", paper_block),
+          "adaptive-figures": (RESULTS / "adaptive.json", adaptive_block)}
 
 
 def render(name: str) -> str:

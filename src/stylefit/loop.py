@@ -76,7 +76,9 @@ class RunConfig(BaseModel):
     n: int = Field(50, ge=2)
     full_size: int | None = Field(None, ge=1)
     keep_wrong: bool = Field(False, description="put responses that stayed wrong (and were not fixed) in the training set")
-    scorer: str = "ppl"  # the README's default, by the live and paper tracks
+    # The adaptive selector (pre-registered settings): on the live track its picks match the
+    # fine-tuning proxies', whose picks beat familiarity's there and on the paper track (README).
+    scorer: str = "adaptive"
     scorer_params: dict[str, Any] = Field(default_factory=dict)
     sample_seed: int | None = None
     bootstrap: int = Field(2000, ge=100)
