@@ -21,15 +21,7 @@ def target(tiny_target):
     return tiny_target
 
 
-def write_config(tmp_path, target, selectors='', extra_case=''):
-    root = write_task(tmp_path / "task", n=12)
-    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
-    (root / "train.jsonl").write_text("".join(
-        json.dumps(r | {"metadata": {"solution": f"{r['question'][8:-1]} = {r['gold']}"}}) + "\n" for r in rows))
-    tests = [{"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)} for i in range(4)]  # none is a training question
-    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
-    (root / "task.json").write_text(json.dumps(json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
-    selectors = selectors or '''
+TINY_SELECTORS = '''
 [[selectors]]
 name = "length"
 scorer = "length"
@@ -44,6 +36,17 @@ name = "proxy"
 scorer = "paper_proxy"
 params = {n = 4, validation = 2}
 '''
+
+
+def write_config(tmp_path, target, selectors='', extra_case=''):
+    root = write_task(tmp_path / "task", n=12)
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    (root / "train.jsonl").write_text("".join(
+        json.dumps(r | {"metadata": {"solution": f"{r['question'][8:-1]} = {r['gold']}"}}) + "\n" for r in rows))
+    tests = [{"id": f"t{i}", "question": f"What is {i} + 7?", "gold": str(i + 7)} for i in range(4)]  # none is a training question
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tests))
+    (root / "task.json").write_text(json.dumps(json.loads((root / "task.json").read_text()) | {"test": "test.jsonl"}))
+    selectors = selectors or TINY_SELECTORS
     path = tmp_path / "live.toml"
     path.write_text(f'''results = "results"
 n_select = 4
@@ -374,21 +377,8 @@ def test_a_case_is_preregistered_only_when_every_run_file_was_first_committed_af
     assert not preregistered and reason.startswith("preregistration.toml is not in a git repository (")
 
 
-REGISTRATION = '''recommended = "ppl"
-[[selectors]]
-name = "length"
-scorer = "length"
-[[selectors]]
-name = "random"
-scorer = "random"
-[[selectors]]
-name = "ppl"
-scorer = "ppl"
-[[selectors]]
-name = "proxy"
-scorer = "paper_proxy"
-params = {n = 5, validation = 2}
-[season]
+# the tiny track's selectors, but proxy registered with n = 5: the track runs it with 4
+REGISTRATION = 'recommended = "ppl"\n' + TINY_SELECTORS.replace("n = 4,", "n = 5,") + '''[season]
 min_judged_cases = 2
 min_new_cases = 1
 min_task_families = 1
