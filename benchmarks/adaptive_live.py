@@ -24,22 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from stylefit.bench.live.track import CommittedRuns, case_truth, load_live_config
+from stylefit.bench.live.track import CommittedRuns, case_truth, load_live_config, proxy_rounds_recipe
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
 from stylefit.models.device import resolve_device
 from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive, steps_per_run
-from stylefit.selection.quality import CaseOutcome, accuracy_spread, difference, evaluate, summarize_many, win_tie_loss
+from stylefit.selection.quality import (CaseOutcome, accuracy_spread, difference, evaluate, format_interval, summarize_many,
+                                        win_tie_loss)
 from stylefit.training.recipe import Recipe
 from stylefit.training.runs import device_kind
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _interval(f: dict, digits: int = 2, signed: bool = False) -> str:
-    sign = "+" if signed else ""
-    return f"{f['estimate']:{sign}.{digits}f} [{f['low']:{sign}.{digits}f}, {f['high']:{sign}.{digits}f}]"
 BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 
 
@@ -53,7 +49,7 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     folder = config.path(config.results) / case.name
     # settings other than the pre-registered ones keep their results apart
     results_dir = folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else ""))
-    recipe = {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}  # each round sets its epochs
+    recipe = proxy_rounds_recipe(config, case)
     results = []
     for budget in [0, *budgets]:
         settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": recipe} | overrides | {"budget_steps": budget})
@@ -131,25 +127,24 @@ def curve(rows: list[dict]) -> list[dict]:
     proxy-paper with the cases each way; then the committed selectors beside it, as points."""
     sigma = [row["sigma"] for row in rows]
     budgets = [run["budget_steps"] for run in rows[0]["runs"]]
+    beside = {n: [CaseOutcome(**row[n]) for row in rows] for n in BESIDE if all(n in row for row in rows)}
     points = []
     for i, budget in enumerate(budgets):
         mine = [CaseOutcome(**row["runs"][i]["outcome"]) for row in rows]
-        named = {"adaptive": mine} | {n: [CaseOutcome(**row[n]) for row in rows] for n in BESIDE if all(n in row for row in rows)}
-        figures = summarize_many(named, sigma)
-        point = {"selector": "adaptive", "budget_steps": budget, "figures": {k: vars(v) for k, v in figures["adaptive"].items()},
+        figures = summarize_many({"adaptive": mine}, sigma)["adaptive"]
+        point = {"selector": "adaptive", "budget_steps": budget, "figures": {k: vars(v) for k, v in figures.items()},
                  "steps": [row["runs"][i]["steps"] for row in rows],
                  "share_of_proxy_paper": [row["runs"][i]["steps"] / row["proxy_paper_steps"] if row["proxy_paper_steps"] else None
                                           for row in rows]}
-        if "proxy-paper" in named:
-            diffs = [difference(a, b) for a, b in zip(mine, named["proxy-paper"])]
+        if "proxy-paper" in beside:
+            diffs = [difference(a, b) for a, b in zip(mine, beside["proxy-paper"])]
             point["vs_proxy_paper"] = {k: vars(v) for k, v in summarize_many({"d": diffs}, sigma)["d"].items()}
             point["vs_proxy_paper_rho_signs"] = vars(win_tie_loss([d.spearman for d in diffs]))
         points.append(point)
-    for name in BESIDE:
-        if all(name in row for row in rows):
-            figures = summarize_many({name: [CaseOutcome(**row[name]) for row in rows]}, sigma)[name]
-            steps = [row.get(f"{name.replace('-', '_')}_steps") for row in rows] if name in ("proxy-paper", "proxy") else None
-            points.append({"selector": name, "figures": {k: vars(v) for k, v in figures.items()}, "steps": steps})
+    for name, outcomes in beside.items():
+        figures = summarize_many({name: outcomes}, sigma)[name]
+        steps = [row.get(f"{name.replace('-', '_')}_steps") for row in rows] if name in ("proxy-paper", "proxy") else None
+        points.append({"selector": name, "figures": {k: vars(v) for k, v in figures.items()}, "steps": steps})
     return points
 
 
@@ -242,9 +237,9 @@ def main() -> None:
         vs = point.get("vs_proxy_paper", {}).get("weighted_spearman")
         signs = point.get("vs_proxy_paper_rho_signs")
         signs = f"{signs['wins']}/{signs['ties']}/{signs['losses']} (p={signs['sign_test_p']:.2f})" if signs else "-"
-        lines.append(f"| {point['selector']} | {point.get('budget_steps', '-')} | {_interval(f['weighted_spearman'])} | "
-                     f"{_interval(f['regret_points'], 1)} | {max(regret):.1f} | {' '.join(map(str, point['steps'])) if point['steps'] else '0'} | "
-                     f"{' '.join(f'{x:.0%}' for x in shares) or '-'} | {_interval(vs, signed=True) if vs else '-'} | "
+        lines.append(f"| {point['selector']} | {point.get('budget_steps', '-')} | {format_interval(f['weighted_spearman'])} | "
+                     f"{format_interval(f['regret_points'], 1)} | {max(regret):.1f} | {' '.join(map(str, point['steps'])) if point['steps'] else '0'} | "
+                     f"{' '.join(f'{x:.0%}' for x in shares) or '-'} | {format_interval(vs, signed=True) if vs else '-'} | "
                      f"{signs} |")
     lines += ["", "## Per case", "",
               "| case | budget (steps) | pick | P(best) | true best | regret | ρ | steps | proxy-paper's steps | device | stopped |",

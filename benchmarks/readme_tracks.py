@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from stylefit.selection.quality import format_interval
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -29,13 +30,6 @@ LIVE_PICKS = ("proxy-paper", "proxy", "sppl", "ppl")  # each case's picks by the
 
 def markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}:start (made by benchmarks/readme_tracks.py) -->", f"<!-- {name}:end -->"
-
-
-def _interval(f: dict[str, float], digits: int = 2, signed: bool = False) -> str:
-    sign = "+" if signed else ""
-    if f["low"] is None or math.isnan(f["low"]):  # one case: no interval over cases
-        return f"{f['estimate']:{sign}.{digits}f} (no interval)"
-    return f"{f['estimate']:{sign}.{digits}f} [{f['low']:{sign}.{digits}f}, {f['high']:{sign}.{digits}f}]"
 
 
 def live_block(track: dict[str, Any]) -> str:
@@ -82,12 +76,12 @@ def live_block(track: dict[str, Any]) -> str:
     order = sorted(track["figures"], key=lambda n: -track["figures"][n]["weighted_spearman"]["estimate"])
     for name in order:
         f = track["figures"][name]
-        diff = _interval(paired[name]["weighted_spearman"], signed=True) if name in paired else "—"
+        diff = format_interval(paired[name]["weighted_spearman"], signed=True) if name in paired else "—"
         s = signs.get(name, {}).get("spearman")
         sign = f"{s['wins']}/{s['ties']}/{s['losses']} (p={s['sign_test_p']:.2f})" if s else "—"
         costs = [f"{cost} on {device}" for device in ("cpu", "cuda") if (cost := _cost(track, name, device)) != "-"]
-        lines.append(f"| {name} | {_interval(f['weighted_spearman'])} | {diff} | {sign} | "
-                     f"{_interval(f['regret_points'], 1)} | {', '.join(costs) or '-'} |")
+        lines.append(f"| {name} | {format_interval(f['weighted_spearman'])} | {diff} | {sign} | "
+                     f"{format_interval(f['regret_points'], 1)} | {', '.join(costs) or '-'} |")
     return "\n".join(lines)
 
 
@@ -97,10 +91,10 @@ def paper_block(track: dict[str, Any]) -> str:
     lines = []
     for name in PAPER_SELECTORS:
         s = selectors[name]
-        line = f"{name}: weighted ρ {_interval(s['figures']['weighted_spearman'], 3)} over {s['n_cases']} cases"
+        line = f"{name}: weighted ρ {format_interval(s['figures']['weighted_spearman'], 3)} over {s['n_cases']} cases"
         if (vs := s.get("vs_reference")) and name != PAPER_SELECTORS[0]:  # the first is the reference itself
-            line += (f"; against {PAPER_SELECTORS[0]} on the same {vs['n_cases']} cases, Δρ {_interval(vs['figures']['weighted_spearman'], 3, True)}"
-                     f" and Δ top-1 accuracy {_interval(vs['figures']['top1_accuracy_points'], 2, True)} points")
+            line += (f"; against {PAPER_SELECTORS[0]} on the same {vs['n_cases']} cases, Δρ {format_interval(vs['figures']['weighted_spearman'], 3, True)}"
+                     f" and Δ top-1 accuracy {format_interval(vs['figures']['top1_accuracy_points'], 2, True)} points")
         lines.append(line + ".")
     return "\n".join(f"- {line}" for line in lines)
 
@@ -113,11 +107,11 @@ def adaptive_block(judged: dict[str, Any]) -> str:
     [paper] = [p for p in judged["curve"] if p["selector"] == "proxy-paper"]
     signs = point["vs_proxy_paper_rho_signs"]
     unsolved = sum(any(n.startswith("regime: the target answers") for n in r["runs"][0]["stages"][0]["notes"]) for r in rows)
-    lines = [f"Live track, {len(rows)} judged cases: weighted ρ {_interval(point['figures']['weighted_spearman'])} without a budget, "
-             f"proxy-paper {_interval(paper['figures']['weighted_spearman'])} on the same cases (Δρ "
-             f"{_interval(point['vs_proxy_paper']['weighted_spearman'], signed=True)}; better/tied/worse {signs['wins']}/"
+    lines = [f"Live track, {len(rows)} judged cases: weighted ρ {format_interval(point['figures']['weighted_spearman'])} without a budget, "
+             f"proxy-paper {format_interval(paper['figures']['weighted_spearman'])} on the same cases (Δρ "
+             f"{format_interval(point['vs_proxy_paper']['weighted_spearman'], signed=True)}; better/tied/worse {signs['wins']}/"
              f"{signs['ties']}/{signs['losses']}, sign test p={signs['sign_test_p']:.2f}); mean regret "
-             f"{_interval(point['figures']['regret_points'], 1)} points.",
+             f"{format_interval(point['figures']['regret_points'], 1)} points.",
              f"The regime check sent every strategy to the proxy in {unsolved} of {len(rows)} cases (the target answers under a "
              "fifth of its training questions zero-shot)."]
     for row, steps, share in zip(rows, point["steps"], point["share_of_proxy_paper"]):

@@ -24,6 +24,7 @@ This is not the paper's own tie handling (see `bench.paper.tables`, used only to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -131,6 +132,15 @@ class Interval:
 
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
+
+
+def format_interval(i: dict[str, float], digits: int = 2, signed: bool = False) -> str:
+    """'0.57 [0.52, 0.65]' from an Interval's fields (``vars``), signed for differences; with one case
+    there is no interval over cases, and it says so."""
+    sign = "+" if signed else ""
+    if i["low"] is None or math.isnan(i["low"]):
+        return f"{i['estimate']:{sign}.{digits}f} (no interval)"
+    return f"{i['estimate']:{sign}.{digits}f} [{i['low']:{sign}.{digits}f}, {i['high']:{sign}.{digits}f}]"
 
 
 # Figure -> (CaseOutcome field, weighted by sigma?, scale). The paper reports the first two.

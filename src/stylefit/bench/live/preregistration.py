@@ -23,6 +23,8 @@ from pathlib import Path
 
 from stylefit.core.errors import StylefitError
 
+AS_REGISTERED = "as registered"  # a selector the track judges with its registered settings
+
 
 class Registration:
     """The registration file as git knows it: the commit that first added it (None with ``reason``

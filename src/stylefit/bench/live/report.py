@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from stylefit.bench.live.preregistration import AS_REGISTERED
 from stylefit.data.jsonl import write_atomic
 from stylefit.training.summary import CUT_FLAG
 
@@ -179,7 +180,7 @@ def preregistration_lines(track: dict[str, Any]) -> list[str]:
                   "files (read from git); its figures use only the selectors that the track judges as registered.", ""]
         if reg["changed_since_registration"]:
             lines += [f"**Changed since registered:** `{reg['file']}` differs from its first commit; it is judged as registered.", ""]
-        lines += [f"- `{name}`: {why}" for name, why in reg["selectors"].items() if why != "as registered"] + [""]
+        lines += [f"- `{name}`: {why}" for name, why in reg["selectors"].items() if why != AS_REGISTERED] + [""]
     if new["figures"]:
         lines += [f"Judged pre-registered cases: {new['judged_cases']} ({', '.join(new['cases'])}); 95% percentile bootstrap "
                   "intervals over these cases alone (none with fewer than 2).", ""] + figure_tables(new, in_group(new)) + [""]

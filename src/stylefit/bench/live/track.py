@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylefit.bench.live.preregistration import Registration
+from stylefit.bench.live.preregistration import AS_REGISTERED, Registration
 from stylefit.core.config_file import config_path, first_error, read_config, require_inputs
 from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store
@@ -411,15 +411,20 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
             "seconds": round(sum(r.timings.get("total_s", 0.0) for r in result.runs), 1), "device": " and ".join(devices)}
 
 
+def proxy_rounds_recipe(config: LiveConfig, case: CaseConfig) -> dict[str, Any]:
+    """The recipe the adaptive selector's proxy rounds fine-tune with on a case: the track's, without
+    its epochs (each round sets its own); the track and benchmarks/adaptive_live.py both use it."""
+    return {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}
+
+
 def _adaptive(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress,
               workers: int = 1) -> dict:
     """The adaptive selector (issue 24) on the case's first n_select questions. Its preference is its
     order (survivors, then the later dropped, ties shared); its fine-tunes are committed beside proxy-paper's."""
     from stylefit.selection.adaptive import select_adaptive
 
-    # the proxy rounds fine-tune with the track's recipe (each round sets its epochs), as benchmarks/adaptive_live.py judged it
-    recipe = {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}
-    result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype, "recipe": recipe} | spec.params, n=config.n_select,
+    result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype, "recipe": proxy_rounds_recipe(config, case)}
+                             | spec.params, n=config.n_select,
                              store=CommittedRuns(store, folder / "proxy_runs"), workers=workers, progress=progress)
     return {"means": result.preference, "higher_is_better": True,
             "adaptive": result.to_dict()}
@@ -544,8 +549,6 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 "selectors": agreement, "season": season_progress(prereg.season, config, cases)},
             "groups": _groups(config, prereg, agreement, outcomes, sigma, [row for row in cases if row.get("judged")])}
 
-
-AS_REGISTERED = "as registered"
 
 
 def load_preregistration(registration: Registration) -> Preregistration:
