@@ -45,8 +45,11 @@ def live_block(track: dict[str, Any]) -> str:
     for c in judged:
         flags = []
         if c.get("cut_flagged"):
+            swaps = c["cut_bound"]["could_swap"]
             flags.append(f"{len(c['cut_flagged'])} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens "
-                         "(answers caught in a loop aside)")
+                         "(answers caught in a loop aside); were every cut answer right, "
+                         + (f"{len(swaps)} pair(s) of strategies could swap ({'; '.join(' and '.join(p) for p in swaps)})" if swaps
+                            else "the ranking would hold"))
         devices = sorted(set(c["devices"].values()))
         flags.append(f"runs on {' and '.join(devices)}")
         flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")
@@ -64,8 +67,15 @@ def live_block(track: dict[str, Any]) -> str:
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
         picks = [f"{name} {' = '.join(c['picks'][name])} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
         lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
+        if c.get("cut_flagged"):
+            lines.append(f"{c['case']}: " + cut_line(c))
     if not track["figures"]:
         return "\n".join(lines)
+    if any(c.get("cut_flagged") for c in judged):
+        moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
+                 for name, row in track["figures"].items()}
+        worst = max(moves, key=moves.get)
+        lines.append(f"Judged again with every cut answer counted right, no selector's weighted ρ moves by more than {moves[worst]:.3f} ({worst}).")
     lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
               f"interval over the {track['judged_cases']} judged case(s); paired differences from `{LIVE_REFERENCE}`, with the "
               "cases where the selector ranked better/tied/worse and a sign test; its seconds per strategy where it ran.", "",
@@ -83,6 +93,22 @@ def live_block(track: dict[str, Any]) -> str:
         lines.append(f"| {name} | {format_interval(f['weighted_spearman'])} | {diff} | {sign} | "
                      f"{format_interval(f['regret_points'], 1)} | {', '.join(costs) or '-'} |")
     return "\n".join(lines)
+
+
+def cut_line(case: dict[str, Any]) -> str:
+    """What a case's cut answers could change (every one counted right) and what its probes found."""
+    bound, means = case["cut_bound"], {s: a["mean"] for s, a in case["accuracy"].items()}
+    flagged = {run.rpartition(":seed")[0] for run in case["cut_flagged"]}
+    spans = ", ".join(f"{s} {100 * means[s]:.1f}%, at least {100 * low:.1f} and at most {100 * high:.1f}"
+                      for s, (low, high) in bound["strategies"].items() if s in flagged)
+    swaps = "; ".join(f"{a} and {b}, {100 * abs(means[a] - means[b]):.1f} points apart" for a, b in bound["could_swap"])
+    text = (f"were every cut answer (not in a loop) wrong and were every one right, whatever a larger budget made of them: "
+            f"{spans}; pairs of strategies that could swap: {swaps or 'none'}")
+    for probe in case.get("cut_probes", []):
+        text += (f"; probe of {probe['run']}: its {probe['cut_not_looping']} cut answers given {probe['probe_budget']} tokens "
+                 f"instead of {probe['budget']} (fine-tuned again on {probe['probe_device']}): {probe['end_within_probe_budget']} end, "
+                 f"{probe['looping_at_probe_budget']} fall into a loop, {probe['correct_at_probe_budget']} right")
+    return text + "."
 
 
 def paper_block(track: dict[str, Any]) -> str:

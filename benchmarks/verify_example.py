@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument("--out", default="verify_example", help="results file name (without extension)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own, one per core); on a machine "
                         "shared with another CPU-heavy job, 1 avoids OpenMP threads spinning against it")
+    parser.add_argument("--compare", metavar="JSON", help="recipe fields of a new recipe, e.g. '{\"padding_free\": true}': run "
+                        "the grid with the old recipe and then the new one, each with a fresh store, and write "
+                        "<out>_compare.{json,md}: time and accuracy per run side by side, and how many answers agree")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,6 +106,8 @@ def main() -> None:
 
     recipe = Recipe(epochs=args.epochs)
     progress_seen: set[str] = set()
+    if args.compare:
+        return compare(Recipe, recipe, json.loads(args.compare), strategies, seeds, args)
 
     def progress(stage: str, total: int, advance: int) -> None:
         if stage not in progress_seen:
@@ -191,6 +196,61 @@ def main() -> None:
         "alone for reference. Accuracies are single runs on n test questions: see the noise floor before comparing them.",
     ]
     write_atomic(RESULTS / f"{args.out}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def compare(recipe_class, old, changes: dict, strategies: list[str], seeds: list[int], args) -> None:
+    """The old and the new recipe's grids in one process, one after the other, each in a fresh store: per run
+    the time (total and training) and the strict accuracy, and how many of its answers are the same text."""
+    from stylefit.data.jsonl import write_atomic
+    from stylefit.models.registry import DEFAULT_MODEL
+    from stylefit.training import verify
+
+    new = recipe_class.model_validate(old.model_dump() | changes)
+    grids = {}
+    for name, recipe in (("old", old), ("new", new)):
+        log(f"{name} recipe: {recipe.model_dump(mode='json')}")
+        with tempfile.TemporaryDirectory(prefix="stylefit-bench-") as tmp:
+            t0 = time.perf_counter()
+            result = verify(EXAMPLE, EXAMPLE / "candidates", targets=DEFAULT_MODEL, strategies=strategies, seeds=seeds, recipe=recipe,
+                            n_train=args.n_train, n_test=args.n_test, base=False, store=Path(tmp) / "store.sqlite",
+                            progress=lambda stage, total, k: None)
+            grids[name] = (result, time.perf_counter() - t0)
+        assert result.computed == len(result.runs), "the store was fresh: every run must have been computed"
+        log(f"{name} grid done in {grids[name][1]:.0f}s")
+    rows = []
+    for before, after in zip(grids["old"][0].runs, grids["new"][0].runs):
+        assert before.label == after.label
+        same = sum(a.output == b.output for a, b in zip(before.evaluation.items, after.evaluation.items))
+        rows.append({"run": before.label.split(":", 1)[1], "old_total_s": round(before.timings["total_s"], 1),
+                     "new_total_s": round(after.timings["total_s"], 1),
+                     "speedup": round(before.timings["total_s"] / after.timings["total_s"], 2),
+                     "old_train_s": round(before.training.train_s, 1), "new_train_s": round(after.training.train_s, 1),
+                     "train_speedup": round(before.training.train_s / after.training.train_s, 2),
+                     "old_strict": before.evaluation.accuracy_strict, "new_strict": after.evaluation.accuracy_strict,
+                     "same_answers": same, "n_test": before.evaluation.n,
+                     "old_last_loss": round(before.training.loss_history[-1][1], 4), "new_last_loss": round(after.training.loss_history[-1][1], 4)})
+    noise = grids["old"][0].cases[0].noise.run_sd
+    figures = {"machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
+               "model": DEFAULT_MODEL, "old_recipe": old.model_dump(mode="json"), "changes": changes,
+               "n_train": args.n_train, "n_test": args.n_test, "strategies": strategies, "seeds": seeds,
+               "old_grid_s": round(grids["old"][1], 1), "new_grid_s": round(grids["new"][1], 1),
+               "grid_speedup": round(grids["old"][1] / grids["new"][1], 2), "old_noise_floor_run_sd": round(noise, 4), "runs": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = f"{args.out}_compare"
+    write_atomic(RESULTS / f"{out}.json", json.dumps(figures, indent=2) + "\n")
+    lines = [f"# verify on examples/chain_sum: the old recipe and {json.dumps(changes)}, side by side", "",
+             f"Produced by `python benchmarks/verify_example.py {' '.join(sys.argv[1:])}`; one process, one machine, each grid "
+             f"in a fresh store, the old first. {figures['machine']}; {DEFAULT_MODEL}; n_train {args.n_train}, n_test {args.n_test}, "
+             f"seeds {seeds}. The base model is not run (no fine-tune: the recipe does not touch it).", "",
+             f"Grid: {figures['old_grid_s']} s → {figures['new_grid_s']} s, **{figures['grid_speedup']}x**.", "",
+             "| run | total s (old → new) | speedup | train s (old → new) | train speedup | strict (old → new) | same answers | last loss (old → new) |",
+             "|---|---|---|---|---|---|---|---|",
+             *[f"| {r['run']} | {r['old_total_s']} → {r['new_total_s']} | {r['speedup']}x | {r['old_train_s']} → {r['new_train_s']} | "
+               f"{r['train_speedup']}x | {100 * r['old_strict']:.0f}% → {100 * r['new_strict']:.0f}% | {r['same_answers']}/{r['n_test']} | "
+               f"{r['old_last_loss']} → {r['new_last_loss']} |" for r in rows], "",
+             f"One run of the old recipe strays by sd {100 * noise:.1f} points (its noise floor: seed sd and test items).", ""]
+    write_atomic(RESULTS / f"{out}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

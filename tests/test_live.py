@@ -248,6 +248,48 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     flagged = {c["case"]: c["cut_flagged"] for c in track["cases"] if c["cut_flagged"]}
     assert flagged == {"simple_equations-smollm2": ["self_style:seed0"]}
     assert {c["case"]: c for c in track["cases"]}["simple_equations-smollm2"]["eval"]["max_new_tokens"] == 640
+    # ... and what its cut answers could change: however they ended, only strategies within the case's noise
+    # of each other could swap, and no selector's weighted ρ moves by 0.01
+    for case in track["cases"]:
+        for a, b in case["cut_bound"]["could_swap"]:
+            assert abs(case["accuracy"][a]["mean"] - case["accuracy"][b]["mean"]) < case["noise"]["run_sd"], (case["case"], a, b)
+        low, high = case["cut_bound"]["strategies"].get("self_style", (0, 0))
+        assert case["case"] != "simple_equations-smollm2" or high < min(a["mean"] for s, a in case["accuracy"].items() if s != "self_style")
+    for name, row in track["figures"].items():
+        moved = track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"]
+        assert abs(moved) < 0.01 or np.isnan(moved), name
+    assert "no selector's weighted ρ moves by more than" in text
+    # a probe of a flagged run answered exactly its cut answers again, after fine-tuning the same run (its key)
+    for case in track["cases"]:
+        for probe in case["cut_probes"]:
+            run = next(json_module.loads(p.read_text()) for p in (results / "live" / case["case"] / "runs").glob("*.json")
+                       if json_module.loads(p.read_text())["key"] == probe["run_key"])
+            assert f"{run['strategy']}:seed{run['seed']}" == probe["run"] and probe["budget"] == case["eval"]["max_new_tokens"]
+            assert probe["cut_not_looping"] == case["cut"][probe["run"]] - case["looping"].get(probe["run"], 0)
+            assert f"Probed (benchmarks/live/cut_probe.py): {probe['run']}" in text
+
+
+def test_cut_answers_bound_a_strategy_and_name_the_pairs_that_could_swap():
+    from stylefit.training.summary import cut_bounds, pairs_that_could_swap
+
+    def row(name, accuracies, cut, loops, right):
+        mean = sum(accuracies) / len(accuracies)
+        return StrategyAccuracy(name, 1, [0, 1], accuracies, accuracies, accuracies, mean, mean, mean, 0.0, 0.03, 0.03, 0.4, 0.6,
+                                False, 0.0, 0, cut_per_seed=cut, looping_per_seed=loops, cut_right_per_seed=right)
+
+    rows = [row("a", [0.50, 0.52], [0, 0], [0, 0], [0, 0]), row("b", [0.40, 0.40], [30, 6], [0, 6], [0, 0]),
+            row("c", [0.99, 0.99], [9, 0], [0, 0], [0, 0]), row("d", [0.20, 0.20], [0, 6], [0, 0], [0, 3])]
+    bounds = cut_bounds(rows, n_test=300)
+    means = {r.strategy: r.mean for r in rows}
+    assert bounds["a"] == pytest.approx((0.51, 0.51))
+    assert bounds["b"] == pytest.approx((0.40, 0.45))  # 30 more right in seed 0; seed 1's cut answers all loop
+    assert bounds["c"] == pytest.approx((0.99, 0.995))  # seed 0 at most every answer right: 100%, not 102%
+    assert bounds["d"] == pytest.approx((0.195, 0.205))  # 3 of seed 1's 6 are right as they stand: a longer answer could turn them
+    assert pairs_that_could_swap(means, bounds) == []
+    bounds["b"] = (0.40, 0.51)  # b could reach a: a tie at the top is a changed order
+    assert pairs_that_could_swap(means, bounds) == [("a", "b")]
+    assert pairs_that_could_swap({"x": 0.3, "y": 0.3}, {"x": (0.3, 0.3), "y": (0.3, 0.31)}) == [("x", "y")]  # a tie that could break
+    assert pairs_that_could_swap({"x": 0.3, "y": 0.3}, {"x": (0.3, 0.3), "y": (0.3, 0.3)}) == []
 
 
 def test_the_cut_flag_is_past_two_percent_of_the_test_answers():
@@ -431,7 +473,9 @@ def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registe
     assert new["figures"]["ppl"]["weighted_spearman"]["estimate"] == 1.0
     season = {r["requirement"]: r for r in track["preregistration"]["season"]}
     assert season["judged cases in all"] == {"requirement": "judged cases in all", "required": 2, "have": 2, "met": True}
-    assert season["non-arithmetic task families"]["met"] is None  # no config can tell
+    # the tiny task is a folder of its own, not a reasoning-gym family: never counted as non-arithmetic
+    assert season["non-arithmetic task families (by reasoning-gym's categories)"]["have"] == 0
+    assert [row["task_category"] for row in track["cases"]] == [None, None]
     assert season["judged pre-registered cases with at least 2 strategies, 2 seeds and 300 test questions"]["met"]
     text = live_markdown(track)
     assert "Development case, not pre-registered: 1 of its 1 run files" in text and "\nPre-registered: all 1 of its run files" in text
@@ -483,3 +527,12 @@ def test_the_first_season_cases_are_development_cases_and_the_registration_names
     assert committed_track["preregistration"]["registered"] and not committed_track["preregistration"]["changed_since_registration"]
     assert committed_track["groups"]["preregistered"]["judged_cases"] == 0
     assert committed_track["groups"]["development"]["figures"] == committed_track["figures"]
+    # what the season asks of its families and strategy sets, counted from reasoning-gym's categories and the manifests:
+    # the first season is arithmetic (simple_equations is reasoning-gym's algebra) and has gold in every case
+    rows = {row["case"]: row for row in committed_track["cases"]}
+    assert {name: row["task_category"] for name, row in rows.items()} == {
+        "chain_sum-smollm2": "arithmetic", "products-smollm2": "arithmetic", "simple_equations-smollm2": "algebra", "chain_sum-qwen": "arithmetic"}
+    assert all({"gold", "verbose"} <= set(row["needing_solutions"]) and "answer_only" not in row["needing_solutions"] for row in rows.values())
+    season = {r["requirement"]: r for r in committed_track["preregistration"]["season"]}
+    assert season["non-arithmetic task families (by reasoning-gym's categories)"]["have"] == 0
+    assert season["cases without a programmatic solution strategy"]["have"] == 0

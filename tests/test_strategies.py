@@ -16,6 +16,14 @@ def test_the_built_in_library_has_every_kind_the_method_needs():
     assert library["minimum_change"].fix_final_answer and library["human_examples"].examples == "human"
 
 
+def test_the_strategies_a_user_without_worked_solutions_cannot_write_are_named():
+    """Gold labels are what every user has; worked solutions only a solution generator or annotators give."""
+    library = built_in()
+    assert {name for name, s in library.items() if s.uses_human_solution} == {"human_examples", "rewrite_gold", "gold"}
+    mine = library["self_style_rewrite"].model_copy(update={"prompt": library["self_style_rewrite"].prompt + "\n{solution}"})
+    assert mine.uses_human_solution and not library["teacher_examples"].uses_human_solution
+
+
 @pytest.mark.parametrize("name", [s.name for s in built_in().values() if s.prompt is not None])
 def test_every_built_in_prompt_renders_what_its_kind_needs(name):
     s = built_in()[name]

@@ -39,6 +39,44 @@ def test_a_tiny_model_learns_its_loss_goes_down(tmp_path):
     assert config["per_device_train_batch_size"] == 4 and config["lr_scheduler_type"] == "linear"
 
 
+def test_padding_free_batches_train_the_same_weights_as_padded_ones(monkeypatch):
+    """The same batches laid end to end: each example attends only to itself and no loss crosses a boundary,
+    so losses and adapters match padded training up to rounding (examples of very different lengths)."""
+    from transformers import AttentionInterface
+
+    from stylefit.training import packed_attention
+
+    rows = []  # the packed rows the attention saw, and how many examples each held
+
+    def spy(module, query, key, value, attention_mask, **kwargs):
+        if kwargs.get("cu_seq_lens_q") is not None:
+            rows.append((query.shape[2], len(kwargs["cu_seq_lens_q"]) - 1))
+        return packed_attention.packed_sdpa_forward(module, query, key, value, attention_mask, **kwargs)
+
+    monkeypatch.setitem(AttentionInterface._global_mapping, packed_attention.NAME, spy)
+    varied = [TrainExample(id=f"q{i}", prompt=f"What is {i} + 1?", response=f"{i} + 1 = {i + 1}\n" * (1 + i % 5) + f"Final Answer: {i + 1}")
+              for i in range(12)]
+    trained = {}
+    for padding_free in (False, True):
+        recipe = Recipe(epochs=2, batch_size=4, learning_rate=5e-2, lora_dropout=0.0, padding_free=padding_free)
+        model, outcome = finetune(tiny_llama(seed=1), char_tokenizer(), varied, recipe, seed=0)
+        adapters = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+        trained[padding_free] = (outcome, adapters, model.config._attn_implementation)
+    (padded, weights, _), (flat, flat_weights, _) = trained[False], trained[True]
+    assert flat.sft_config["padding_free"] is True and padded.sft_config["padding_free"] is False
+    assert flat.train_tokens == padded.train_tokens and flat.loss_tokens == padded.loss_tokens
+    assert [s for s, _ in flat.loss_history] == [s for s, _ in padded.loss_history]
+    assert [l for _, l in flat.loss_history] == pytest.approx([l for _, l in padded.loss_history], rel=1e-4)
+    assert padded.loss_history[0][1] - padded.loss_history[-1][1] > 0.05  # they trained, and moved alike
+    for name, w in weights.items():
+        assert torch.allclose(flat_weights[name], w, atol=1e-5), name
+    assert trained[True][2] == trained[False][2] == "sdpa"  # answering runs SDPA again after packed training
+    # 12 examples, batches of 4, 2 epochs, 2 layers: 6 packed rows of 4 examples through each layer
+    assert len(rows) == 6 * 2 and all(n == 4 for _, n in rows) and {length for length, _ in rows} != {rows[0][0]}
+    # the field is recorded only when set, so that runs stored before it existed keep their keys
+    assert "padding_free" not in Recipe().model_dump() and Recipe(padding_free=True).model_dump()["padding_free"] is True
+
+
 def test_full_fine_tuning_trains_every_weight_and_learns_fast():
     base = tiny_llama(seed=1)
     before = {n: p.detach().clone() for n, p in base.named_parameters()}

@@ -13,11 +13,15 @@ writes the same files.
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import re
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 import reasoning_gym
+from reasoning_gym.algorithmic.word_sorting import TextTransformation
 
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.data.verifiers import check, get_verifier
@@ -160,9 +164,146 @@ def simple_equations(meta: dict, gold: str) -> tuple[str, str]:
             + "\n".join(wordy or [f"Step 1: {var} is already alone."]) + f"\n\nTherefore, {var} = {gold}.")
 
 
+def word_sequence_reversal(meta: dict, gold: str) -> tuple[str, str]:
+    words = meta["words"]
+    numbered = ", ".join(f"{i}. {w}" for i, w in enumerate(words, start=1))
+    return (f"words: {', '.join(words)}\nreversed: {', '.join(reversed(words))}",
+            f"Let's list the words in their order: {numbered}.\n\n"
+            f"Now we read them from the last to the first: {', then '.join(reversed(words))}.\n\n"
+            f"Joining them with commas gives \"{gold}\".")
+
+
+def _chain(items: list, keys: list, direction: str) -> str:
+    """'a < b = c' (ascending) or 'c > b = a' (descending), '=' where neighbours are equal."""
+    op = "<" if direction == "ascending" else ">"
+    out = [str(items[0])]
+    for (a, b), item in zip(zip(keys, keys[1:]), items[1:]):
+        out += ["=" if a == b else op, str(item)]
+    return " ".join(out)
+
+
+def _selection_steps(items: list[str], order: list[str], key: Callable, pick: str, largest: bool) -> list[str]:
+    """'Step i: of <remaining>, the <pick> is <next>.' for a selection sort that yields `order`."""
+    remaining, steps = list(items), []
+    for i, item in enumerate(order[:-1], start=1):
+        assert key(item) == (max if largest else min)(map(key, remaining))
+        steps.append(f"Step {i}: of {', '.join(remaining)}, the {pick} is {item}.")
+        remaining.remove(item)
+    steps.append(f"Step {len(order)}: only {remaining[0]} is left.")
+    return steps
+
+
+def number_sorting(meta: dict, gold: str) -> tuple[str, str]:
+    numbers, order, direction = meta["original_numbers"], meta["sorted_numbers"], meta["direction"]
+    pick = "smallest" if direction == "ascending" else "largest"
+    steps = _selection_steps(numbers, order, float, pick, largest=direction == "descending")
+    return (f"numbers: {', '.join(numbers)}\n{direction}: {_chain(order, [float(n) for n in order], direction)}",
+            f"Let's sort the numbers {', '.join(numbers)} in {direction} order by picking the {pick} number each time.\n\n"
+            + "\n".join(steps) + f"\n\nSo the {direction} order is {', '.join(order)}. Written as a list of strings, "
+            f"that is {gold}.")
+
+
+def word_sorting(meta: dict, gold: str) -> tuple[str, str]:
+    words, order, direction = meta["transformed_words"], meta["sorted_words"], meta["direction"]
+    pick = "first" if direction == "ascending" else "last"
+    steps = _selection_steps(words, order, str, f"{pick} in alphabetical order", largest=direction == "descending")
+    return (f"words: {', '.join(words)}\n{direction}: {_chain(order, order, direction)}",
+            f"Let's sort the words {', '.join(words)} in {direction} order. All of them are lowercase, so ASCII order is "
+            f"alphabetical order, and we pick the word that comes {pick} each time.\n\n" + "\n".join(steps)
+            + f"\n\nSo the {direction} order is \"{gold}\".")
+
+
+@functools.cache
+def generated(name: str):
+    """The task's reasoning-gym dataset, as build reads it (indexable: entry i depends only on the seed and i)."""
+    return reasoning_gym.create_dataset(name, size=(N_TRAIN + N_TEST) * 20, seed=1, **TASKS[name][0])
+
+
+def family_relationships(meta: dict, gold: str) -> tuple[str, str]:
+    # the metadata names the two people and the relation only; the story is in the question, regenerated here
+    story = generated("family_relationships")[meta["source_index"]]["question"].split("\n\n")[0]
+    spouse, parents, couple = {}, {}, None
+    for m in re.finditer(r"(\w+) is married to (\w+)\.|They have (?:a child|children) called ([^.]+)\.", story):
+        if m.group(1):
+            couple = (m.group(1), m.group(2))
+            spouse |= {couple[0]: couple[1], couple[1]: couple[0]}
+        else:
+            for child in re.split(r", | and ", m.group(3)):
+                parents[child] = couple
+    p1, p2 = meta["person1"], meta["person2"]
+
+    def child_of(c: str) -> str:
+        return f"{c} is a child of {parents[c][0]} and {parents[c][1]}."
+
+    if p1 in parents.get(p2, ()):
+        facts, why = [child_of(p2)], f"{p1} is one of {p2}'s parents"
+    elif p2 in parents.get(p1, ()):
+        facts, why = [child_of(p1)], f"{p1} is one of {p2}'s children"
+    elif spouse.get(p1) == p2:
+        facts, why = [f"{p1} is married to {p2}."], f"{p1} is {p2}'s spouse"
+    else:
+        middle = next(x for x in parents.get(p2, ()) if p1 in parents.get(x, ()))
+        facts, why = [child_of(p2), child_of(middle)], f"{p1} is a parent of {p2}'s parent {middle}"
+    return ("\n".join(facts + [f"So {p1} is {p2}'s {gold}."]),
+            f"Let's find how {p1} and {p2} are connected in the family description.\n\n"
+            + "\n".join(f"Step {i}: the story tells us that {f}" for i, f in enumerate(facts, start=1))
+            + f"\n\nThis means that {why}, which makes {p1} {p2}'s {gold}.\n\nTherefore, {p1} is {p2}'s {gold}.")
+
+
+def caesar_cipher(meta: dict, gold: str) -> tuple[str, str]:
+    shift = meta["rotation"]
+
+    def back(c: str) -> str:
+        return chr((ord(c) - ord("A") - shift) % 26 + ord("A"))
+
+    words, terse, wordy = meta["cipher_text"].split(), [], []
+    for word in words:
+        plain = "".join(back(c) for c in word)
+        terse.append(f"{word}: {', '.join(f'{c}->{back(c)}' for c in word)} = {plain}")
+        wordy.append(f"The word {word}: " + ", ".join(f"{c} becomes {back(c)}" for c in word) + f", which gives {plain}.")
+    assert " ".join(t.rsplit(" = ", 1)[1] for t in terse) == gold, (meta["cipher_text"], gold)
+    return (f"shift each letter back {shift}\n" + "\n".join(terse),
+            f"A Caesar cipher moves every letter the same number of places along the alphabet. Here each letter was "
+            f"moved {shift} places forward, so we move each letter {shift} places back (before A comes Z again).\n\n"
+            + "\n".join(wordy) + f"\n\nTherefore, the decrypted text is {gold}.")
+
+
+def calendar_arithmetic(meta: dict, gold: str) -> tuple[str, str]:
+    start, offset = date.fromisoformat(meta["start_date"]), meta["offset_days"]
+    weeks, rest = divmod(abs(offset), 7)
+    step = 1 if offset > 0 else -1
+    walk = [(start + timedelta(days=step * i)).strftime("%A") for i in range(1, rest + 1)]
+    day, sign = start.strftime("%A"), "+" if offset > 0 else "-"
+    assert (walk or [day])[-1] == gold == (start + timedelta(days=offset)).strftime("%A"), (meta, gold)
+    n_weeks, n_rest = f"{weeks} week{'s' if weeks != 1 else ''}", f"{rest} day{'s' if rest != 1 else ''}"
+    direction = "forward" if offset > 0 else "back"
+    count = (f"Counting {n_rest} {direction} from {day}: {', '.join(walk)}."
+             if rest else f"There are no days left over, so the weekday is {day} again.")
+    return (f"{abs(offset)} days = {n_weeks} + {n_rest}\n{day} {sign} {n_rest}: {', '.join(walk) if walk else day}",
+            f"Let's work out the weekday step by step.\n\nThe starting day is a {day}, and we go {abs(offset)} days "
+            f"{direction}. The weekday repeats every 7 days, so full weeks do not change it.\n\n"
+            f"{abs(offset)} days is {n_weeks} and {n_rest}.\n\n{count}\n\nTherefore, the day is {gold}.")
+
+
 def no_zero(entry: dict) -> bool:
     """products: drop a factor 0, which makes every such product 0 (the test set's most common answer otherwise)."""
     return all(int(t) != 0 for t in entry["metadata"]["expression"].split(" * "))
+
+
+def short_words(entry: dict) -> bool:
+    """word_sequence_reversal: words of at most 6 characters (the source text also has words like "unenforceability")."""
+    return all(len(w) <= 6 for w in entry["metadata"]["words"])
+
+
+def short_text(entry: dict) -> bool:
+    """caesar_cipher: at most 8 characters of text to decrypt."""
+    return len(entry["metadata"]["clear_text"]) <= 8
+
+
+def no_in_law(entry: dict) -> bool:
+    """family_relationships: drop the in-law questions, whose gold is reversed (for "What is Sarah to Elizabeth?",
+    Sarah being Elizabeth's son's wife, the generator answers "mother-in-law"): a wrong label to train or test on."""
+    return not entry["answer"].endswith("-in-law")
 
 
 # name -> (generator config, solution writer, prompt template, which generated questions to keep)
@@ -175,13 +316,23 @@ TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str, Callab
     "basic_arithmetic": (dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1), basic_arithmetic, NUMBER_PROMPT, None),
     "spell_backward": (dict(min_word_len=3, max_word_len=5), spell_backward, PROMPT, None),
     "simple_equations": (dict(min_terms=2, max_terms=2, min_value=1, max_value=9), simple_equations, NUMBER_PROMPT, None),
+    "word_sequence_reversal": (dict(min_words=3, max_words=5), word_sequence_reversal, PROMPT, short_words),
+    "number_sorting": (dict(min_numbers=3, max_numbers=5, min_decimals=0, max_decimals=0, min_value=0, max_value=99),
+                       number_sorting, PROMPT, None),
+    "word_sorting": (dict(min_words=3, max_words=5, min_word_length=3, max_word_length=6,
+                          transformation=TextTransformation.LOWERCASE), word_sorting, PROMPT, None),
+    "family_relationships": (dict(min_family_size=4, max_family_size=5), family_relationships, PROMPT, no_in_law),
+    # the source text split at spaces: one word (two where a line break joins them); the classical shift of 3 every time
+    "caesar_cipher": (dict(delimiter=" ", min_words=1, max_words=2, min_rotation=3, max_rotation=3), caesar_cipher,
+                      PROMPT, short_text),
+    "calendar_arithmetic": (dict(tasks=["weekday_offset"], offset_upper_bound=20), calendar_arithmetic, PROMPT, None),
 }
 
 
 def build(name: str) -> Path:
-    config, solve, prompt, keep = TASKS[name]
+    _, solve, prompt, keep = TASKS[name]
     rows, seen = [], set()
-    for entry in reasoning_gym.create_dataset(name, size=(N_TRAIN + N_TEST) * 20, seed=1, **config):
+    for entry in generated(name):
         if entry["question"] not in seen and (keep is None or keep(entry)):
             seen.add(entry["question"])
             rows.append(entry)

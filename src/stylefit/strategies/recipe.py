@@ -66,6 +66,13 @@ class Strategy(BaseModel):
     fix_final_answer: bool = Field(False, description="replace a still-wrong final answer by the gold one (counted)")
     source: str = Field("built-in", description="where the recipe was defined")
 
+    @property
+    def uses_human_solution(self) -> bool:
+        """Whether writing it needs the task's worked solutions (``metadata[solution_field]``), which only a user
+        with a solution generator or annotated data has: the gold kind, a prompt or human worked examples showing them."""
+        return (self.kind == "gold" or "solution" in placeholders(self.prompt or "")
+                or (self.examples == "human" and "solution" in placeholders(self.examples_template)))
+
     def fingerprint(self) -> dict:
         """The recipe as written into manifests, and compared to keep a set already written."""
         data = self.model_dump(mode="json")

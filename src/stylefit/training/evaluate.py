@@ -58,6 +58,11 @@ class Evaluation(BaseModel):
         would only repeat them, so they do not measure the limit."""
         return sum(i.finish_reason == "length" and looping(i.output) for i in self.items)
 
+    def cut_right(self, metric: str) -> int:
+        """Outputs cut by max_new_tokens, not in a loop, that are right as they stand (a longer one could still turn)."""
+        return sum(i.finish_reason == "length" and not looping(i.output) and (i.strict_correct if metric == "strict" else i.flexible_correct)
+                   for i in self.items)
+
 
 LOOP_SPAN = 100  # characters a repeated cycle must cover at the end of an output
 LONGEST_CYCLE = 300  # characters

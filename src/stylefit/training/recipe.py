@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 # The learning rate when none is given: adapters take a larger step than full weights.
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
@@ -41,12 +41,23 @@ class Recipe(BaseModel):
     checkpoint_metric: Literal["strict", "flexible"] = Field("strict", description="the accuracy select_checkpoint maximises")
     bf16: bool | None = None
     gradient_checkpointing: bool = False
+    # A batch's examples laid end to end in one row, each attended on its own (packed_attention.py): the
+    # same batches and loss without computing padding, faster as lengths vary within a batch
+    # (benchmarks/results/verify_example_compare.md); the sums run in another order, so near ties may turn.
+    padding_free: bool = False
 
     @model_validator(mode="after")
     def _resolve_learning_rate(self) -> "Recipe":
         if self.learning_rate is None:  # record the value actually used, not "default"
             object.__setattr__(self, "learning_rate", DEFAULT_LR[self.method])
         return self
+
+    @model_serializer(mode="wrap")
+    def _recorded(self, handler) -> dict[str, Any]:
+        data = handler(self)
+        if not self.padding_free:  # added later: recipes without it keep the keys their runs and scores are stored under
+            data.pop("padding_free", None)
+        return data
 
     def sft_kwargs(self, seed: int, on_cuda: bool, dtype: str) -> dict[str, Any]:
         """The SFTConfig arguments this recipe fixes (output and logging settings are the trainer's).
@@ -66,6 +77,7 @@ class Recipe(BaseModel):
             fp16=dtype == "float16",
             activation_checkpointing=self.gradient_checkpointing,  # transformers 5 name; TRL defaults it to on
             use_cpu=not on_cuda,
+            padding_free=self.padding_free,
             seed=seed,
             data_seed=seed,
         )

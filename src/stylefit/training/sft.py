@@ -175,6 +175,10 @@ def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe
         peft_config = LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                                  target_modules=list(recipe.target_modules), task_type="CAUSAL_LM")
     dataset = Dataset.from_list(training_rows(examples, chat=bool(tokenizer.chat_template)))
+    if recipe.padding_free and model.config._attn_implementation == "sdpa":
+        from stylefit.training.packed_attention import NAME
+
+        model.set_attn_implementation(NAME)  # each example attended on its own; finetune sets SDPA back for answering
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # per-step log lines; the loss history is kept in the outcome instead
@@ -235,10 +239,13 @@ def finetune(model, tokenizer, examples: list[TrainExample], recipe: Recipe, see
     folder = nullcontext(str(checkpoints)) if checkpoints is not None else tempfile.TemporaryDirectory(prefix="stylefit-sft-")
     try:
         with folder as output_dir:
+            attention = model.config._attn_implementation  # padding-free training swaps it: answering uses this again
             trainer, skipped = build_trainer(model, tokenizer, examples, recipe, seed, output_dir, callbacks, label, dtype)
             loss_tokens = sum(sum(t != -100 for t in labels) for labels in trainer.train_dataset["labels"])
             t = time.perf_counter()
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+            if model.config._attn_implementation != attention:
+                model.set_attn_implementation(attention)
             elapsed = before_s + time.perf_counter() - t
             state = trainer.state
             if best is not None:

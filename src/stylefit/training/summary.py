@@ -32,6 +32,34 @@ def cut_flagged(cut: int, n_test: int, looping: int = 0) -> bool:
     return cut - looping > CUT_FLAG * n_test
 
 
+def cut_bounds(strategies: list["StrategyAccuracy"], n_test: int) -> dict[str, tuple[float, float]]:
+    """Each strategy's mean accuracy were every test answer cut by the length limit (and not in a loop)
+    wrong, and were every one right: no larger budget can move it outside these two. The first is the
+    accuracy as scored unless a cut answer is right as it stands (a longer one could still turn)."""
+    def bound(s: "StrategyAccuracy") -> tuple[float, float]:
+        zeros = [0] * len(s.cut_per_seed)
+        per_seed = list(zip(s.accuracies, s.cut_per_seed, s.looping_per_seed or zeros, s.cut_right_per_seed or zeros))
+        if not per_seed:
+            return s.mean, s.mean
+        low = [a - right / n_test for a, _, _, right in per_seed]
+        high = [min(1.0, a + (cut - loops - right) / n_test) for a, cut, loops, right in per_seed]
+        return float(np.mean(low)), float(np.mean(high))
+    return {s.strategy: bound(s) for s in strategies}
+
+
+def pairs_that_could_swap(means: dict[str, float], bounds: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
+    """The pairs of strategies (ahead as scored, behind) whose order, or tie, could change somewhere inside
+    their bounds; with none, a ranking and every figure computed from it alone cannot change."""
+    pairs = []
+    for a, (low_a, high_a) in bounds.items():
+        for b, (low_b, high_b) in bounds.items():
+            if means[a] > means[b] and high_b >= low_a:  # b, behind a as scored, could reach it
+                pairs.append((a, b))
+            elif means[a] == means[b] and a < b and (low_a, high_a, low_b, high_b) != (means[a],) * 4:  # a tie that could break
+                pairs.append((a, b))
+    return pairs
+
+
 def binomial_se(accuracy: float, n: int) -> float:
     """Agresti-Coull standard error of an accuracy on n items: its 95% interval is p~ ± 1.96 se."""
     n_adjusted = n + Z95**2
@@ -60,6 +88,7 @@ class StrategyAccuracy:
     skipped_examples: int  # over-long training examples dropped, summed over seeds
     cut_per_seed: list[int] = field(default_factory=list)  # test outputs cut by max_new_tokens, per seed
     looping_per_seed: list[int] = field(default_factory=list)  # of them, caught in a loop
+    cut_right_per_seed: list[int] = field(default_factory=list)  # of the others, right as they stand
 
     def cut_flagged(self, n_test: int) -> bool:
         loops = self.looping_per_seed or [0] * len(self.cut_per_seed)
@@ -164,6 +193,7 @@ def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
             skipped_examples=sum(len(r.training.skipped) for r in group if r.training),
             cut_per_seed=[r.evaluation.hit_length_limit for r in group],
             looping_per_seed=[r.evaluation.looping for r in group],
+            cut_right_per_seed=[r.evaluation.cut_right(metric) for r in group],
         ))
     rows.sort(key=lambda s: (-s.mean, s.strategy))
     for i, row in enumerate(rows):

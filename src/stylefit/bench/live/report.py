@@ -28,6 +28,36 @@ def _interval(i: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
     return f"{scale * i['estimate']:.{digits}f} [{scale * i['low']:.{digits}f}, {scale * i['high']:.{digits}f}]"
 
 
+def cut_bound_sentence(case: dict[str, Any]) -> str:
+    """What a case's cut answers could change, from ``cut_bound``: each strategy's mean as scored and were
+    every cut answer (not in a loop) right, which pairs of strategies could swap, whose regret moves."""
+    bound = case["cut_bound"]
+    spans = ", ".join(f"{s} {_pct(low)}-{_pct(high)}" for s, (low, high) in bound["strategies"].items())
+    text = (f"Whichever way its cut answers would end under a larger budget, each strategy's mean stays within "
+            f"{spans} (every cut answer wrong, and every one right)")
+    means = {s: a["mean"] for s, a in case["accuracy"].items()}
+    swaps = "; ".join(f"{a} ({_pct(means[a])}) and {b} ({_pct(means[b])})" for a, b in bound["could_swap"])
+    text += (f": the order could change only between {swaps}, and with it the figures that rank them" if swaps
+             else ": every pair of strategies keeps its order, so the ranking and every ρ, pick and hit rate are as shown")
+    moved = [f"{name} ({change['regret_points']:+.1f} pts)" for name, change in bound.get("changes_if_right", {}).items()]
+    text += f"; counted right, regret would move for {', '.join(moved)}." if moved else "."
+    for probe in case.get("cut_probes", []):
+        text += (f" Probed (benchmarks/live/cut_probe.py): {probe['run']} fine-tuned again on {probe['probe_device']} (the run: "
+                 f"{probe['run_device']}) and its {probe['cut_not_looping']} cut answers given {probe['probe_budget']} tokens instead of "
+                 f"{probe['budget']}: {probe['end_within_probe_budget']} end, {probe['looping_at_probe_budget']} are then caught in a loop, "
+                 f"{probe['correct_at_probe_budget']} right ({probe['same_first_200_characters']} begin as on {probe['run_device']}).")
+    return text
+
+
+def track_bound_sentence(track: dict[str, Any]) -> str:
+    """The most the track's cut answers could move its weighted ρ: judged again with every one of them right."""
+    moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
+             for name, row in track["figures"].items() if not _missing(row["weighted_spearman"]["estimate"])}
+    worst = max(moves, key=moves.get)
+    return (f"Judged again with every cut answer (not in a loop) counted right, no selector's weighted ρ moves by more than "
+            f"{moves[worst]:.3f} ({worst}).")
+
+
 FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman", "mean ρ", 1.0, 2),
                   ("top1_accuracy_points", "top-1 acc (pts)", 1.0, 1), ("hit_rate", "hit rate", 1.0, 2),
                   ("regret_points", "regret (pts)", 1.0, 1), ("pairwise_accuracy", "pairwise acc", 1.0, 2))
@@ -115,7 +145,7 @@ def live_markdown(track: dict[str, Any]) -> str:
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
                       f"answers cut, not in a loop, by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
-                      "Their accuracy measures the length limit as much as the strategy, and so does every figure of this case.", ""]
+                      "Such an accuracy may measure the length limit as much as the strategy. " + cut_bound_sentence(case), ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]
             lines += ["| " + " | ".join(row) + " |" for row in selector_rows(case)]
@@ -133,7 +163,7 @@ def live_markdown(track: dict[str, Any]) -> str:
         if flagged:
             lines += [f"**Flagged:** {len(flagged)} of the {track['judged_cases']} judged cases have runs whose test answers were cut "
                       f"by the length limit more than {CUT_FLAG:.0%} of the time ({', '.join(flagged)}): the figures below "
-                      "average over them as they stand.", ""]
+                      "average over them as they stand. " + track_bound_sentence(track), ""]
         lines += ["Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
                   "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
                   "work another selector had already cached (the target's own answers) is not counted again.", ""]

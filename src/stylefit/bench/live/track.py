@@ -43,7 +43,7 @@ from stylefit.core.store import Store
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.training.grid import RUN_KIND, GridPlan
 from stylefit.training.runs import device_kind
-from stylefit.training.summary import cut_flagged
+from stylefit.training.summary import cut_bounds, cut_flagged, pairs_that_could_swap
 
 
 class ReasoningGymTask(BaseModel):
@@ -460,6 +460,36 @@ def case_truth(config: LiveConfig, case: CaseConfig):
     return summarize(wanted, "strict"), seconds, devices, cut
 
 
+def _cut_probes(folder: Path) -> list[dict[str, Any]]:
+    """What ``benchmarks/live/cut_probe.py`` found for flagged runs: their cut answers again, with a larger budget."""
+    return [{k: v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if k != "items"}
+            for path in sorted(folder.glob("*.json"))]
+
+
+def _needing_solutions(folder: Path, strategies: list[str]) -> list[str] | None:
+    """The case's strategies whose recipes (as its candidates' manifest recorded them) need the task's worked
+    solutions: a user without a solution generator could not have written them. None without a manifest
+    (candidate files written by other means): unknown."""
+    from stylefit.strategies.recipe import Strategy
+
+    if not (folder / "manifest.json").is_file():
+        return None
+    recorded = {m["strategy"]: m["recipe"] for m in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["strategies"]}
+    return [s for s in strategies if s in recorded and Strategy.model_validate(recorded[s]).uses_human_solution]
+
+
+# reasoning-gym's own categories (its package layout) that count as arithmetic: issue 25 counts simple_equations as such
+ARITHMETIC = ("arithmetic", "algebra")
+
+
+def task_category(case: CaseConfig) -> str | None:
+    """The case's task family's reasoning-gym category (arithmetic, algorithmic, graphs, ...); None for another source."""
+    from reasoning_gym.factory import DATASETS
+
+    name = case.task.reasoning_gym if isinstance(case.task, ReasoningGymTask) else Path(case.task).name
+    return DATASETS[name][0].__module__.split(".")[1] if name in DATASETS else None
+
+
 def _composition(folder: Path, name: str) -> dict[str, float]:
     from stylefit.data.candidates import ROUTING_SUFFIX
 
@@ -485,8 +515,9 @@ def judge(config: LiveConfig) -> dict[str, Any]:
 
     root = config.path(config.results)
     registration = Registration(config.path(config.preregistration)) if config.preregistration else None
-    cases, incomplete, sigma = [], [], []
+    cases, incomplete, sigma, sigma_if_right = [], [], [], []
     outcomes: dict[str, list] = {s.name: [] for s in config.selectors}
+    if_right: dict[str, list] = {s.name: [] for s in config.selectors}  # every cut answer counted right: the bound
     for case in config.cases:
         truth, seconds, devices, cut = case_truth(config, case)
         if truth is None:
@@ -496,6 +527,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                               else (False, "the track's config names no pre-registration"))
         accuracy = {s.strategy: s for s in truth.strategies}
         acc = np.array([accuracy[s].mean for s in case.strategies])
+        bounds = cut_bounds([accuracy[s] for s in case.strategies], truth.n_test)
+        acc_if_right = np.array([bounds[s][1] for s in case.strategies])
         preferences, selector_seconds, selector_devices = {}, {}, {}
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
@@ -517,10 +550,15 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "cut": {run: n for run, (n, _) in cut.items()}, "looping": {run: loops for run, (_, loops) in cut.items() if loops},
                "recipe": config.recipe | case.recipe, "eval": config.eval | case.eval, "device": case.device,
                "cut_flagged": [run for run, (n, loops) in cut.items() if cut_flagged(n, truth.n_test, loops)],
+               "cut_bound": {"strategies": {s: list(b) for s, b in bounds.items() if b != (accuracy[s].mean,) * 2},
+                             "could_swap": pairs_that_could_swap({s: a.mean for s, a in accuracy.items()}, bounds)},
+               "cut_probes": _cut_probes(root / case.name / "cut_probe"),
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
-               "overlap": _overlap(root / case.name / "candidates", case.strategies)}
+               "overlap": _overlap(root / case.name / "candidates", case.strategies),
+               "needing_solutions": _needing_solutions(root / case.name / "candidates", case.strategies),
+               "task_category": task_category(case)}
         kinds = sorted({device_kind(d) for d in devices.values()})
         if len(kinds) > 1:  # a GPU's answers differ from a CPU's in near ties: one case is judged on one kind
             incomplete.append(f"{case.name}: its runs were made on {' and '.join(kinds)}; bind the case to one (cases.device) "
@@ -535,13 +573,21 @@ def judge(config: LiveConfig) -> dict[str, Any]:
             for name, preference in preferences.items():
                 outcomes[name].append(evaluate(preference, acc))
                 row["outcomes"][name] = vars(outcomes[name][-1])
+                if_right[name].append(evaluate(preference, acc_if_right))
             sigma.append(row["sigma"])
+            sigma_if_right.append(accuracy_spread(acc_if_right))
+            row["cut_bound"]["changes_if_right"] = {
+                name: {"spearman": ours.spearman - theirs.spearman, "regret_points": ours.regret_points - theirs.regret_points}
+                for name, ours, theirs in ((n, if_right[n][-1], outcomes[n][-1]) for n in preferences)
+                if not np.array_equal([ours.spearman, ours.regret_points], [theirs.spearman, theirs.regret_points], equal_nan=True)}
         cases.append(row)
     prereg = load_preregistration(registration) if registration else None
     agreement = selector_agreement(config.selectors, prereg) if prereg else {}
     return {"n_select": config.n_select, "recipe": config.recipe, "eval": config.eval, "cases": cases,
             "judged_cases": len(sigma), "incomplete": incomplete} | _figures(outcomes, sigma) | {
             "outcomes": {name: [vars(o) for o in per_case] for name, per_case in outcomes.items()},
+            # the most the cut answers could change: judged again with every one of them right
+            "if_cut_answers_right": _figures(if_right, sigma_if_right)["figures"],
             "preregistration": None if prereg is None else {
                 "file": config.preregistration, "registered": registration.commit is not None,
                 "reason": registration.reason or "committed: a case whose run files all follow its first commit is pre-registered",
@@ -617,9 +663,11 @@ def season_progress(season: Season, config: LiveConfig, rows: list[dict]) -> lis
     asked = [("judged cases in all", season.min_judged_cases, len(judged)),
              ("judged pre-registered cases", season.min_new_cases, len(new)),
              ("task families among the judged cases", season.min_task_families, len({tasks[row["case"]] for row in judged})),
-             ("non-arithmetic task families", season.min_non_arithmetic_families, None),
+             ("non-arithmetic task families (by reasoning-gym's categories)", season.min_non_arithmetic_families,
+              len({tasks[row["case"]] for row in judged if row["task_category"] not in (None, *ARITHMETIC)})),
              ("targets among the judged cases", season.min_targets, len({row["target"] for row in judged})),
-             ("cases without a programmatic solution strategy", season.min_cases_without_programmatic_solution, None),
+             ("cases without a programmatic solution strategy", season.min_cases_without_programmatic_solution,
+              sum(row["needing_solutions"] == [] for row in judged)),
              (f"judged cases whose target answers (almost) nothing zero-shot (base model under {100 * season.answers_nothing_below:g}%)",
               season.min_cases_target_answers_nothing,
               sum(row["base"] is not None and row["base"] < season.answers_nothing_below for row in judged))]
