@@ -35,7 +35,7 @@ def markers(name: str) -> tuple[str, str]:
 def live_block(track: dict[str, Any]) -> str:
     """Which cases are judged, and every selector's figures over them, with its paired difference
     from SPPL and the cases each way."""
-    from stylefit.bench.live.report import _cost
+    from stylefit.bench.live.report import _cost, track_bound_sentence
 
     lines = []
     cases = track["cases"]
@@ -45,11 +45,8 @@ def live_block(track: dict[str, Any]) -> str:
     for c in judged:
         flags = []
         if c.get("cut_flagged"):
-            swaps = c["cut_bound"]["could_swap"]
             flags.append(f"{len(c['cut_flagged'])} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens "
-                         "(answers caught in a loop aside); were every cut answer right, "
-                         + (f"{len(swaps)} pair(s) of strategies could swap ({'; '.join(' and '.join(p) for p in swaps)})" if swaps
-                            else "the ranking would hold"))
+                         "(answers caught in a loop aside; what they could change is the case's line below)")
         devices = sorted(set(c["devices"].values()))
         flags.append(f"runs on {' and '.join(devices)}")
         flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")
@@ -72,10 +69,7 @@ def live_block(track: dict[str, Any]) -> str:
     if not track["figures"]:
         return "\n".join(lines)
     if any(c.get("cut_flagged") for c in judged):
-        moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
-                 for name, row in track["figures"].items()}
-        worst = max(moves, key=moves.get)
-        lines.append(f"Judged again with every cut answer counted right, no selector's weighted ρ moves by more than {moves[worst]:.3f} ({worst}).")
+        lines.append(track_bound_sentence(track))
     lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
               f"interval over the {track['judged_cases']} judged case(s); paired differences from `{LIVE_REFERENCE}`, with the "
               "cases where the selector ranked better/tied/worse and a sign test; its seconds per strategy where it ran.", "",

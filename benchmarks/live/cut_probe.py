@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from stylefit.bench.live.track import load_live_config
+from stylefit.bench.live.track import case_task_path, load_live_config
 from stylefit.data.candidates import load_candidates
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
@@ -42,7 +42,7 @@ def main(case_name: str, run: str, factor: int = 4, device: str = "cpu", config_
     result = next((r for r in committed if r.strategy and f"{r.strategy}:seed{r.seed}" == run), None)
     if result is None:
         raise SystemExit(f"{folder / 'runs'}: no committed run '{run}'")
-    task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
+    task = load_task(case_task_path(config, case))
     candidates = load_candidates(task, [folder / "candidates" / f"{s}.jsonl" for s in case.strategies])
     recipe = Recipe.model_validate(config.recipe | case.recipe)
     recipe = recipe.model_copy(update={"checkpoint_metric": "strict"}) if "checkpoint_metric" not in recipe.model_fields_set else recipe

@@ -49,13 +49,19 @@ def cut_bound_sentence(case: dict[str, Any]) -> str:
     return text
 
 
-def track_bound_sentence(track: dict[str, Any]) -> str:
-    """The most the track's cut answers could move its weighted ρ: judged again with every one of them right."""
+def largest_rho_move(track: dict[str, Any]) -> tuple[str, float]:
+    """The selector whose weighted ρ moves most when the track is judged again with every cut answer right, and by how much."""
     moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
              for name, row in track["figures"].items() if not _missing(row["weighted_spearman"]["estimate"])}
     worst = max(moves, key=moves.get)
+    return worst, moves[worst]
+
+
+def track_bound_sentence(track: dict[str, Any]) -> str:
+    """The most the track's cut answers could move its weighted ρ: judged again with every one of them right."""
+    worst, move = largest_rho_move(track)
     return (f"Judged again with every cut answer (not in a loop) counted right, no selector's weighted ρ moves by more than "
-            f"{moves[worst]:.3f} ({worst}).")
+            f"{move:.3f} ({worst}).")
 
 
 FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman", "mean ρ", 1.0, 2),

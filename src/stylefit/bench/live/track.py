@@ -274,6 +274,16 @@ def write_reasoning_gym_task(spec: ReasoningGymTask, name: str, folder: Path) ->
     return folder
 
 
+def case_task_path(config: LiveConfig, case: CaseConfig) -> Path:
+    """The case's task folder: its own, or for a reasoning-gym task the one written (once) under its results."""
+    if not isinstance(case.task, ReasoningGymTask):
+        return config.path(case.task)
+    path = config.path(config.results) / case.name / "task"
+    if not (path / "task.json").is_file():
+        write_reasoning_gym_task(case.task, case.name, path)
+    return path
+
+
 def run_live(
     config: LiveConfig | str | Path,
     *,
@@ -306,13 +316,7 @@ def run_live(
         raise StylefitError(f"unknown selector '{unknown[0]}' (known: {', '.join(s.name for s in config.selectors)})")
     for case in chosen:
         folder = root / case.name
-        if isinstance(case.task, ReasoningGymTask):
-            task_path = folder / "task"
-            if not (task_path / "task.json").is_file():
-                write_reasoning_gym_task(case.task, case.name, task_path)
-        else:
-            task_path = config.path(case.task)
-        task = load_task(task_path)
+        task = load_task(case_task_path(config, case))
         if not task.test:
             raise StylefitError(f"case '{case.name}': task '{task.name}' has no test split, and the ground truth needs one")
         _ = task.verifier
