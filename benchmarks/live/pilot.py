@@ -49,8 +49,9 @@ def pilot(name: str, recipe: str) -> dict:
     folder = RESULTS / name
     generate(task, ["gold", "answer_only"], out=folder / "candidates", n=N_TRAIN)
     files = [folder / "candidates" / "gold.jsonl", folder / "candidates" / "answer_only.jsonl"]
+    # float32 wherever it runs (a lent GPU's auto would be bf16); on this CPU that is what auto gives, so the keys are unchanged
     result = verify(task, files, seeds=[SEED], n_train=N_TRAIN, n_test=N_TEST, eval_settings=EVAL, recipe=RECIPES[recipe],
-                    store=CommittedRuns(None, folder / "runs"))
+                    store=CommittedRuns(None, folder / "runs"), dtype="float32")
     case = result.cases[0]
     accuracy = {s.strategy: s.mean for s in case.strategies}
     seconds = {r.strategy or "base": round(r.timings["total_s"], 1) for r in result.runs}

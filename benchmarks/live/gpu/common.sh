@@ -28,7 +28,7 @@ start_case() {
 
 # what has come back so far: every result file and every log, into $OUT
 collect() {
-    (cd /root/work && tar czf "$OUT/results.tgz" benchmarks/results/live)
+    (cd /root/work && tar czf "$OUT/results.tgz" benchmarks/results/live benchmarks/results/live_pilot)
     tar czf "$OUT/logs.tgz" -C "$LOGS" .
     progress
 }
@@ -39,7 +39,7 @@ progress() {
         echo "$(basename $d) written since the start: $(find $d/runs -newer /root/work/.started -name '*.json' | wc -l) runs," \
              "$(find $d/proxy_runs -newer /root/work/.started -name '*.json' | wc -l) proxy runs, $(find $d/scores -newer /root/work/.started -name '*.json' | wc -l) scores"
     done
-    echo "stylefit processes running: $(pgrep -fc 'stylefit bench live' || true)"
+    echo "stylefit processes running: $(pgrep -fc 'stylefit bench live|adaptive_live|live/pilot.py' || true)"
 }
 
 # case, seconds[, workers]: candidates first (strategies already written are kept), then start_case

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Call 1 on the GPU machine (see README.md): install the carried wheels, keep the first GGUF part.
+# Call 1 on the GPU machine (see README.md): install the carried wheels (the model's parts follow in
+# calls of their own: the working tree has grown past what leaves room for them here).
 set -uo pipefail
-mkdir -p /root/stash && cp .dev/part_a /root/stash/ || exit 1
+mkdir -p /root/stash
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 if ! python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site .whl/pycosat-*.tar.gz; then
     # reasoning-gym imports pycosat for its logic puzzles only, which the live track does not use

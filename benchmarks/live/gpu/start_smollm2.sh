@@ -13,17 +13,13 @@ cat /root/stash/part_a /root/stash/part_b .dev/part_c > $gguf
 echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $gguf" | sha256sum -c || exit 1
 rm -rf /root/work && mkdir /root/work && cp -r benchmarks src /root/work/ && touch /root/work/.started  # jobs outlive this call's tree
 python3 -c "from stylefit.models.registry import resolve_model; print(resolve_model('smollm2-135m-instruct'))" || exit 1
-# Each case's proxies: the two fine-tuning selectors in separate jobs (they share no runs). A case
-# whose runs and scores are all committed plans nothing and ends at once.
-PROXIES=("proxy-paper" "proxy proxy-gold_loss")
-SCORING="ppl ifd sppl sppl-paper sppl-exclude-own rsr local length alignment-hidden_cosine alignment-rouge_l alignment-token_f1 grace"
-SELECTOR_WORKERS=2
-for case in simple_equations-smollm2 chain_sum-smollm2 products-smollm2; do
-    start_case $case "$1" ${TRUTH_WORKERS:-6} "${PROXIES[@]}"
-    NICE=15 start_case $case "$1" 0 "$SCORING"
-    # Issue 24: the adaptive selector with its pre-registered settings, and the budgets of its curve
-    [ "${ADAPTIVE:-1}" = 1 ] && setsid nice -n 5 timeout "$1" python3 benchmarks/adaptive_live.py --run-only --case $case \
-        --workers ${ADAPTIVE_WORKERS:-4} $(printf -- '--budget-steps %s ' ${ADAPTIVE_BUDGETS:-16 32 64}) \
-        --cache /tmp/$case-adaptive.sqlite > $LOGS/$case-adaptive.log 2>&1 < /dev/null &
+# CASES: the SmolLM2 cases to start (the first season's three by default); CANDIDATES=1 writes each
+# case's candidates first (benchmarks/live/gpu/case_jobs.sh)
+for case in ${CASES:-simple_equations-smollm2 chain_sum-smollm2 products-smollm2}; do
+    (cd /root/work && setsid bash benchmarks/live/gpu/case_jobs.sh "$case" "$1" > "$LOGS/$case-jobs.log" 2>&1 < /dev/null &)
+done
+# PILOTS: task families to pilot (benchmarks/live/pilot.py, float32), one process each
+for task in ${PILOTS:-}; do
+    (cd /root/work && setsid nice -n 5 timeout "$1" python3 benchmarks/live/pilot.py tasks "$task" > "$LOGS/pilot-$task.log" 2>&1 < /dev/null &)
 done
 sleep 15; collect
