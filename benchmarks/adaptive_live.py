@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylefit.bench.live.track import CommittedRuns, case_truth, load_live_config, proxy_rounds_recipe
+from stylefit.bench.live.track import CommittedRuns, SelectorSpec, case_truth, load_live_config, proxy_rounds_recipe, selector_params
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
@@ -50,9 +50,10 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     # settings other than the pre-registered ones keep their results apart
     results_dir = folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else ""))
     recipe = proxy_rounds_recipe(config, case)
+    params = selector_params(case, SelectorSpec(name="adaptive", scorer="adaptive", params=overrides))  # the case's template
     results = []
     for budget in [0, *budgets]:
-        settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": recipe} | overrides | {"budget_steps": budget})
+        settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": recipe} | params | {"budget_steps": budget})
         file = results_dir / f"budget-{budget}.json"
         if file.is_file() and not rerun:
             data = json.loads(file.read_text(encoding="utf-8"))

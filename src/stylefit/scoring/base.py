@@ -118,6 +118,17 @@ def scorer_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def template_parameter(name: str) -> str | None:
+    """The parameter that names a registered scorer's prompt template ('template'; SPPL's 'variant'), or None
+    for a scorer that always uses the target's own template (or none)."""
+    import inspect
+
+    if name not in _REGISTRY:
+        return None
+    taken = inspect.signature(_REGISTRY[name].__init__).parameters
+    return next((p for p in ("template", "variant") if p in taken), None)
+
+
 def get_scorer(name: str, **params: Any) -> Scorer:
     """A scorer by name; unknown names and parameters are clear errors."""
     if name not in _REGISTRY:

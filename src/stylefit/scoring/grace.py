@@ -17,7 +17,7 @@ from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store, content_key
 from stylefit.data.candidates import CandidateSet
 from stylefit.models.base import ContinuationRequest, LanguageModel, LocalWeights, Progress
-from stylefit.models.prompts import continuation_request, require_chat_template
+from stylefit.models.prompts import continuation_request, own_template
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
 
 GRADIENT_KIND = "grace-gradient"
@@ -28,7 +28,8 @@ class Grace(Scorer):
     """Per strategy: GRACE = mean over the splits s of tr(Σ̃_train(s)⁺ Σ_test(s)).
 
     - **Gradients.** Per response, the gradient of the target's mean token NLL of the response
-      given the question (native chat template) with respect to the B matrices of a freshly
+      given the question (in the template the target is fine-tuned in: its chat template, plain text
+      for a base model) with respect to the B matrices of a freshly
       initialised LoRA adapter (rank ``lora_rank`` on ``target_modules``, the fine-tuning
       recipe's defaults; the source's LoRA option also keeps only B). B starts at zero, so the
       adapter leaves the forward pass unchanged and dL/dB = (α/r) Σ_t δ_t (A x_t)ᵀ, computed
@@ -79,7 +80,9 @@ class Grace(Scorer):
 
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         c = item.candidate
-        return [continuation_request(lm, "native", c.prompt, c.response, item.label)]
+        # the template the target is fine-tuned in (its chat template, plain text for a base model): the
+        # gradients are those of its training examples
+        return [continuation_request(lm, own_template(lm), c.prompt, c.response, item.label)]
 
     def cache_parts(self, item: ScoringItem) -> dict[str, Any]:
         # A response's value depends on every response of its strategy in the sample (the folds).
@@ -87,7 +90,6 @@ class Grace(Scorer):
 
     def prepare(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
                 progress: Progress | None = None) -> list[str]:
-        require_chat_template(lm, "native", self.name, "template")
         if not isinstance(lm, LocalWeights):
             raise StylefitError(f"scorer 'grace' needs a local transformers target; '{lm.name}' is served")
         if len(ids) < self.splits:

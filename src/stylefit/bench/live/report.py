@@ -125,6 +125,8 @@ def live_markdown(track: dict[str, Any]) -> str:
         noise = case["noise"]
         lines += [f"## {case['case']} ({case['target']}, n_test={case['n_test']}, seeds {case['seeds']})", "",
                   ("Pre-registered" if case["preregistered"] else "Development case, not pre-registered") + f": {case['preregistration_reason']}.", "",
+                  *([f"Scored in the `{case['template']}` template (the target has no chat template): every selector that takes a "
+                     "template was given it, unless it names its own.", ""] if "template" in case else []),
                   "| strategy | rank | mean | sd | per seed | answers cut per seed (caught in a loop) |", "|---|---|---|---|---|---|"]
         for strategy, a in sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"]):
             lines.append(f"| {strategy} | {a['rank']} | {_pct(a['mean'])} | {_pct(a['sd'])} | "

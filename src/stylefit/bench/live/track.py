@@ -93,6 +93,9 @@ class CaseConfig(BaseModel):
     # per-question routing sets (routed:<scorer>) made from the strategies: trained and reported
     # beside them, never ranked by the selectors
     routed: list[str] = Field(default_factory=list)
+    # the prompt template the selectors score in: "plain" for a base model without a chat template
+    # (Gemma-3-270M), given to every selector that takes a template unless it names its own
+    template: Literal["native", "plain"] = "native"
 
     @property
     def routed_sets(self) -> list[str]:
@@ -346,7 +349,7 @@ def run_live(
                 elif spec.scorer == "adaptive":
                     data = _adaptive(config, case, task, files, spec, folder, store, progress, workers)
                 else:
-                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=spec.params,
+                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=selector_params(case, spec),
                                     n=config.n_select, store=store, dtype=config.dtype, progress=progress)
                     data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                             "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
@@ -366,11 +369,29 @@ def run_live(
     return judge(config)
 
 
+def selector_params(case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
+    """The selector's parameters on this case: the registered ones, with the case's template given to a
+    scorer (or the adaptive selector's screen) that takes one and does not name its own. Scorers without
+    a template parameter already score in the target's own template."""
+    from stylefit.scoring import template_parameter
+
+    if case.template == "native":
+        return spec.params
+    if spec.scorer == "adaptive":
+        from stylefit.selection.adaptive import AdaptiveSettings
+
+        screen = AdaptiveSettings.model_validate(spec.params).screen
+        key, own = template_parameter(screen), spec.params.get("screen_params", {})
+        return spec.params if key is None or key in own else spec.params | {"screen_params": own | {key: case.template}}
+    key = template_parameter(spec.scorer)
+    return spec.params if key is None or key in spec.params else spec.params | {key: case.template}
+
+
 def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
     """What a selector's scores depend on: a scores file for other settings, or for candidate
     sets that were written again since, is stale."""
     folder = config.path(config.results) / case.name / "candidates"
-    asked = {"scorer": spec.scorer, "params": spec.params, "n_select": config.n_select, "target": case.target,
+    asked = {"scorer": spec.scorer, "params": selector_params(case, spec), "n_select": config.n_select, "target": case.target,
              "strategies": case.strategies, "candidates": _files_hash([folder / f"{s}.jsonl" for s in case.strategies])}
     if spec.scorer == "paper_proxy":  # it fine-tunes and evaluates with the case's settings
         asked |= {"recipe": config.recipe | case.recipe, "eval": config.eval | case.eval}
@@ -428,7 +449,7 @@ def _adaptive(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorS
     from stylefit.selection.adaptive import select_adaptive
 
     result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype, "recipe": proxy_rounds_recipe(config, case)}
-                             | spec.params, n=config.n_select,
+                             | selector_params(case, spec), n=config.n_select,
                              store=CommittedRuns(store, folder / "proxy_runs"), workers=workers, progress=progress)
     return {"means": result.preference, "higher_is_better": True,
             "adaptive": result.to_dict()}
@@ -462,6 +483,16 @@ def case_truth(config: LiveConfig, case: CaseConfig):
     devices = {label(r): r.device for r in wanted}  # run costs differ between a CPU and a GPU
     cut = {label(r): (r.evaluation.hit_length_limit, r.evaluation.looping) for r in wanted}
     return summarize(wanted, "strict"), seconds, devices, cut
+
+
+def _truth_done(config: LiveConfig, case: CaseConfig) -> str:
+    """How far an incomplete case's ground truth is: its strategy runs committed of those it needs, and where they run."""
+    seeds = case.seeds or config.seeds
+    done = {(run.get("strategy"), run.get("seed")) for run in
+            (json.loads(f.read_text(encoding="utf-8")) for f in (config.path(config.results) / case.name / "runs").glob("*.json"))}
+    have = sum((s, seed) in done for s in case.strategies for seed in seeds)
+    return (f"{have} of its {len(case.strategies) * len(seeds)} strategy runs committed"
+            + (f"; bound to {case.device}" if case.device else ""))
 
 
 def _cut_probes(folder: Path) -> list[dict[str, Any]]:
@@ -525,7 +556,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
     for case in config.cases:
         truth, seconds, devices, cut = case_truth(config, case)
         if truth is None:
-            incomplete.append(f"{case.name}: ground truth incomplete")
+            incomplete.append(f"{case.name}: ground truth incomplete ({_truth_done(config, case)})")
             continue
         preregistered, why = (registration.case(sorted((root / case.name / "runs").glob("*.json")), root) if registration
                               else (False, "the track's config names no pre-registration"))
@@ -543,7 +574,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
                 selector_devices[spec.name] = data["device"]
-        row = {"case": case.name, "target": case.target, "preregistered": preregistered, "preregistration_reason": why,
+        row = {"case": case.name, "target": case.target} | ({"template": case.template} if case.template != "native" else {}) | {
+               "preregistered": preregistered, "preregistration_reason": why,
                "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
                "accuracy": {s: {"mean": accuracy[s].mean, "sd": accuracy[s].std, "per_seed": accuracy[s].accuracies,
                                 "rank": accuracy[s].rank} for s in case.strategies},
@@ -662,7 +694,10 @@ def season_progress(season: Season, config: LiveConfig, rows: list[dict]) -> lis
     new = [row for row in judged if row["preregistered"]]
     tasks = {c.name: c.task.reasoning_gym if isinstance(c.task, ReasoningGymTask) else Path(c.task).name for c in config.cases}
     each = season.per_case
-    short = [row["case"] for row in new if len(row["accuracy"]) < each.min_strategies or len(row["seeds"]) < each.min_seeds
+    # strategies counted as distinct (pairs writing the same response to 90% of the questions are one, as the
+    # report counts them): the stricter reading of the registration's "strategies", chosen before any judging
+    distinct = lambda row: row["overlap"]["distinct"] if "overlap" in row else len(row["accuracy"])
+    short = [row["case"] for row in new if distinct(row) < each.min_strategies or len(row["seeds"]) < each.min_seeds
              or row["n_test"] < each.min_test_questions]
     asked = [("judged cases in all", season.min_judged_cases, len(judged)),
              ("judged pre-registered cases", season.min_new_cases, len(new)),
@@ -677,7 +712,7 @@ def season_progress(season: Season, config: LiveConfig, rows: list[dict]) -> lis
               sum(row["base"] is not None and row["base"] < season.answers_nothing_below for row in judged))]
     progress = [{"requirement": what, "required": required, "have": have, "met": None if have is None else have >= required}
                 for what, required, have in asked]
-    return progress + [{"requirement": f"judged pre-registered cases with at least {each.min_strategies} strategies, {each.min_seeds} "
+    return progress + [{"requirement": f"judged pre-registered cases with at least {each.min_strategies} distinct strategies, {each.min_seeds} "
                                        f"seeds and {each.min_test_questions} test questions", "required": len(new),
                         "have": len(new) - len(short), "met": not short, "short": short}]
 
