@@ -574,9 +574,10 @@ def test_the_first_season_cases_are_development_cases_and_the_registration_names
     # and reasoning-gym files their families as not arithmetic, except basic_arithmetic
     second = [c for c in load_live_config(REPO / "benchmarks" / "live" / "live.toml").cases if c.name not in FIRST_SEASON]
     assert {c.name for c in second} >= {"word_sequence_reversal-smollm2", "family_relationships-smollm2", "basic_arithmetic-smollm2"}
-    for case in second:
+    for case in second:  # a case whose candidates are not written yet has no manifest: unknown, and not judged
         folder = REPO / "benchmarks" / "results" / "live" / case.name / "candidates"
-        assert live._needing_solutions(folder, case.strategies) == [], case.name
+        assert live._needing_solutions(folder, case.strategies) == ([] if (folder / "manifest.json").is_file() else None), case.name
+        assert (folder / "manifest.json").is_file() or case.name in unjudged
         assert (live.task_category(case) in live.ARITHMETIC) == (case.name == "basic_arithmetic-smollm2"), case.name
     # what the season asks of its families and strategy sets, counted from reasoning-gym's categories and the manifests:
     # the first season is arithmetic (simple_equations is reasoning-gym's algebra) and has gold in every case
