@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One SmolLM2 case's jobs on the GPU machine, in the background, for at most $2 seconds: its ground truth,
+# One case's jobs on the GPU machine, in the background, for at most $2 seconds: its ground truth,
 # its proxies, its scoring selectors and the adaptive selector, niced in that order (what the lease
 # leaves undone runs on the CPU machine). With CANDIDATES=1 its candidates are written first (strategies
 # already committed are kept), and the jobs start when they are.

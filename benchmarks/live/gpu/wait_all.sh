@@ -3,6 +3,6 @@
 set -uo pipefail
 source benchmarks/live/gpu/common.sh
 deadline=$((SECONDS + $1))
-while pgrep -f 'stylefit bench live|adaptive_live|live/pilot.py' > /dev/null && [ $SECONDS -lt $deadline ]; do sleep 5; done
+while pgrep -f "$JOBS" > /dev/null && [ $SECONDS -lt $deadline ]; do sleep 5; done
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 collect
