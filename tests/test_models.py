@@ -158,3 +158,70 @@ def test_the_dtype_is_part_of_numeric_cache_keys(tiny_task, store):
     assert [e.mean for e in other.ranking.estimates] != [e.mean for e in first.ranking.estimates]
     select(*args, target=fp32, scorer="length", n=4, store=store)
     assert select(*args, target=bf16, scorer="length", n=4, store=store).computed == 0  # token counts are shared
+
+
+def _base_model_lm(model):
+    """``model`` behind a tokenizer that, like Gemma's, puts BOS before any text by itself, and has no
+    chat template (a base model)."""
+    from tokenizers import processors
+
+    from conftest import char_tokenizer
+    from stylefit.models.registry import ResolvedModel
+    from stylefit.models.transformers_lm import TransformersLM
+
+    tok = char_tokenizer()
+    tok.chat_template = None
+    tok._tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.bos_token_id)])
+    return TransformersLM(ResolvedModel("base", "<in-memory>", "base-0"), model=model, tokenizer=tok)
+
+
+def test_a_base_model_generates_and_pools_after_the_bos_its_tokenizer_adds_as_scoring_and_training_read_it():
+    """Gemma-3 base without its <bos> writes garbage: generation, hidden states and scoring all read a
+    plain prompt after the BOS the tokenizer puts first (as TRL's plain prompt-completion training
+    does), and a text that already starts with it keeps one."""
+    import torch
+
+    from conftest import char_tokenizer, tiny_llama
+    from stylefit.models.prompts import continuation_request, render_prompt
+    from stylefit.models.registry import ResolvedModel
+    from stylefit.models.transformers_lm import TransformersLM
+
+    base = _base_model_lm(tiny_llama(seed=3))
+    bare_tok = char_tokenizer()
+    bare_tok.chat_template = None
+    bare = TransformersLM(ResolvedModel("bare", "<in-memory>", "bare-0"), model=base.model, tokenizer=bare_tok)
+    assert base.bos_prefix and not bare.bos_prefix
+    prompt = render_prompt(base, "plain", "What is 2 + 5?")
+    spec = GenerationSpec(max_new_tokens=16)
+    with_bos = [g.text for g in bare.generate(["<s>" + prompt], spec)]  # the BOS written out, read by a tokenizer that adds none
+    for text in (prompt, "<s>" + prompt):  # one BOS, never two: a character is a token, so the prompt reads len + 1
+        before = base.stats["prefill_tokens"]
+        assert [g.text for g in base.generate([text], spec)] == with_bos
+        assert base.stats["prefill_tokens"] - before == len(prompt) + 1
+    context, _ = base.token_ids(continuation_request(base, "plain", "What is 2 + 5?", "7"))
+    assert context == base.tokenizer(prompt).input_ids and context[0] == base.tokenizer.bos_token_id
+    # hidden states read the BOS but pool the text's own tokens only
+    (pooled,) = base.hidden_states(["hello"])
+    ids = torch.tensor([base.tokenizer("hello").input_ids])
+    states = torch.stack(base.model(input_ids=ids, output_hidden_states=True).hidden_states)[:, 0, 1:].mean(1)
+    assert np.allclose(pooled, states.detach().numpy(), atol=1e-5)
+
+
+def test_a_gemma3_batch_generates_what_each_prompt_generates_alone():
+    """Gemma-3's sliding-window layers under left padding: a prompt's greedy answer does not depend on
+    the shorter or longer prompts it is batched with (prompts longer than the window included)."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from conftest import VOCAB_SIZE
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=VOCAB_SIZE, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, head_dim=8, max_position_embeddings=512, sliding_window=8,
+                              layer_types=["sliding_attention", "full_attention"], bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    lm = _base_model_lm(Gemma3ForCausalLM(config).eval())
+    prompts = ["Calculate 5 - 3.\n", "Hi\n", "John is married to Mary. They have a son, Tom. What is Tom to Mary?\n"]
+    spec = GenerationSpec(max_new_tokens=12)
+    alone = [lm.generate([p], spec)[0].text for p in prompts]
+    assert [g.text for g in lm.generate(prompts, spec)] == alone
+    assert len(set(alone)) == 3

@@ -105,6 +105,9 @@ class LanguageModel(Protocol):
     name: str
     revision: str  # content hash of the weights: part of every cache key
     template_id: str  # hash of the chat template: part of every cache key
+    # Whether generation and hidden states put the tokenizer's BOS before a text that lacks it (a base
+    # model's plain prompt): part of generation and score keys where true
+    bos_prefix: bool
     dtype: str  # floating-point type of the computation ("float32", "bfloat16"...): part of numeric cache keys
     max_length: int  # context window in tokens
     stats: dict[str, int]  # counters; "generated_tokens" grows as generations finish

@@ -155,6 +155,7 @@ class OpenAICompatibleLM:
         else:
             self.template_id = "none"
         self.dtype = "server"
+        self.bos_prefix = False  # the server adds the model's own special tokens (llama.cpp: the GGUF's add_bos)
         self.max_length = None  # the server enforces its own context; an over-long prompt is its error, reported
         self.concurrency, self.retries, self.backoff, self.seed_requests = concurrency, retries, backoff, seed_requests
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}

@@ -34,7 +34,7 @@ def generate_cached(
     sampled = spec.temperature > 0
     keys = [
         content_key({"kind": "generation", "model": lm.revision, "dtype": lm.dtype, "template": lm.template_id, "prompt": p,
-                     "spec": spec.as_key()} | ({"sample": j} if sampled else {}))
+                     "spec": spec.as_key()} | ({"sample": j} if sampled else {}) | ({"bos_prefix": True} if lm.bos_prefix else {}))
         for p, j in zip(prompts, sample_index)
     ]
     # Each sample's seed depends on its run seed, prompt and index, not on what else is in its batch.

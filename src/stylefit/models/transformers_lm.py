@@ -98,6 +98,11 @@ class TransformersLM:
         self._stop_ids = sorted({i for i in [self.tokenizer.eos_token_id, *self._generation_eos()] if i is not None})
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
         self._start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self._stop_ids[0]
+        # A tokenizer that puts BOS before any text by itself (Gemma's <bos>) expects it: without it Gemma-3
+        # base writes garbage. Generation and hidden states put it there as scoring a plain prompt and
+        # llama.cpp's server do; a chat template that already writes it keeps its one.
+        bos = self.tokenizer.bos_token_id
+        self.bos_prefix = bos is not None and self.tokenizer("", add_special_tokens=True).input_ids[:1] == [bos]
         # The decoder and its head apart, so that scoring projects only the positions it scores.
         self._decoder = self.model.base_model
         self._head = self.model.get_output_embeddings()
@@ -122,6 +127,14 @@ class TransformersLM:
 
     def tokenize(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def _encode(self, text: str) -> tuple[list[int], int]:
+        """What the model reads for ``text`` (generation, hidden states), and how many BOS tokens lead it
+        that ``text`` itself does not carry (0 or 1)."""
+        ids = self.tokenize(text)
+        if self.bos_prefix and ids[:1] != [self.tokenizer.bos_token_id]:
+            return [self.tokenizer.bos_token_id, *ids], 1
+        return ids, 0
 
     # ---- forward passes ----------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None,
@@ -262,7 +275,7 @@ class TransformersLM:
         by its entry of ``seeds`` (default: a hash of its prompt) and ``spec.seed``: a sample does
         not depend on which other prompts share its batch. Each finished batch goes to ``on_done``."""
         seeds = seeds if seeds is not None else [int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little") for p in prompts]
-        encoded = [self.tokenize(p) for p in prompts]
+        encoded = [self._encode(p)[0] for p in prompts]
         for i, (p, ids) in enumerate(zip(prompts, encoded)):
             if len(ids) + spec.max_new_tokens > self.max_length:
                 raise GenerationError(f"prompt of {len(ids)} tokens + {spec.max_new_tokens} new tokens exceed the context "
@@ -354,11 +367,12 @@ class TransformersLM:
     # ---- representations -------------------------------------------------------------------
     @torch.inference_mode()
     def hidden_states(self, texts: list[str]) -> list[np.ndarray]:
-        """Per text, (layers + 1, hidden) states mean-pooled over its tokens; batched with right
-        padding, which leaves a causal model's states of the real tokens unchanged."""
-        encoded = [self.tokenize(t) for t in texts]
-        for text, ids in zip(texts, encoded):
-            if not ids:
+        """Per text, (layers + 1, hidden) states mean-pooled over its tokens (after the BOS its
+        tokenizer puts first, which is read but not pooled); batched with right padding, which
+        leaves a causal model's states of the real tokens unchanged."""
+        encoded, leading = zip(*(self._encode(t) for t in texts)) if texts else ((), ())
+        for text, ids, lead in zip(texts, encoded, leading):
+            if len(ids) == lead:
                 raise StylefitError(f"hidden_states: empty text {text!r}")
             if len(ids) > self.max_length:
                 raise StylefitError(f"hidden_states: {len(ids)} tokens exceed the context of '{self.name}' ({self.max_length})")
@@ -367,10 +381,12 @@ class TransformersLM:
             width = len(encoded[batch[0]])
             ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long, device=self.device)
             mask = torch.zeros((len(batch), width), dtype=torch.long, device=self.device)
+            pooled_mask = torch.zeros_like(mask)
             for row, i in enumerate(batch):
                 ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
                 mask[row, : len(encoded[i])] = 1
-            weights = (mask / mask.sum(1, keepdim=True))[None, :, :, None]  # (1, B, T, 1)
+                pooled_mask[row, leading[i] : len(encoded[i])] = 1
+            weights = (pooled_mask / pooled_mask.sum(1, keepdim=True))[None, :, :, None]  # (1, B, T, 1)
             positions = torch.arange(width, device=self.device).expand(len(batch), -1)
             means = 0
             for start, end, out in self._forward(ids, mask, positions, counter="hidden_state_tokens", output_hidden_states=True,

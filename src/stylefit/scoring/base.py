@@ -167,7 +167,7 @@ def score_sample(
     items = [ScoringItem(candidates.by_strategy[s][qid], candidates.position(qid)) for qid in ids for s in candidates.strategies]
     requests = [scorer.requests(lm, item) for item in items]
     base = {"kind": "score", "model": lm.revision, "template": lm.template_id, "scorer": scorer.name,
-            "version": scorer.version, "params": scorer.params()}
+            "version": scorer.version, "params": scorer.params()} | ({"bos_prefix": True} if lm.bos_prefix else {})
     if scorer.needs_logprobs:  # token counts do not depend on the floating-point type; log-probabilities do
         base["dtype"] = lm.dtype
     keys = [
