@@ -52,7 +52,7 @@ def write_config(tmp_path, target, selectors='', extra_case=''):
 n_select = 4
 seeds = [0, 1]
 recipe = {{epochs = 1, batch_size = 4, max_length = 128}}
-eval = {{max_new_tokens = 8}}
+eval = {{max_new_tokens = 40}}
 {selectors}
 [[cases]]
 name = "tiny"
@@ -347,21 +347,21 @@ def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_k
     before = {p.stem: json.loads(p.read_text()) for p in runs.glob("*.json")}
     assert len(before) == 5 and all(r["evaluation"]["hit_length_limit"] for r in before.values())  # the tiny target never stops
     config = load_live_config(path)
-    config.earlier_eval_budgets = [8]
-    config.cases[0].eval = {"max_new_tokens": 10}
+    config.earlier_eval_budgets = [40]
+    config.cases[0].eval = {"max_new_tokens": 44}
     config.cases[0].device = "cpu"
     said = []
     track = run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",), say=said.append)
     after = {p.stem: json.loads(p.read_text()) for p in runs.glob("*.json")}
-    # every answer was cut at 8, so nothing is taken over: each run is made again, and its old file goes
+    # every answer was cut at 40, so nothing is taken over: each run is made again, and its old file goes
     assert len(after) == 5 and not set(after) & set(before) and all(r["reused"] is None for r in after.values())
-    assert all(max(i["n_tokens"] for i in r["evaluation"]["items"]) == 10 for r in after.values())
+    assert all(max(i["n_tokens"] for i in r["evaluation"]["items"]) == 44 for r in after.values())
     assert any("removed 5 superseded run file(s)" in line for line in said)
     assert any("tiny: plan: 5 runs, 0 stored, 5 to run" in line for line in said)  # a log shows the plan, then each run
     assert sum(": stored, accuracy " in line and "answers cut" in line for line in said) == 5
-    assert track["cases"][0]["eval"]["max_new_tokens"] == 10 and track["cases"][0]["device"] == "cpu"
+    assert track["cases"][0]["eval"]["max_new_tokens"] == 44 and track["cases"][0]["device"] == "cpu"
     # a grid stopped after its first run leaves runs of the current settings only: the case is incomplete, not an error
-    config.cases[0].eval = {"max_new_tokens": 12}
+    config.cases[0].eval = {"max_new_tokens": 48}
 
     def stop_after_the_first_run(line: str) -> None:
         if ": stored, accuracy " in line:
@@ -371,6 +371,13 @@ def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_k
         run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",), say=stop_after_the_first_run)
     assert len(list(runs.glob("*.json"))) == 1
     assert "tiny: ground truth incomplete (0 of its 4 strategy runs committed; bound to cpu)" in run_live(config, store=tmp_path / "cache.sqlite", stages=())["incomplete"]
+    # a budget that would cut answers as long as the training targets is refused before any run
+    config.cases[0].eval = {"max_new_tokens": 8}
+    with pytest.raises(StylefitError, match=r"case 'tiny': .*max_new_tokens=8\) leaves less than 1.25x its longest training "
+                                            r"target \(25 tokens, strategy '.*'\); set max_new_tokens >= 32 before any run"):
+        run_live(config, store=tmp_path / "cache.sqlite", stages=("truth",))
+    assert len(list(runs.glob("*.json"))) == 1  # nothing pruned, nothing run
+    config.cases[0].eval = {"max_new_tokens": 48}
     # bound to a GPU, the case refuses to run on this CPU
     config.cases[0].device = "cuda"
     with pytest.raises(StylefitError, match="case 'tiny': its runs are bound to cuda, and this machine runs on cpu"):

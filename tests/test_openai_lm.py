@@ -158,6 +158,9 @@ def test_chat_generation_is_real_deterministic_and_concurrent(server):
     raw = OpenAICompatibleLM(server, "smollm2", mode="completions")
     (completion,) = raw.generate(["The capital of France is"], GenerationSpec(max_new_tokens=8))
     assert completion.text.strip() and completion.n_tokens <= 8
+    # a server cannot stop on a regular expression: the text is cut here at its first match
+    (cut,) = raw.generate(["The capital of France is"], GenerationSpec(max_new_tokens=8, stop_regex=r"\S+"))
+    assert cut.finish_reason == "stop" and cut.text.split() == completion.text.split()[:1] and completion.text.startswith(cut.text)
     with pytest.raises(StylefitError, match="served for completions with no chat template here"):
         raw.render_chat("hi")
 

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import EXAMPLE
 from stylefit.data import load_task
-from stylefit.models.base import Generation
+from stylefit.models.base import Generation, GenerationSpec
 from stylefit.training.evaluate import EvalQuestion, evaluate, score_outputs
 
 
@@ -45,7 +45,7 @@ def test_the_example_tasks_reasoning_gym_verifier():
 class ScriptedLM:
     """Answers from a script; records what it was asked."""
 
-    name, revision, template_id = "scripted", "r0", "t0"
+    name, revision, template_id, dtype, bos_prefix = "scripted", "r0", "t0", "float32", False
 
     def __init__(self, answers):
         self.answers, self.calls = answers, []
@@ -53,9 +53,12 @@ class ScriptedLM:
     def render_chat(self, prompt):
         return f"<user>{prompt}<assistant>"
 
-    def generate(self, prompts, spec, progress=None, batch_size=16):
+    def generate(self, prompts, spec, progress=None, batch_size=16, seeds=None, on_done=None):
         self.calls.append((prompts, spec, batch_size))
-        return [Generation(self.answers[p], 3, "stop") for p in prompts]
+        out = [Generation(self.answers[p], 3, "stop") for p in prompts]
+        if on_done:
+            on_done(dict(enumerate(out)))
+        return out
 
 
 def test_evaluate_asks_greedily_in_the_chat_template():
@@ -65,6 +68,22 @@ def test_evaluate_asks_greedily_in_the_chat_template():
     assert spec.temperature == 0 and spec.max_new_tokens == 32 and batch_size == 4
     assert e.accuracy_strict == 0.5 and [i.strict_correct for i in e.items] == [True, False]
     assert e.generation_s >= 0 and e.verification_s > 0
+
+
+def test_a_base_model_answers_in_plain_text_and_stops_at_its_answer_line(store):
+    """No end of turn: a base model's answers (evaluation, and every generation through the cache) end
+    at the answer line its prompts ask for; a chat model's spec is left as it is."""
+    from stylefit.models.prompts import ANSWER_LINE
+    from stylefit.models.sampling import generate_cached
+
+    base = ScriptedLM({"What is 2 + 2?\n": "Final Answer: 4"})
+    base.template_id = "none"
+    evaluate(base, [q(1, "4", "What is 2 + 2?")], "final_answer_number", max_new_tokens=32)
+    generate_cached(base, ["What is 2 + 2?\n"], GenerationSpec(max_new_tokens=8), store)
+    assert [call[1].stop_regex for call in base.calls] == [ANSWER_LINE, ANSWER_LINE]
+    chat = ScriptedLM({"<user>What is 2 + 2?<assistant>": "Final Answer: 4"})
+    evaluate(chat, [q(1, "4", "What is 2 + 2?")], "final_answer_number", max_new_tokens=32)
+    assert chat.calls[0][1] == GenerationSpec(max_new_tokens=32)
 
 
 def test_mismatched_outputs_are_refused():

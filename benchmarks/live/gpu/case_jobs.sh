@@ -2,7 +2,7 @@
 # One case's jobs on the GPU machine, in the background, for at most $2 seconds: its ground truth,
 # its proxies, its scoring selectors and the adaptive selector, niced in that order (what the lease
 # leaves undone runs on the CPU machine). With CANDIDATES=1 its candidates are written first (strategies
-# already committed are kept), and the jobs start when they are.
+# already committed are kept) and its evaluation budget set by the rule if it has none, and the jobs start when they are.
 set -uo pipefail
 source benchmarks/live/gpu/common.sh
 case=$1 limit=$2
@@ -15,6 +15,8 @@ if [ "${CANDIDATES:-0}" = 1 ]; then
     started=$SECONDS
     timeout "$limit" python3 -m stylefit bench live $CONFIG --case "$case" --stage candidates \
         --cache "/tmp/$case-candidates.sqlite" --out "/tmp/judged/$case-candidates" > "$LOGS/$case-candidates.log" 2>&1 < /dev/null || exit 1
+    # a new case's evaluation budget, by the rule, before its first run (live.toml comes back with the results)
+    python3 benchmarks/live/set_eval_budget.py --unless-set "$case" >> "$LOGS/$case-candidates.log" 2>&1 || exit 1
     limit=$((limit - (SECONDS - started)))
 fi
 SELECTOR_WORKERS=${SELECTOR_WORKERS:-2} start_case "$case" "$limit" "${TRUTH_WORKERS:-6}" "${PROXIES[@]}"

@@ -26,7 +26,7 @@ start_case() {
 
 # what has come back so far: every result file and every log, into $OUT
 collect() {
-    (cd /root/work && tar czf "$OUT/results.tgz" benchmarks/results/live benchmarks/results/live_pilot)
+    (cd /root/work && tar czf "$OUT/results.tgz" benchmarks/results/live benchmarks/results/live_pilot benchmarks/live/live.toml)
     tar czf "$OUT/logs.tgz" -C "$LOGS" .
     progress
 }

@@ -276,9 +276,9 @@ class OpenAICompatibleLM:
     # ---- generation ------------------------------------------------------------------------
     def generate(self, prompts: list[str], spec: GenerationSpec, progress: Progress | None = None,
                  seeds: list[int] | None = None, batch_size: int = 16, on_done: Finished | None = None) -> list[Generation]:
-        """One request per prompt, ``concurrency`` at a time; results in the order of the prompts."""
-        if spec.stop_regex:
-            raise StylefitError(f"model '{self.name}': a server cannot stop on a regular expression")
+        """One request per prompt, ``concurrency`` at a time; results in the order of the prompts. A server
+        cannot stop on ``spec.stop_regex``: its text is cut here at the first match (``n_tokens`` still
+        counts what the server generated)."""
         seeds = seeds if seeds is not None else [0] * len(prompts)
         stop = threading.Event()  # set once a prompt fails for good: the prompts not sent yet are dropped
 
@@ -333,9 +333,12 @@ class OpenAICompatibleLM:
     def _request(self, prompt: str, spec: GenerationSpec, seed: int, index: int) -> Generation:
         url = f"{self.base_url}/{'chat/completions' if self.mode == 'chat' else 'completions'}"
         try:
-            return self._post(url, self._body(prompt, spec, seed), self._parse, "a reply without text")
+            g = self._post(url, self._body(prompt, spec, seed), self._parse, "a reply without text")
         except StylefitError as e:
             raise GenerationError(str(e), index, prompt) from None
+        if spec.stop_regex and (m := re.search(spec.stop_regex, g.text)):
+            return Generation(g.text[: m.end()], g.n_tokens, "stop")
+        return g
 
     def _post(self, url: str, body: dict, parse, empty: str):
         """POST with retries (backoff with full jitter) on timeouts, lost connections, 408/429/5xx and

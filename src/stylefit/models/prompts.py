@@ -13,8 +13,13 @@ The SPPL prompt text is reproduced character for character from the authors' cod
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stylefit.core.errors import StylefitError
-from stylefit.models.base import ContinuationRequest, LanguageModel
+from stylefit.models.base import ContinuationRequest, GenerationSpec, LanguageModel
+
+# The end of the answer line every prompt here asks for: what follows "Final Answer: N" is not the answer.
+ANSWER_LINE = r"(?i)final\s+answer\s*:[^\n]*\S[^\n]*\n"
 
 TEMPLATES = ("native", "paper", "plain")
 
@@ -74,6 +79,15 @@ def require_chat_template(lm: LanguageModel, template: str, scorer: str, option:
 def own_template(lm: LanguageModel) -> str:
     """The template a model answers in by itself: its chat template, or plain text without one."""
     return "native" if lm.template_id != "none" else "plain"
+
+
+def answer_spec(lm: LanguageModel, spec: GenerationSpec) -> GenerationSpec:
+    """How ``lm`` answers: a base model has no end of turn and writes on past its answer (Gemma-3 base
+    repeats the question), so it stops at the end of its answer line, as a chat model stops at its end
+    of turn. A spec with a stop rule of its own keeps it."""
+    if lm.template_id == "none" and spec.stop_regex is None and not spec.stop:
+        return replace(spec, stop_regex=ANSWER_LINE)
+    return spec
 
 
 def render_prompt(lm: LanguageModel, template: str, prompt: str, wrapper: str | None = None) -> str:

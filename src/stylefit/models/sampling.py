@@ -11,7 +11,7 @@ from stylefit.core.store import Store, content_key
 from stylefit.data.task import Question, Task
 from stylefit.data.verifiers import check
 from stylefit.models.base import Generation, GenerationError, GenerationSpec, LanguageModel, Progress
-from stylefit.models.prompts import own_template, render_prompt
+from stylefit.models.prompts import answer_spec, own_template, render_prompt
 
 BATCH = 64  # the local backend's batch size
 
@@ -31,6 +31,7 @@ def generate_cached(
     gives the failing prompt's index in ``prompts``; ``progress`` counts cached and new ones.
     """
     sample_index = sample_index or [0] * len(prompts)
+    spec = answer_spec(lm, spec)
     sampled = spec.temperature > 0
     keys = [
         content_key({"kind": "generation", "model": lm.revision, "dtype": lm.dtype, "template": lm.template_id, "prompt": p,

@@ -17,13 +17,11 @@ from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.verifiers import check
 from stylefit.models.base import ContinuationRequest, GenerationSpec, LanguageModel, Progress
-from stylefit.models.prompts import continuation_request, own_template, render_prompt
+from stylefit.models.prompts import ANSWER_LINE, continuation_request, own_template, render_prompt
 from stylefit.models.sampling import generate_cached
 from stylefit.scoring.alignment_functions import get_alignment_function
 from stylefit.scoring.base import ExampleScore, Scorer, ScoringItem, register
 
-# Sampling stops at the end of the answer line: what follows "Final Answer: N" is not the answer.
-ANSWER_LINE = r"(?i)final\s+answer\s*:[^\n]*\S[^\n]*\n"
 NO_CORRECT = ("all_samples", "drop")
 
 

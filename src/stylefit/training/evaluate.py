@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from stylefit.data.verifiers import check, get_verifier
 from stylefit.models.base import Generation, GenerationSpec, LanguageModel, Progress
-from stylefit.models.prompts import continuation_request, own_template, render_prompt
+from stylefit.models.prompts import answer_spec, continuation_request, own_template, render_prompt
 
 
 class EvalQuestion(BaseModel):
@@ -119,7 +119,7 @@ def evaluate(
     without one), then score the answers."""
     prompts = [render_prompt(lm, own_template(lm), q.prompt) for q in questions]
     t = time.perf_counter()
-    outputs = lm.generate(prompts, GenerationSpec(max_new_tokens=max_new_tokens), progress=progress, batch_size=batch_size)
+    outputs = lm.generate(prompts, answer_spec(lm, GenerationSpec(max_new_tokens=max_new_tokens)), progress=progress, batch_size=batch_size)
     generation_s = time.perf_counter() - t
     return score_outputs(questions, outputs, verifier_name).model_copy(update={"generation_s": generation_s})
 

@@ -68,6 +68,8 @@ class RunSpec(BaseModel):
             del depends["eval"]["gold_loss"]
         if self.bind_device:  # likewise
             depends["device_kind"] = device_kind(self.device)
+        if not self.chat_template:  # a base model reads its BOS and stops at its answer line (added later, likewise)
+            depends["base_model_answers"] = "bos+answer-line/v1"
         return content_key({"kind": KEY_VERSION, **depends})
 
 

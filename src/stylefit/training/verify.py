@@ -113,6 +113,7 @@ def verify(
     on_plan: Callable[[GridPlan], None] | None = None,
     earlier_budgets: Sequence[int] = (),
     bind_device: bool = False,
+    require_eval_budget: bool = False,
 ) -> VerifyResult:
     """Fine-tune every target on every strategy with every seed, evaluate, rank against the noise floor.
 
@@ -134,7 +135,9 @@ def verify(
     ``earlier_budgets``: evaluation ``max_new_tokens`` the grid ran with before; a run stored under a
     smaller one that cut none of its answers is the same run under a larger budget, and is taken over.
     ``bind_device``: key the runs by the kind of device too (cpu, cuda), so that stored runs made on
-    another kind are not mixed in; unbound runs made on several kinds are noted.
+    another kind are not mixed in; unbound runs made on several kinds are noted. ``require_eval_budget``:
+    refuse to start any run while ``max_new_tokens`` leaves less than ``EVAL_MARGIN`` times the longest
+    training target (otherwise that is a flag in the notes, after the runs).
     """
     if metric not in ("strict", "flexible"):
         raise StylefitError(f"unknown metric '{metric}' (known: strict, flexible)")
@@ -158,8 +161,18 @@ def verify(
     trained_on = candidates.ids[: n_train or len(candidates.ids)]
     chosen = _chosen(strategies, candidates.strategies, "strategy")
     budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings, leave_out_wrong) for t in targets]
+
+    def checked(plan: GridPlan) -> None:  # before any run, and only when there is one to make
+        if require_eval_budget and plan.to_run and (short := [b for b in budgets if not b["enough"]]):
+            b = short[0]
+            raise StylefitError(f"{b['target']}: the evaluation budget (max_new_tokens={b['max_new_tokens']}) leaves less than "
+                                f"{EVAL_MARGIN:g}x its longest training target ({b['longest_target_tokens']} tokens, "
+                                f"{b['longest_target']}); set max_new_tokens >= {b['needed']} before any run")
+        if on_plan:
+            on_plan(plan)
+
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
-                       workers=workers, progress=progress, on_plan=on_plan, earlier_budgets=earlier_budgets)
+                       workers=workers, progress=progress, on_plan=checked, earlier_budgets=earlier_budgets)
 
     cases, start = [], 0
     for plan in plans:

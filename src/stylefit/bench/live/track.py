@@ -360,12 +360,16 @@ def run_live(
             say(f"{case.name}: ground truth (fine-tuning on every strategy, seeds {case.seeds or config.seeds})")
             if case.device is not None and (here := device_kind(resolve_device("auto"))) != case.device:
                 raise StylefitError(f"case '{case.name}': its runs are bound to {case.device}, and this machine runs on {here}")
-            verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
-                            recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
-                            n_test=case.n_test, base=True, dtype=config.dtype, workers=workers,
-                            store=CommittedRuns(store, folder / "runs", say), progress=progress,
-                            earlier_budgets=config.earlier_eval_budgets, device=case.device or "auto",
-                            bind_device=case.device is not None, on_plan=lambda plan: planned(case.name, folder / "runs", plan, say))
+            # a budget that would cut answers written like the training targets is refused before any run
+            try:
+                verify(task, files + routed_files, targets=case.target, seeds=case.seeds or config.seeds,
+                       recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
+                       n_test=case.n_test, base=True, dtype=config.dtype, workers=workers,
+                       store=CommittedRuns(store, folder / "runs", say), progress=progress,
+                       earlier_budgets=config.earlier_eval_budgets, device=case.device or "auto", require_eval_budget=True,
+                       bind_device=case.device is not None, on_plan=lambda plan: planned(case.name, folder / "runs", plan, say))
+            except StylefitError as e:
+                raise StylefitError(f"case '{case.name}': {e}") from None
     return judge(config)
 
 
