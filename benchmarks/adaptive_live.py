@@ -18,22 +18,19 @@ Writes benchmarks/results/adaptive.{md,json}.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from stylefit.bench.live.track import CommittedRuns, SelectorSpec, case_truth, load_live_config, proxy_rounds_recipe, selector_params
+from stylefit.bench.live.adaptive import OtherSettings, adaptive_result, results_dir
+from stylefit.bench.live.track import case_truth, load_live_config
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
-from stylefit.data.task import load_task
-from stylefit.models.device import resolve_device
-from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive, steps_per_run
+from stylefit.selection.adaptive import steps_per_run
 from stylefit.selection.quality import (CaseOutcome, accuracy_spread, difference, evaluate, format_interval, summarize_many,
                                         win_tie_loss)
 from stylefit.training.recipe import Recipe
-from stylefit.training.runs import device_kind
 
 ROOT = Path(__file__).resolve().parent
 BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
@@ -41,35 +38,18 @@ BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 
 def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool,
              device: str | None = None) -> list[dict]:
-    """The adaptive selector on the case, once without a budget and once per budget: each result is
-    committed as <case>/adaptive/budget-<N>.json and read back from there unless ``rerun``. It runs on
-    the case's bound device unless told otherwise (a selector's fine-tunes are not ground truth; the
-    runs' devices are recorded with the result)."""
-    device = device or case.device or "auto"
-    folder = config.path(config.results) / case.name
-    # settings other than the pre-registered ones keep their results apart
-    results_dir = folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else ""))
-    recipe = proxy_rounds_recipe(config, case)
-    params = selector_params(case, SelectorSpec(name="adaptive", scorer="adaptive", params=overrides))  # the case's template
+    """The adaptive selector on the case, once without a budget and once per budget, each read back
+    from its committed result or run and committed (``stylefit.bench.live.adaptive``)."""
     results = []
     for budget in [0, *budgets]:
-        settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": recipe} | params | {"budget_steps": budget})
-        file = results_dir / f"budget-{budget}.json"
-        if file.is_file() and not rerun:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            if data["settings"] != settings.model_dump(mode="json"):
-                raise SystemExit(f"{file}: made with other settings than these; give --rerun to replace it")
-            results.append(data)
-            continue
-        task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
-        files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
-        result = select_adaptive(task, files, target=case.target, device=device, dtype=config.dtype,
-                                 settings=settings, n=config.n_select, store=CommittedRuns(cache, folder / "adaptive_runs"), workers=workers)
-        runs = [json.loads(f.read_text(encoding="utf-8")) for f in (folder / "adaptive_runs").glob("*.json")]
-        data = result.to_dict() | {"device": " and ".join(sorted({device_kind(r["device"]) for r in runs} | {device_kind(resolve_device(device))}))}
-        write_atomic(file, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-        print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, {data['cost']['steps']} steps, "
-              f"{data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
+        exists = (results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun
+        try:
+            data = adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device, rerun=rerun)
+        except OtherSettings as e:  # never judged as these settings, nor passed over: the run stops
+            raise SystemExit(f"error: {e}") from None
+        if not exists:
+            print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, {data['cost']['steps']} steps, "
+                  f"{data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
         results.append(data)
     return results
 
@@ -194,6 +174,10 @@ def main() -> None:
     rows, unjudged = [], []
     for case in config.cases:
         if args.case and case.name not in args.case:
+            continue
+        if not args.run_only and case_truth(config, case)[0] is None:  # judging runs nothing it cannot judge yet
+            unjudged.append(f"{case.name}: ground truth incomplete")
+            print(f"{case.name}: not judged (ground truth incomplete)", flush=True)
             continue
         try:
             results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun,

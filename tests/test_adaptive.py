@@ -139,7 +139,7 @@ def test_bad_settings_name_the_field(task_root, tmp_path, tiny_target):
                         store=tmp_path / "s.sqlite")
 
 
-def test_the_live_track_judges_the_adaptive_selector_and_commits_its_fine_tunes(tmp_path, tiny_target, one_thread):
+def test_the_live_track_judges_the_adaptive_selector_and_commits_its_fine_tunes(tmp_path, tiny_target, one_thread, monkeypatch):
     import json
 
     from stylefit.bench.live.track import run_live
@@ -158,8 +158,19 @@ params = {screen = "ppl", own_answers_m = 4, rounds = [{n = 2, epochs = 1, valid
     assert adaptive["stages"][0]["name"] == "screen (ppl)" and len(adaptive["stages"]) >= 2
     assert sorted(scores["means"]) == ["answer_only", "gold"] and scores["means"] == adaptive["preference"]
     assert scores["means"][adaptive["order"][0]] == max(scores["means"].values())
-    committed = list((tmp_path / "results" / "tiny" / "proxy_runs").glob("*.json"))
+    case = tmp_path / "results" / "tiny"
+    committed = list((case / "adaptive_runs").glob("*.json"))
     assert len(committed) == sum(stage["computed"] for stage in adaptive["stages"]) > 0  # a fresh machine resumes from them
+    # the result itself is committed where benchmarks/adaptive_live.py reads it (its budget 0), under settings of its own
+    [folder] = [d for d in case.iterdir() if d.name.startswith("adaptive-")]
+    assert json.loads((folder / "budget-0.json").read_text()) == adaptive
+    assert scores["seconds"] == round(adaptive["cost"]["seconds"], 1) and scores["device"] == "cpu"
+    # and read back from there: the scores file made again, on a fresh cache, runs nothing and says the same
+    (case / "scores" / "adaptive.json").unlink()
+    monkeypatch.setattr("stylefit.selection.adaptive.select_adaptive", lambda *a, **k: pytest.fail("ran the selector again"))
+    run_live(path, store=tmp_path / "other.sqlite", stages=("selectors",))
+    assert json.loads((case / "scores" / "adaptive.json").read_text())["means"] == scores["means"]
+    assert sorted(case.joinpath("adaptive_runs").glob("*.json")) == sorted(committed)
 
 
 def test_select_runs_the_adaptive_selector_from_the_command_line(task_root, tmp_path, tiny_target, one_thread):

@@ -62,11 +62,15 @@ def audit_case(folder: Path, target: str, strategies: list[str]) -> dict:
 def main() -> None:
     config = load_live_config(CONFIG)
     root = config.path(config.results)
-    cases = {}
+    cases, unwritten = {}, {}
     for case in config.cases:
+        written = [s for s in case.strategies if (root / case.name / "candidates" / f"{s}.jsonl").is_file()]
+        if len(written) < len(case.strategies):  # nothing to audit until every set is written: said below, not skipped silently
+            unwritten[case.name] = f"{len(written)} of its {len(case.strategies)} candidate sets written"
+            continue
         cases[case.name] = audit_case(root / case.name, case.target, case.strategies)
         cases[case.name]["eval_max_new_tokens"] = (config.eval | case.eval).get("max_new_tokens")
-    figures = {"cut_flag": CUT_FLAG, "margin": EVAL_MARGIN, "cases": cases}
+    figures = {"cut_flag": CUT_FLAG, "margin": EVAL_MARGIN, "cases": cases, "not_audited": unwritten}
     write_atomic(RESULTS / "live_truncation.json", json.dumps(figures, indent=1) + "\n")
     lines = ["# Live track: what the length limits cut", "",
              "Produced by `python benchmarks/live/truncation_audit.py` from the committed candidate sets and runs. Lengths are in "
@@ -76,7 +80,8 @@ def main() -> None:
              "and one still cut is *flagged truncated* and never trained on, while sets made before those rules (retries "
              "'-') appended the gold answer to a cut wrong response. *test answers cut*: of each run's test answers, those that "
              "hit the case's evaluation budget, per seed, with those caught in a loop in brackets; (cut!) past "
-             f"{CUT_FLAG:.0%} of them, loops aside. A case under rerun shows the runs committed so far.", ""]
+             f"{CUT_FLAG:.0%} of them, loops aside. A case under rerun shows the runs committed so far.", "",
+             *[f"Not audited: {name} ({why})." for name, why in unwritten.items()], ""]
     for name, case in cases.items():
         budget = case["eval_max_new_tokens"]
         lines += [f"## {name} ({case['target']})", "",

@@ -347,7 +347,7 @@ def run_live(
                 if spec.scorer == "paper_proxy":
                     data = _paper_proxy(config, case, task, files, spec, folder, store, progress, workers)
                 elif spec.scorer == "adaptive":
-                    data = _adaptive(config, case, task, files, spec, folder, store, progress, workers)
+                    data = _adaptive(config, case, spec, store, progress, workers)
                 else:
                     result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=selector_params(case, spec),
                                     n=config.n_select, store=store, dtype=config.dtype, progress=progress)
@@ -399,6 +399,8 @@ def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str
              "strategies": case.strategies, "candidates": _files_hash([folder / f"{s}.jsonl" for s in case.strategies])}
     if spec.scorer == "paper_proxy":  # it fine-tunes and evaluates with the case's settings
         asked |= {"recipe": config.recipe | case.recipe, "eval": config.eval | case.eval}
+    if spec.scorer == "adaptive":  # its rounds fine-tune with the track's recipe
+        asked |= {"recipe": proxy_rounds_recipe(config, case), "dtype": config.dtype}
     return asked
 
 
@@ -446,17 +448,16 @@ def proxy_rounds_recipe(config: LiveConfig, case: CaseConfig) -> dict[str, Any]:
     return {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}
 
 
-def _adaptive(config: LiveConfig, case: CaseConfig, task, files, spec: SelectorSpec, folder: Path, store, progress,
-              workers: int = 1) -> dict:
-    """The adaptive selector (issue 24) on the case's first n_select questions. Its preference is its
-    order (survivors, then the later dropped, ties shared); its fine-tunes are committed beside proxy-paper's."""
-    from stylefit.selection.adaptive import select_adaptive
+def _adaptive(config: LiveConfig, case: CaseConfig, spec: SelectorSpec, store, progress, workers: int = 1) -> dict:
+    """The adaptive selector (issue 24) on the case's first n_select questions, without a step budget:
+    its committed result (``bench.live.adaptive``, shared with benchmarks/adaptive_live.py) or a new
+    one. Its preference is its order (survivors, then the later dropped, ties shared); its cost is its
+    fine-tunes' and screen's wherever they ran."""
+    from stylefit.bench.live.adaptive import adaptive_result
 
-    result = select_adaptive(task, files, target=case.target, settings={"dtype": config.dtype, "recipe": proxy_rounds_recipe(config, case)}
-                             | selector_params(case, spec), n=config.n_select,
-                             store=CommittedRuns(store, folder / "proxy_runs"), workers=workers, progress=progress)
-    return {"means": result.preference, "higher_is_better": True,
-            "adaptive": result.to_dict()}
+    result = adaptive_result(config, case, 0, spec.params, cache=store, workers=workers, progress=progress)
+    return {"means": result["preference"], "higher_is_better": True, "seconds": round(result["cost"]["seconds"], 1),
+            "device": result["device"], "adaptive": result}
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):
