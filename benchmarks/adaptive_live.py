@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylefit.bench.live.adaptive import OtherSettings, adaptive_result, results_dir
-from stylefit.bench.live.track import case_truth, load_live_config
+from stylefit.bench.live.track import OtherSettings, adaptive_result, case_truth, load_live_config, results_dir
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.selection.adaptive import steps_per_run
@@ -39,7 +38,7 @@ BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool,
              device: str | None = None) -> list[dict]:
     """The adaptive selector on the case, once without a budget and once per budget, each read back
-    from its committed result or run and committed (``stylefit.bench.live.adaptive``)."""
+    from its committed result or run and committed (``stylefit.bench.live.track.adaptive_result``)."""
     results = []
     for budget in [0, *budgets]:
         exists = (results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun

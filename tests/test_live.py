@@ -275,11 +275,17 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     # the first season's flagged simple_equations runs (at 128 tokens) are gone; at 640 one run is still flagged, its
     # uncut-by-a-loop answers runaway counts (README): a new flag anywhere fails here
     flagged = {c["case"]: c["cut_flagged"] for c in track["cases"] if c["cut_flagged"]}
-    assert flagged == {"simple_equations-smollm2": ["self_style:seed0"]}
+    # word_sequence_reversal-smollm2 (2026-12-05): the fine-tuned model writes qwen_rationale's rationales past the
+    # budget (1.25x its longest training target), in both seeds; flagged, not yet probed
+    assert flagged == {"simple_equations-smollm2": ["self_style:seed0"],
+                       "word_sequence_reversal-smollm2": ["qwen_rationale:seed0", "qwen_rationale:seed1"]}
     assert {c["case"]: c for c in track["cases"]}["simple_equations-smollm2"]["eval"]["max_new_tokens"] == 640
     # ... and what its cut answers could change: however they ended, only strategies within the case's noise
     # of each other could swap, and no selector's weighted ρ moves by 0.01
     for case in track["cases"]:
+        if case["case"] == "word_sequence_reversal-smollm2":  # the cut strategy could land anywhere: only pairs with it
+            assert case["cut_bound"]["could_swap"] and all("qwen_rationale" in pair for pair in case["cut_bound"]["could_swap"])
+            continue
         for a, b in case["cut_bound"]["could_swap"]:
             assert abs(case["accuracy"][a]["mean"] - case["accuracy"][b]["mean"]) < case["noise"]["run_sd"], (case["case"], a, b)
         low, high = case["cut_bound"]["strategies"].get("self_style", (0, 0))

@@ -26,6 +26,7 @@ on the whole track without retraining anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import tomllib
@@ -406,8 +407,6 @@ def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str
 
 def _files_hash(paths: list[Path]) -> str | None:
     """The candidate files' content (None while any is missing)."""
-    import hashlib
-
     digest = hashlib.sha256()
     for path in paths:
         if not path.is_file():
@@ -450,14 +449,61 @@ def proxy_rounds_recipe(config: LiveConfig, case: CaseConfig) -> dict[str, Any]:
 
 def _adaptive(config: LiveConfig, case: CaseConfig, spec: SelectorSpec, store, progress, workers: int = 1) -> dict:
     """The adaptive selector (issue 24) on the case's first n_select questions, without a step budget:
-    its committed result (``bench.live.adaptive``, shared with benchmarks/adaptive_live.py) or a new
-    one. Its preference is its order (survivors, then the later dropped, ties shared); its cost is its
+    its committed result (``adaptive_result``, shared with benchmarks/adaptive_live.py) or a new one.
+    Its preference is its order (survivors, then the later dropped, ties shared); its cost is its
     fine-tunes' and screen's wherever they ran."""
-    from stylefit.bench.live.adaptive import adaptive_result
-
     result = adaptive_result(config, case, 0, spec.params, cache=store, workers=workers, progress=progress)
     return {"means": result["preference"], "higher_is_better": True, "seconds": round(result["cost"]["seconds"], 1),
             "device": result["device"], "adaptive": result}
+
+
+# The adaptive selector's committed results: one file per case and step budget, which the track (budget 0)
+# and benchmarks/adaptive_live.py (its budget curve) both read and write, so neither repeats the other's
+# fine-tunes: <case>/adaptive/budget-<N>.json under the registered settings (adaptive-<hash> for any
+# others, kept apart), and its fine-tunes under <case>/adaptive_runs/, which a fresh machine resumes from.
+class OtherSettings(StylefitError):
+    """A committed result made with other settings than those asked for: never read as theirs."""
+
+
+def results_dir(config: LiveConfig, case: CaseConfig, params: dict[str, Any]) -> Path:
+    """Where the results under these settings (the registered ones when ``params`` is empty) are committed."""
+    folder = config.path(config.results) / case.name
+    return folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]}" if params else ""))
+
+
+def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: dict[str, Any] | None = None, *,
+                    cache: str | Path | None = None, workers: int = 1, device: str | None = None, rerun: bool = False,
+                    progress=None) -> dict[str, Any]:
+    """The selector's result on the case under ``budget`` fine-tune steps (0: none): read back when
+    committed under the same settings, else run and committed. It runs on the case's bound device
+    unless told otherwise (a selector's fine-tunes are not ground truth; their devices are recorded)."""
+    from stylefit.data.task import load_task
+    from stylefit.models.device import resolve_device
+    from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive
+    from stylefit.training.runs import device_kind
+
+    params = params or {}
+    folder = config.path(config.results) / case.name
+    settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": proxy_rounds_recipe(config, case)}
+                                | selector_params(case, SelectorSpec(name="adaptive", scorer="adaptive", params=params))
+                                | {"budget_steps": budget})
+    file = results_dir(config, case, params) / f"budget-{budget}.json"
+    if file.is_file() and not rerun:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if data["settings"] != settings.model_dump(mode="json"):
+            raise OtherSettings(f"{file}: made with other settings than these; remove it, or give adaptive_live.py --rerun, "
+                                "to replace it")
+        return data
+    device = device or case.device or "auto"
+    task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
+    files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+    result = select_adaptive(task, files, target=case.target, device=device, dtype=config.dtype, settings=settings,
+                             n=config.n_select, store=CommittedRuns(cache, folder / "adaptive_runs"), workers=workers,
+                             progress=progress)
+    runs = [json.loads(f.read_text(encoding="utf-8")) for f in (folder / "adaptive_runs").glob("*.json")]
+    data = result.to_dict() | {"device": " and ".join(sorted({device_kind(r["device"]) for r in runs} | {device_kind(resolve_device(device))}))}
+    write_atomic(file, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return data
 
 
 def case_truth(config: LiveConfig, case: CaseConfig):
