@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylefit.bench.live.track import OtherSettings, adaptive_result, case_truth, load_live_config, results_dir
+from stylefit.bench.live.track import OtherSettings, adaptive_result, case_truth, load_live_config, adaptive_results_dir
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.selection.adaptive import steps_per_run
@@ -41,7 +41,7 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     from its committed result or run and committed (``stylefit.bench.live.track.adaptive_result``)."""
     results = []
     for budget in [0, *budgets]:
-        exists = (results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun
+        exists = (adaptive_results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun
         try:
             data = adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device, rerun=rerun)
         except OtherSettings as e:  # never judged as these settings, nor passed over: the run stops

@@ -465,7 +465,7 @@ class OtherSettings(StylefitError):
     """A committed result made with other settings than those asked for: never read as theirs."""
 
 
-def results_dir(config: LiveConfig, case: CaseConfig, params: dict[str, Any]) -> Path:
+def adaptive_results_dir(config: LiveConfig, case: CaseConfig, params: dict[str, Any]) -> Path:
     """Where the results under these settings (the registered ones when ``params`` is empty) are committed."""
     folder = config.path(config.results) / case.name
     return folder / ("adaptive" + (f"-{hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]}" if params else ""))
@@ -487,7 +487,7 @@ def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: d
     settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": proxy_rounds_recipe(config, case)}
                                 | selector_params(case, SelectorSpec(name="adaptive", scorer="adaptive", params=params))
                                 | {"budget_steps": budget})
-    file = results_dir(config, case, params) / f"budget-{budget}.json"
+    file = adaptive_results_dir(config, case, params) / f"budget-{budget}.json"
     if file.is_file() and not rerun:
         data = json.loads(file.read_text(encoding="utf-8"))
         if data["settings"] != settings.model_dump(mode="json"):
@@ -495,7 +495,7 @@ def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: d
                                 "to replace it")
         return data
     device = device or case.device or "auto"
-    task = load_task(folder / "task" if (folder / "task" / "task.json").is_file() else config.path(case.task))
+    task = load_task(case_task_path(config, case))
     files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
     result = select_adaptive(task, files, target=case.target, device=device, dtype=config.dtype, settings=settings,
                              n=config.n_select, store=CommittedRuns(cache, folder / "adaptive_runs"), workers=workers,
