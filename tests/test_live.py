@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO, char_tokenizer, tiny_llama, write_task
 from stylefit.bench.live import track as live
-from stylefit.bench.live.report import live_markdown
+from stylefit.bench.live.report import largest_rho_move, live_markdown
 from stylefit.bench.live.track import judge, load_live_config, run_live
 from stylefit.core.errors import StylefitError
 from stylefit.training.summary import BaseAccuracy, NoiseFloor, StrategyAccuracy, VerifyCase
@@ -290,10 +290,13 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
             assert abs(case["accuracy"][a]["mean"] - case["accuracy"][b]["mean"]) < case["noise"]["run_sd"], (case["case"], a, b)
         low, high = case["cut_bound"]["strategies"].get("self_style", (0, 0))
         assert case["case"] != "simple_equations-smollm2" or high < min(a["mean"] for s, a in case["accuracy"].items() if s != "self_style")
-    for name, row in track["figures"].items():
-        moved = track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"]
-        assert abs(moved) < 0.01 or np.isnan(moved), name
-    assert "no selector's weighted ρ moves by more than" in text
+    # no case but word_sequence_reversal moves any selector's ρ by 0.01; there the cut bound is wide (its answers
+    # could reach 57%), so the track's figures move with it, and the text says by how much
+    for case in track["cases"]:
+        if case.get("judged") and case["case"] != "word_sequence_reversal-smollm2":
+            assert all(abs(c["spearman"]) < 0.01 for c in case["cut_bound"]["changes_if_right"].values()), case["case"]
+    worst, move = largest_rho_move(track)
+    assert f"no selector's weighted ρ moves by more than {move:.3f} ({worst})" in text
     # a probe of a flagged run answered exactly its cut answers again, after fine-tuning the same run (its key)
     for case in track["cases"]:
         for probe in case["cut_probes"]:
