@@ -281,20 +281,19 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
                        "word_sequence_reversal-smollm2": ["qwen_rationale:seed0", "qwen_rationale:seed1"]}
     assert {c["case"]: c for c in track["cases"]}["simple_equations-smollm2"]["eval"]["max_new_tokens"] == 640
     # ... and what its cut answers could change: however they ended, only strategies within the case's noise
-    # of each other could swap, and no selector's weighted ρ moves by 0.01
+    # of each other could swap, and no selector's ρ on the case moves by 0.01; but in word_sequence_reversal the
+    # cut strategy could land anywhere (up to 57%): only pairs with it could swap, and the track's figures move
+    # with it, by what the text says
     for case in track["cases"]:
-        if case["case"] == "word_sequence_reversal-smollm2":  # the cut strategy could land anywhere: only pairs with it
+        if case["case"] == "word_sequence_reversal-smollm2":
             assert case["cut_bound"]["could_swap"] and all("qwen_rationale" in pair for pair in case["cut_bound"]["could_swap"])
             continue
         for a, b in case["cut_bound"]["could_swap"]:
             assert abs(case["accuracy"][a]["mean"] - case["accuracy"][b]["mean"]) < case["noise"]["run_sd"], (case["case"], a, b)
+        if case.get("judged"):
+            assert all(abs(c["spearman"]) < 0.01 for c in case["cut_bound"]["changes_if_right"].values()), case["case"]
         low, high = case["cut_bound"]["strategies"].get("self_style", (0, 0))
         assert case["case"] != "simple_equations-smollm2" or high < min(a["mean"] for s, a in case["accuracy"].items() if s != "self_style")
-    # no case but word_sequence_reversal moves any selector's ρ by 0.01; there the cut bound is wide (its answers
-    # could reach 57%), so the track's figures move with it, and the text says by how much
-    for case in track["cases"]:
-        if case.get("judged") and case["case"] != "word_sequence_reversal-smollm2":
-            assert all(abs(c["spearman"]) < 0.01 for c in case["cut_bound"]["changes_if_right"].values()), case["case"]
     worst, move = largest_rho_move(track)
     assert f"no selector's weighted ρ moves by more than {move:.3f} ({worst})" in text
     # a probe of a flagged run answered exactly its cut answers again, after fine-tuning the same run (its key)
