@@ -606,3 +606,22 @@ def test_the_first_season_cases_are_development_cases_and_the_registration_names
     assert season["non-arithmetic task families (by reasoning-gym's categories)"]["have"] == len(
         {row["case"].rsplit("-", 1)[0] for row in judged_second if row["task_category"] not in live.ARITHMETIC})
     assert season["cases without a programmatic solution strategy"]["have"] == len(judged_second)
+
+
+def test_a_run_copied_from_another_strategy_keeps_the_file_it_copies_and_a_larger_budget_replaces_its_own(tmp_path):
+    from stylefit.bench.live.track import CommittedRuns
+    from stylefit.training.grid import RUN_KIND
+
+    folder, said = tmp_path / "runs", []
+    folder.mkdir()
+    store = CommittedRuns(tmp_path / "s.sqlite", folder, said.append)
+
+    def run(key, strategy, reused=None):
+        return {"key": key, "label": f"t:{strategy}:seed0", "evaluation": {"accuracy_strict": 0.5, "hit_length_limit": 0, "n": 4},
+                "timings": {}, "device": "cpu", "reused": reused}
+
+    store.put_many(RUN_KIND, {"a": run("a", "short")})
+    store.put_many(RUN_KIND, {"b": run("b", "twin", {"key": "a", "max_new_tokens": 8, "strategy": "short"})})
+    assert sorted(p.stem for p in folder.glob("*.json")) == ["a", "b"] and "the run of short (the same training examples)" in said[-1]
+    store.put_many(RUN_KIND, {"c": run("c", "short", {"key": "a", "max_new_tokens": 8})})
+    assert sorted(p.stem for p in folder.glob("*.json")) == ["b", "c"] and ": taken over, accuracy 50.0%" in said[-1]

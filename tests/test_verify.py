@@ -319,6 +319,29 @@ def test_a_larger_budget_takes_over_runs_that_no_answer_reached_and_reruns_the_c
                   earlier_budgets=[4], **picked).computed == 1
 
 
+def test_strategies_with_the_same_training_examples_share_one_run(task, target, tmp_path):
+    import shutil
+
+    candidates = tmp_path / "candidates"
+    shutil.copytree(task / "candidates", candidates)
+    shutil.copy(candidates / "short.jsonl", candidates / "twin.jsonl")  # one set of responses under two names
+    common = dict(targets=target, seeds=[0], base=False, **TINY)
+    both = verify(task, candidates, strategies=["short", "twin", "wordy"], store=tmp_path / "s.sqlite", **common)
+    runs = {r.strategy: r for r in both.runs}
+    assert both.computed == 2 and runs["wordy"].reused is None and runs["short"].reused is None
+    assert runs["twin"].key != runs["short"].key and runs["twin"].label.endswith(":twin:seed0")
+    assert runs["twin"].reused.key == runs["short"].key and runs["twin"].reused.strategy == "short"
+    assert any("another strategy with the same training examples" in n for n in both.notes)
+    # The copy is the run training on the twin makes: alone, in a fresh store, it trains to the same bits.
+    alone = verify(task, candidates, strategies=["twin"], store=tmp_path / "fresh.sqlite", **common).runs[0]
+    assert alone.reused is None and alone.key == runs["twin"].key
+    assert alone.training.loss_history == runs["twin"].training.loss_history
+    assert [i.output for i in alone.evaluation.items] == [i.output for i in runs["twin"].evaluation.items]
+    # A stored run leads: asked for later, the twin trains nothing; a different set trains its own.
+    later = verify(task, candidates, strategies=["short", "twin", "steps"], store=tmp_path / "s.sqlite", **common)
+    assert later.computed == 1 and {r.strategy: r.reused is not None for r in later.runs} == {"short": False, "twin": True, "steps": False}
+
+
 def test_a_run_bound_to_its_device_takes_over_the_unbound_run_of_that_kind_only(task, target, tmp_path):
     from stylefit.core.store import Store
     from stylefit.training.grid import RUN_KIND

@@ -44,7 +44,7 @@ class RunResources(BaseModel):
 class GridOutcome:
     results: list[RunResult]  # in the order of the specs
     computed: int  # runs executed now (the rest came from the store)
-    reused: int = 0  # of the stored, runs taken over from another key (``take_over``)
+    reused: int = 0  # of the stored, runs taken over from another key (``take_over``, ``twins``)
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,14 @@ class GridPlan:
     to_run: int  # of them not stored yet
     mean_stored_s: float | None  # wall seconds of the stored ones, on average (None: none stored)
     keys: frozenset[str] = frozenset()  # the distinct runs' keys
+    twins: int = 0  # of those not stored, runs another strategy's run will stand for (``twins``)
 
     def line(self) -> str:
         estimate = (f"about {self.to_run * self.mean_stored_s / 60:.0f} min at the stored runs' mean of "
                     f"{self.mean_stored_s / 60:.1f} min" if self.mean_stored_s and self.to_run else
                     "nothing to run" if not self.to_run else "no estimate until a run of this grid is stored")
-        return f"plan: {self.runs} runs, {self.runs - self.to_run} stored, {self.to_run} to run; {estimate}"
+        twins = (f", {self.twins} taken from another strategy's run with the same training examples" if self.twins else "")
+        return f"plan: {self.runs} runs, {self.runs - self.to_run - self.twins} stored, {self.to_run} to run{twins}; {estimate}"
 
 
 def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = None,
@@ -85,24 +87,47 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
         found |= reused
         todo = [(k, s) for k, s in todo if k not in reused]
         written_before += len(reused)  # stored now, but not computed
+    followers = twins(dict(zip(keys, specs)), found, todo)
+    waiting = {f for fs in followers.values() for f in fs}
+    todo = [(k, s) for k, s in todo if k not in waiting]
     total = len(set(keys))
     if on_plan:
         seconds = [r.timings.get("total_s", 0.0) for r in found.values()]
-        on_plan(GridPlan(total, len(todo), sum(seconds) / len(seconds) if seconds else None, frozenset(keys)))
+        on_plan(GridPlan(total, len(todo), sum(seconds) / len(seconds) if seconds else None, frozenset(keys), len(waiting)))
     if progress:
         progress("runs", total, 0)
-        progress("runs", total, total - len(todo))
+        progress("runs", total, total - len(todo) - len(waiting))
+    by_key = dict(zip(keys, specs))
+    shared = 0
+
+    def share(key: str) -> None:  # the runs of other strategies with the same training examples: this run
+        nonlocal shared
+        copies = {f: found[key].model_copy(update={
+            "key": f, "label": by_key[f].label, "strategy": by_key[f].strategy,
+            "reused": Reused(key=key, max_new_tokens=by_key[f].eval.max_new_tokens, strategy=found[key].strategy)})
+            for f in followers.get(key, [])}
+        if copies:
+            store.put_many(RUN_KIND, {f: r.model_dump(mode="json") for f, r in copies.items()})
+            found.update(copies)
+            shared += len(copies)
+            if progress:
+                progress("runs", total, len(copies))
 
     def finished(key: str, result: RunResult) -> None:
         store.put_many(RUN_KIND, {key: result.model_dump(mode="json")})  # one transaction: all or nothing
         found[key] = result
         if progress:
             progress("runs", total, 1)
+        share(key)
 
     def stored_by_another(key: str) -> None:  # a grid sharing the store ran it meanwhile
         found[key] = RunResult.model_validate(store.get_many([key])[key])
         if progress:
             progress("runs", total, 1)
+        share(key)
+
+    for key in [k for k in followers if k in found]:  # led by a stored run: shared at once
+        share(key)
 
     serial = dict(todo)
     if ray_address is not None or (workers > 1 and len(todo) > 1):
@@ -119,7 +144,24 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     # One after another here; and after a parallel pass, the runs another grid held meanwhile.
     store.compute_claimed({k: [k] for k in serial}, lambda key: finished(key, execute(serial[key], progress)),
                           stored_by_another)
-    return GridOutcome([found[k] for k in keys], computed=store.written[RUN_KIND] - written_before, reused=len(reused))
+    return GridOutcome([found[k] for k in keys], computed=store.written[RUN_KIND] - written_before - shared,
+                       reused=len(reused) + shared)
+
+
+def twins(specs: dict[str, RunSpec], found: dict[str, RunResult], todo: list[tuple[str, RunSpec]]) -> dict[str, list[str]]:
+    """The runs in ``todo`` that another strategy's run stands for, by that run's key: strategies whose
+    training examples are the same, byte for byte (two names for one set of responses), train the
+    same run, so one is made (a stored one if there is one, else the first asked for) and the others
+    are copies of it under their own names."""
+    leaders: dict[str, str] = {}
+    for key, spec in sorted(specs.items(), key=lambda item: item[0] not in found):  # stored runs lead
+        if spec.strategy is not None:
+            leaders.setdefault(spec.trained_alike(), key)
+    followers: dict[str, list[str]] = {}
+    for key, spec in todo:
+        if spec.strategy is not None and (leader := leaders[spec.trained_alike()]) != key:
+            followers.setdefault(leader, []).append(key)
+    return followers
 
 
 def take_over(todo: list[tuple[str, RunSpec]], store: Store, budgets: Sequence[int]) -> dict[str, RunResult]:

@@ -58,6 +58,11 @@ class RunSpec(BaseModel):
     def label(self) -> str:
         return f"{self.target}:{self.strategy}:seed{self.seed}" if self.strategy else f"{self.target}:base"
 
+    def trained_alike(self) -> str:
+        """The key without the strategy's name: two strategies with the same training examples train
+        the same run (the name reaches neither training nor evaluation)."""
+        return self.model_copy(update={"strategy": "*"}).key()
+
     def key(self) -> str:
         """Everything the result depends on; not the model's name (the revision is its identity), the
         device, the checkpoint interval (a resumed run trains the same bits), nor the generation batch
@@ -83,10 +88,12 @@ def device_kind(device: str) -> str:
 class Reused(BaseModel):
     """A run taken over from another key, made the same way (``grid.take_over``): evaluated with a
     smaller token budget that none of its answers reached (greedy decoding stops at the same tokens
-    under a larger one), or made unbound on the kind of device the run is bound to."""
+    under a larger one), or made unbound on the kind of device the run is bound to; or the run of
+    another strategy (``strategy``) whose training examples are the same, byte for byte (``grid.twins``)."""
 
     key: str
     max_new_tokens: int
+    strategy: str | None = None  # set: the run of this other strategy, trained on the same examples
 
 
 class RunResult(BaseModel):

@@ -181,7 +181,8 @@ def verify(
     notes = []
     if outcome.reused:
         notes.append(f"{outcome.reused} runs taken over from another key, made the same way (a smaller evaluation budget "
-                     "that none of their answers reached, or unbound on the device kind they are bound to): see runs[].reused")
+                     "that none of their answers reached, unbound on the device kind they are bound to, or another strategy "
+                     "with the same training examples): see runs[].reused")
     for b in budgets:
         if not b["enough"]:
             notes.append(f"FLAGGED: max_new_tokens={b['max_new_tokens']} leaves less than {EVAL_MARGIN:g}x the longest training "

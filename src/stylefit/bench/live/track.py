@@ -224,10 +224,13 @@ class CommittedRuns(Store):
         if kind == RUN_KIND:
             for key, value in items.items():
                 write_atomic(self.folder / f"{key}.json", json.dumps(value, indent=1, ensure_ascii=False) + "\n")
-                if value.get("reused"):  # the same run under a larger budget: its file replaces the earlier one
-                    (self.folder / f"{value['reused']['key']}.json").unlink(missing_ok=True)
+                reused = value.get("reused")
+                if reused and not reused.get("strategy"):  # the same run under a larger budget: its file replaces the earlier one
+                    (self.folder / f"{reused['key']}.json").unlink(missing_ok=True)
+                how = ("stored" if not reused else "taken over" if not reused.get("strategy") else
+                       f"the run of {reused['strategy']} (the same training examples)")
                 e = value["evaluation"]
-                self.say(f"{value['label']}: {'taken over' if value.get('reused') else 'stored'}, accuracy {100 * e['accuracy_strict']:.1f}%, "
+                self.say(f"{value['label']}: {how}, accuracy {100 * e['accuracy_strict']:.1f}%, "
                          f"{e['hit_length_limit']} of {e['n']} answers cut, {value['timings'].get('total_s', 0) / 60:.1f} min on {value['device']}")
 
 
