@@ -41,7 +41,12 @@ RECIPES = {  # name -> LoRA recipe; "default" is stylefit's own default
 CHOSEN = "lr1e-3"  # from `curve products`; see the table's note
 # What a row's figures cannot show: said under the table.
 NOTES = {"word_sequence_reversal": "its gold run's seconds include about 30 minutes during which the pilot was paused "
-                                   "(SIGSTOP) while a timing benchmark had the CPU to itself"}
+                                   "(SIGSTOP) while a timing benchmark had the CPU to itself",
+         "aiw": "the sibling and friend questions only (the colleagues questions and those naming another man's brother "
+                "have a doubtful gold; tasks.py says why). It passes the issue's rule but both strategies reach 100%: a "
+                "case on it would tie its strategies at the ceiling and judge nothing, so no case uses it",
+         "calendar_arithmetic, number_filtering": "piloted 2026-12-05 for the season's twelfth case; both fail the issue's "
+                                                  "rule, so no case uses them"}
 
 
 def pilot(name: str, recipe: str) -> dict:
@@ -77,27 +82,27 @@ def table() -> None:
     lines = ["# Live-track task and recipe choice (pilot)", "", __doc__.split("\n\n", 3)[3].strip(), "",
              f"SmolLM2-135M-Instruct, n_train={N_TRAIN}, n_test={N_TEST} (strict accuracy, %), seed {SEED}. "
              "Recipes: " + "; ".join(f"`{k}` lr {v['learning_rate']:g}, {v['epochs']} epochs" for k, v in RECIPES.items()) + ".", "",
-             "| task | recipe | base | gold | answer_only | lift | gap | test-item se | most common answer | outputs unchanged by training (gold, answer_only) | keep | seconds (base, gold, answer_only) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| task | recipe | base | gold | answer_only | lift | gap | test-item se | most common answer | outputs unchanged by training (gold, answer_only) | keep | issue 25's rule | seconds (base, gold, answer_only) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         a = r["accuracy"]
         lines.append(f"| {r['task']} | {r.get('recipe', 'default')} | {100 * r['base']:.0f} | {100 * a['gold']:.0f} | {100 * a['answer_only']:.0f} | "
                      f"{100 * r['lift']:+.0f} | {100 * r['gap']:.0f} | {100 * r['binomial_se']:.1f} | {100 * r['majority']:.0f} | "
                      f"{100 * r['unchanged']['gold']:.0f}, {100 * r['unchanged']['answer_only']:.0f} | "
-                     f"{'yes' if r['keep'] else 'no'} | "
+                     f"{'yes' if r['keep'] else 'no'} | {'yes' if max(a.values()) - r['majority'] >= 0.10 - 1e-9 else 'no'} | "
                      f"{r['seconds'].get('base')}, {r['seconds'].get('gold')}, {r['seconds'].get('answer_only')} |")
     lines += ["", f"Recipe chosen: `{CHOSEN}` ({RECIPES[CHOSEN]['epochs']} epochs, lr {RECIPES[CHOSEN]['learning_rate']:g}), by looking at the "
               "`products` rows above (the only task in that choice): a 5x larger learning rate than the default moves "
               "both strategies further, and 4 epochs add nothing over 2 at twice the training time. chain_sum was kept "
               "out of this choice; the other tasks were piloted only after it, under the chosen recipe.",
               "", "The second season's candidate families (issue 25: word_sequence_reversal, word_sorting, caesar_cipher, "
-              "family_relationships, number_sorting; calendar_arithmetic is built but not piloted yet) were piloted under the "
-              "same recipe and rule, each before any case of its own existed; their `gold` is benchmarks/live/tasks.py's "
+              "family_relationships, number_sorting; then calendar_arithmetic, aiw and number_filtering for its twelfth case) were "
+              "piloted under the same recipe and rule, each before any case of its own existed; their `gold` is benchmarks/live/tasks.py's "
               "solution writer, used here only to pilot. The season's cases take a family on the issue's criterion (the best "
               "fine-tuned accuracy at least 10 points over always answering the most common answer), a choice made after "
-              "seeing this table: word_sequence_reversal, family_relationships and basic_arithmetic pass it and not the `keep` "
-              "rule above; number_sorting passes both.",
+              "seeing this table (`issue 25's rule` above): word_sequence_reversal, family_relationships and basic_arithmetic "
+              "pass it and not the `keep` rule; number_sorting passes both.",
               *[f"- {task}: {note}." for task, note in NOTES.items()],
               "", "chain_sum is not piloted: `benchmarks/results/verify_example.md` measured the same generator "
               "config (the bundled example; n_train=200, n_test=100, one seed, the default recipe): base 10%, worked_steps 29%, answer_only 16%."]

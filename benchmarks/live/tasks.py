@@ -22,6 +22,7 @@ from pathlib import Path
 
 import reasoning_gym
 from reasoning_gym.algorithmic.word_sorting import TextTransformation
+from reasoning_gym.logic.aiw import TaskType
 
 from stylefit.data.jsonl import write_atomic, write_jsonl
 from stylefit.data.verifiers import check, get_verifier
@@ -203,6 +204,20 @@ def number_sorting(meta: dict, gold: str) -> tuple[str, str]:
             f"that is {gold}.")
 
 
+def number_filtering(meta: dict, gold: str) -> tuple[str, str]:
+    numbers, bound, operation = meta["original_numbers"], meta["filter_value"], meta["operation"]
+    action, side = operation.split("_")  # keep|remove, larger|smaller
+    kept = lambda n: (float(n) > float(bound) if side == "larger" else float(n) < float(bound)) == (action == "keep")
+    marks = [f"{n} {'keep' if kept(n) else 'remove'}" for n in numbers]
+    assert [n for n in numbers if kept(n)] == meta["result"], (meta, gold)
+    reasons = [f"{n} is {'larger' if float(n) > float(bound) else 'smaller' if float(n) < float(bound) else 'equal to'}"
+               f"{'' if float(n) == float(bound) else ' than'} {bound}, so we {'keep' if kept(n) else 'remove'} it." for n in numbers]
+    return (f"{action} {side} than {bound}: {', '.join(marks)}",
+            f"Let's check each number against {bound}: we {action} the numbers {side} than {bound} and "
+            f"{'remove' if action == 'keep' else 'keep'} the rest.\n\n" + "\n".join(reasons)
+            + f"\n\nThe numbers left, in their original order and format: {gold}.")
+
+
 def word_sorting(meta: dict, gold: str) -> tuple[str, str]:
     words, order, direction = meta["transformed_words"], meta["sorted_words"], meta["direction"]
     pick = "first" if direction == "ascending" else "last"
@@ -285,6 +300,32 @@ def calendar_arithmetic(meta: dict, gold: str) -> tuple[str, str]:
             f"{abs(offset)} days is {n_weeks} and {n_rest}.\n\n{count}\n\nTherefore, the day is {gold}.")
 
 
+AIW_QUESTION = re.compile(r"^(\w+) has (\d+) (brothers|male friends) and she also has (\d+) (sisters|female friends)\.")
+
+
+def aiw(meta: dict, gold: str) -> tuple[str, str]:
+    # the metadata holds no counts; they are in the question, regenerated here
+    question = generated("aiw")[meta["source_index"]]["question"]
+    name, _, _, count, kind = AIW_QUESTION.match(question).groups()
+    assert int(count) + 1 == int(gold), (question, gold)
+    if kind == "sisters":
+        who, what, why = f"{name}'s brother", "sisters", f"{name}'s sisters are his sisters, and {name} is his sister too"
+    else:
+        who, what, why = (f"a male friend of {name}", "female friends",
+                          f"everyone is friends with everyone else, so {name}'s female friends are his, and {name} is one too")
+    return (f"{what} of {who}: {count} + {name} = {count} + 1 = {gold}",
+            f"Let's think about who counts.\n\n{name} has {count} {what}. {why[0].upper() + why[1:]}.\n\n"
+            f"So {who} has {count} + 1 = {gold} {what}.")
+
+
+def asks_her_family(entry: dict) -> bool:
+    """aiw: the sibling and friend questions about the woman named first. Left out: "How many sisters does
+    William's brother have?" after "Patricia has ...", which never says William is her brother (the generator
+    answers as if he were), and the colleagues questions, whose answer ignores the other circle's women."""
+    match = AIW_QUESTION.match(entry["question"])
+    return match is not None and (match.group(5) != "sisters" or f"does {match.group(1)}'s brother have" in entry["question"])
+
+
 def no_zero(entry: dict) -> bool:
     """products: drop a factor 0, which makes every such product 0 (the test set's most common answer otherwise)."""
     return all(int(t) != 0 for t in entry["metadata"]["expression"].split(" * "))
@@ -319,6 +360,8 @@ TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str, Callab
     "word_sequence_reversal": (dict(min_words=3, max_words=5), word_sequence_reversal, PROMPT, short_words),
     "number_sorting": (dict(min_numbers=3, max_numbers=5, min_decimals=0, max_decimals=0, min_value=0, max_value=99),
                        number_sorting, PROMPT, None),
+    "number_filtering": (dict(min_numbers=3, max_numbers=5, min_decimals=0, max_decimals=0, min_value=0, max_value=99),
+                         number_filtering, PROMPT, None),
     "word_sorting": (dict(min_words=3, max_words=5, min_word_length=3, max_word_length=6,
                           transformation=TextTransformation.LOWERCASE), word_sorting, PROMPT, None),
     "family_relationships": (dict(min_family_size=4, max_family_size=5), family_relationships, PROMPT, no_in_law),
@@ -326,6 +369,8 @@ TASKS: dict[str, tuple[dict, Callable[[dict, str], tuple[str, str]], str, Callab
     "caesar_cipher": (dict(delimiter=" ", min_words=1, max_words=2, min_rotation=3, max_rotation=3), caesar_cipher,
                       PROMPT, short_text),
     "calendar_arithmetic": (dict(tasks=["weekday_offset"], offset_upper_bound=20), calendar_arithmetic, PROMPT, None),
+    "aiw": (dict(task_types=[TaskType.SIBLINGS, TaskType.FRIENDS], task_type_weights=[0.5, 0.5]), aiw, NUMBER_PROMPT,
+            asks_her_family),
 }
 
 
