@@ -325,21 +325,25 @@ def test_strategies_with_the_same_training_examples_share_one_run(task, target, 
     candidates = tmp_path / "candidates"
     shutil.copytree(task / "candidates", candidates)
     shutil.copy(candidates / "short.jsonl", candidates / "twin.jsonl")  # one set of responses under two names
-    common = dict(targets=target, seeds=[0], base=False, **TINY)
-    both = verify(task, candidates, strategies=["short", "twin", "wordy"], store=tmp_path / "s.sqlite", **common)
+    common = dict(targets=target, seeds=[0], **TINY)
+    plans = []
+    both = verify(task, candidates, strategies=["short", "twin", "wordy"], store=tmp_path / "s.sqlite", on_plan=plans.append, **common)
     runs = {r.strategy: r for r in both.runs}
-    assert both.computed == 2 and runs["wordy"].reused is None and runs["short"].reused is None
+    assert both.computed == 3 and runs["wordy"].reused is None and runs["short"].reused is None  # the base model, short, wordy
+    assert (plans[0].runs, plans[0].to_run, plans[0].twins) == (4, 3, 1) and "1 taken from another strategy's run" in plans[0].line()
     assert runs["twin"].key != runs["short"].key and runs["twin"].label.endswith(":twin:seed0")
     assert runs["twin"].reused.key == runs["short"].key and runs["twin"].reused.strategy == "short"
     assert any("another strategy with the same training examples" in n for n in both.notes)
     # The copy is the run training on the twin makes: alone, in a fresh store, it trains to the same bits.
-    alone = verify(task, candidates, strategies=["twin"], store=tmp_path / "fresh.sqlite", **common).runs[0]
+    alone = verify(task, candidates, strategies=["twin"], store=tmp_path / "fresh.sqlite", **common | {"base": False}).runs[0]
     assert alone.reused is None and alone.key == runs["twin"].key
     assert alone.training.loss_history == runs["twin"].training.loss_history
     assert [i.output for i in alone.evaluation.items] == [i.output for i in runs["twin"].evaluation.items]
     # A stored run leads: asked for later, the twin trains nothing; a different set trains its own.
-    later = verify(task, candidates, strategies=["short", "twin", "steps"], store=tmp_path / "s.sqlite", **common)
-    assert later.computed == 1 and {r.strategy: r.reused is not None for r in later.runs} == {"short": False, "twin": True, "steps": False}
+    later = verify(task, candidates, strategies=["short", "twin", "steps"], store=tmp_path / "s.sqlite", on_plan=plans.append, **common)
+    assert later.computed == 1 and {r.strategy: r.reused is not None for r in later.runs} == {"short": False, "twin": True, "steps": False, None: False}
+    # Only a fine-tune is left, so its estimate is the stored fine-tunes' mean, not the quicker base run's
+    assert plans[1].mean_stored_s == pytest.approx(runs["short"].timings["total_s"])
 
 
 def test_a_run_bound_to_its_device_takes_over_the_unbound_run_of_that_kind_only(task, target, tmp_path):

@@ -51,7 +51,7 @@ class GridOutcome:
 class GridPlan:
     runs: int  # distinct runs asked for
     to_run: int  # of them not stored yet
-    mean_stored_s: float | None  # wall seconds of the stored ones, on average (None: none stored)
+    mean_stored_s: float | None  # wall seconds of the stored ones like those to run, on average (None: none stored)
     keys: frozenset[str] = frozenset()  # the distinct runs' keys
     twins: int = 0  # of those not stored, runs another strategy's run will stand for (``twins``)
 
@@ -92,7 +92,10 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     todo = [(k, s) for k, s in todo if k not in waiting]
     total = len(set(keys))
     if on_plan:
-        seconds = [r.timings.get("total_s", 0.0) for r in found.values()]
+        # the untrained base run takes a fraction of a fine-tune: left out of the estimate when only fine-tunes are left
+        trained = [r for r in found.values() if r.strategy is not None]
+        like = trained if trained and all(s.strategy is not None for _, s in todo) else list(found.values())
+        seconds = [r.timings.get("total_s", 0.0) for r in like]
         on_plan(GridPlan(total, len(todo), sum(seconds) / len(seconds) if seconds else None, frozenset(keys), len(waiting)))
     if progress:
         progress("runs", total, 0)
