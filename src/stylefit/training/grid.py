@@ -87,7 +87,8 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
         found |= reused
         todo = [(k, s) for k, s in todo if k not in reused]
         written_before += len(reused)  # stored now, but not computed
-    followers = twins(dict(zip(keys, specs)), found, todo)
+    by_key = dict(zip(keys, specs))
+    followers = twins(by_key, found, todo)
     waiting = {f for fs in followers.values() for f in fs}
     todo = [(k, s) for k, s in todo if k not in waiting]
     total = len(set(keys))
@@ -100,7 +101,6 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     if progress:
         progress("runs", total, 0)
         progress("runs", total, total - len(todo) - len(waiting))
-    by_key = dict(zip(keys, specs))
     shared = 0
 
     def share(key: str) -> None:  # the runs of other strategies with the same training examples: this run

@@ -225,10 +225,10 @@ class CommittedRuns(Store):
             for key, value in items.items():
                 write_atomic(self.folder / f"{key}.json", json.dumps(value, indent=1, ensure_ascii=False) + "\n")
                 reused = value.get("reused")
-                if reused and not reused.get("strategy"):  # the same run under a larger budget: its file replaces the earlier one
+                copied = reused and reused.get("strategy")  # another strategy's run, whose file stays
+                if reused and not copied:  # the same run under a larger budget: its file replaces the earlier one
                     (self.folder / f"{reused['key']}.json").unlink(missing_ok=True)
-                how = ("stored" if not reused else "taken over" if not reused.get("strategy") else
-                       f"the run of {reused['strategy']} (the same training examples)")
+                how = (f"the run of {copied} (the same training examples)" if copied else "taken over" if reused else "stored")
                 e = value["evaluation"]
                 self.say(f"{value['label']}: {how}, accuracy {100 * e['accuracy_strict']:.1f}%, "
                          f"{e['hit_length_limit']} of {e['n']} answers cut, {value['timings'].get('total_s', 0) / 60:.1f} min on {value['device']}")
