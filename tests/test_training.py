@@ -110,6 +110,22 @@ def test_an_over_long_example_is_an_error_naming_it_or_a_counted_skip(tmp_path):
     assert skipped == ["long-one (138 tokens)"] and len(trainer.train_dataset) == 4
 
 
+@pytest.mark.parametrize("template", ["chat", "plain", "smollm2"])
+def test_lengths_counted_before_any_run_are_the_trainers(tmp_path, template):
+    # verify refuses over-long examples before a grid starts from these counts: they must be the trainer's own
+    from transformers import AutoTokenizer
+
+    from stylefit.models.registry import resolve_model
+    from stylefit.training.sft import training_lengths
+
+    tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct").path) if template == "smollm2" else char_tokenizer()
+    if template == "plain":
+        tok.chat_template = None
+    data = examples(6) + [TrainExample(id="long-one", prompt="What is 1 + 1?\nThink.", response="2 " * 60 + "\nFinal Answer: 2")]
+    trainer, _ = build_trainer(tiny_llama(), tok, data, Recipe(), seed=0, output_dir=str(tmp_path))
+    assert training_lengths(tok, data) == [len(ids) for ids in trainer.train_dataset["input_ids"]]
+
+
 def test_unknown_lora_modules_are_a_clear_error(tmp_path):
     with pytest.raises(StylefitError, match=r"LoRA target module\(s\) qkv not in the model .*q_proj"):
         build_trainer(tiny_llama(), char_tokenizer(), examples(2), Recipe(target_modules=("qkv",)), seed=0, output_dir=str(tmp_path))

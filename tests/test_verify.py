@@ -183,14 +183,34 @@ def test_a_grid_runs_in_worker_processes_here_with_the_results_of_one_process(ta
     assert [[i.output for i in r.evaluation.items] for r in alone.runs] == [[i.output for i in r.evaluation.items] for r in result.runs]
 
 
-def test_a_failing_run_in_a_worker_is_one_line_and_the_runs_beside_it_are_kept(task, target, tmp_path):
+def test_over_long_training_examples_are_refused_before_any_run(task, target, tmp_path):
     store = tmp_path / "store.sqlite"
     kwargs = dict(targets=target, seeds=[0], store=store, eval_settings={"max_new_tokens": 6})
     recipe = {"epochs": 1, "batch_size": 4, "max_length": 100}  # 'short' examples fit (63 tokens), 'wordy' ones do not (127)
     with pytest.raises(StylefitError) as e:
-        verify(task, task / "candidates", strategies=["short", "wordy"], recipe=recipe, workers=2, **kwargs)
+        verify(task, task / "candidates", strategies=["short", "wordy"], recipe=recipe, **kwargs)
+    assert re.fullmatch(rf"{re.escape(target)}: strategy 'wordy': training example q\d \(\d+ tokens\) is longer than max_length 100 "
+                        r"\(8 over-long, the longest \d+ tokens\); nothing is truncated: .* before any run", str(e.value))
+    assert verify(task, task / "candidates", strategies=["short"], recipe=recipe, **kwargs).computed == 2  # nothing ran before
+
+
+def test_a_failing_run_in_a_worker_is_one_line_and_the_runs_beside_it_are_kept(task, target, tmp_path):
+    # The grid itself, past verify's length check: the trainer's own refusal is the failure.
+    from stylefit.core.store import Store
+    from stylefit.data.candidates import load_candidates
+    from stylefit.data.task import load_task
+    from stylefit.training.grid import run_grid
+    from stylefit.training.plan import plan_runs
+    from stylefit.training.recipe import EvalSettings, Recipe
+
+    loaded = load_task(task)
+    candidates = load_candidates(loaded, task / "candidates")
+    common = dict(seeds=[0], recipe=Recipe(epochs=1, batch_size=4, max_length=100), eval_settings=EvalSettings(max_new_tokens=6))
+    store = Store(tmp_path / "store.sqlite")
+    with pytest.raises(StylefitError) as e:
+        run_grid(plan_runs(loaded, candidates, target, strategies=["short", "wordy"], **common), store, workers=2)
     assert "is longer than max_length 100" in str(e.value) and "\n" not in str(e.value)
-    again = verify(task, task / "candidates", strategies=["short"], recipe=recipe, **kwargs)
+    again = run_grid(plan_runs(loaded, candidates, target, strategies=["short"], **common), store)
     assert again.computed == 0  # the base and 'short' runs that ran beside the failure were stored
 
 
@@ -317,6 +337,35 @@ def test_a_larger_budget_takes_over_runs_that_no_answer_reached_and_reruns_the_c
     verify(task, task / "candidates", targets=stopper, store=store, eval_settings=short, base=False, **picked)
     assert verify(task, task / "candidates", targets=stopper, store=store, eval_settings=longer, base=False,
                   earlier_budgets=[4], **picked).computed == 1
+
+
+def test_a_larger_max_length_takes_over_runs_that_skipped_no_example(task, target, tmp_path):
+    common = dict(targets=target, strategies=["short"], seeds=[0], eval_settings=TINY["eval_settings"])
+    store = tmp_path / "s.sqlite"
+    first = verify(task, task / "candidates", store=store, recipe=TINY["recipe"] | {"max_length": 100}, **common)
+    larger = TINY["recipe"] | {"max_length": 200}
+    taken = verify(task, task / "candidates", store=store, recipe=larger, earlier_max_lengths=[100], **common)
+    assert first.computed == 2 and taken.computed == 0  # the base run has no recipe: its key is the same
+    run = next(r for r in taken.runs if r.strategy)
+    assert run.reused is not None and run.reused.max_length == 100 and run.recipe["max_length"] == 100
+    assert run.reused.key == next(r.key for r in first.runs if r.strategy) != run.key
+    # the limit is only checked: made afresh under the larger one, the run trains and answers the same
+    fresh = verify(task, task / "candidates", store=tmp_path / "fresh.sqlite", recipe=larger, **common)
+    made = next(r for r in fresh.runs if r.strategy)
+    assert fresh.computed == 2 and made.key == run.key and made.training.loss_history == run.training.loss_history
+    assert [i.output for i in made.evaluation.items] == [i.output for i in run.evaluation.items]
+    # a run that skipped over-long examples under the smaller limit trained on fewer: made again
+    rows = [json.loads(line) for line in (task / "candidates" / "short.jsonl").read_text().splitlines()]
+    rows[0]["response"] = "Let us add. " * 8 + rows[0]["response"]
+    (tmp_path / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    skipping = {"strategies": ["mixed"], "base": False}
+    files = [tmp_path / "mixed.jsonl", task / "candidates" / "short.jsonl"]
+    cut = verify(task, files, store=store, recipe=TINY["recipe"] | {"max_length": 100, "skip_overlong": True},
+                 **common | skipping)
+    assert cut.computed == 1 and cut.runs[0].training.skipped == ["q0 (157 tokens)"]
+    again = verify(task, files, store=store, recipe=larger | {"skip_overlong": True}, earlier_max_lengths=[100],
+                   **common | skipping)
+    assert again.computed == 1 and again.runs[0].reused is None and again.runs[0].training.skipped == []
 
 
 def test_strategies_with_the_same_training_examples_share_one_run(task, target, tmp_path):

@@ -5,8 +5,8 @@
 Every second-season budget follows one rule, fixed before any ground truth: EVAL_MARGIN (1.25) times
 the case's longest training target in the target's own tokens, rounded up to a multiple of 64. This
 writes that rule's `eval = { max_new_tokens = N }`, with a comment saying where N came from, at the
-end of the case's block in live.toml. It refuses a case that already has a budget or any run file, or
-whose candidates are not all written (the track's truth stage refuses a budget short of the rule);
+end of the case's block in live.toml. It refuses a case that already has a budget or any run file,
+whose training examples are longer than its recipe's max_length, or whose candidates are not all written (the track's truth stage refuses a budget short of the rule);
 with --unless-set, a case whose budget is set already is left as it is (the GPU scripts' chain).
 """
 
@@ -21,8 +21,9 @@ from stylefit.bench.live.track import case_task_path, load_live_config
 from stylefit.core.errors import StylefitError
 from stylefit.data.candidates import load_candidates
 from stylefit.data.task import load_task
-from stylefit.training.recipe import EvalSettings
-from stylefit.training.verify import EVAL_MARGIN, eval_budget
+from stylefit.training.plan import plan_runs
+from stylefit.training.recipe import EvalSettings, Recipe
+from stylefit.training.verify import EVAL_MARGIN, eval_budget, over_long
 
 CONFIG = Path(__file__).resolve().parent / "live.toml"
 ROUND = 64
@@ -42,7 +43,13 @@ def budget_lines(case_name: str, config_path: Path = CONFIG) -> tuple[int, str]:
     files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
     if missing := [f.name for f in files if not f.is_file()]:
         raise StylefitError(f"case '{case_name}': candidates not written yet ({', '.join(missing)})")
-    candidates = load_candidates(load_task(case_task_path(config, case)), files)
+    task = load_task(case_task_path(config, case))
+    candidates = load_candidates(task, files)
+    # the recipe's max_length is checked with the budget, so that no grid stops halfway on an over-long example
+    specs = plan_runs(task, candidates, case.target, strategies=case.strategies, seeds=[0], n_train=case.n_train,
+                      recipe=Recipe(**(config.recipe | case.recipe)), base=False)
+    if why := over_long(specs):
+        raise StylefitError(f"case '{case_name}': {why}; set the case's recipe max_length first")
     b = eval_budget(candidates, case.target, case.strategies, case.n_train, EvalSettings())
     budget = ROUND * math.ceil(b["needed"] / ROUND)
     comment = (f"# set from its training targets before any run (set_eval_budget.py): the longest is {b['longest_target_tokens']}\n"

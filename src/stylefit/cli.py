@@ -201,6 +201,7 @@ def verify(
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Longest generated answer when evaluating."),
     bind_device: bool = typer.Option(False, "--bind-device", help="Key runs by the kind of device (cpu, cuda) too, so that runs made on another never mix in."),
     earlier_budget: list[int] = typer.Option([], "--earlier-budget", help="A --max-new-tokens this grid ran with before (repeat): stored runs none of whose answers reached it are kept, not run again."),
+    earlier_max_length: list[int] = typer.Option([], "--earlier-max-length", help="A --max-length this grid ran with before (repeat): stored runs that skipped no example are kept, not run again."),
     metric: str = typer.Option("strict", "--metric", help="Ranking reading: strict (after 'Final Answer:') | flexible; both are shown."),
     no_base: bool = typer.Option(False, "--no-base", help="Skip evaluating the target without fine-tuning."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local' starts one here, 'auto' or ray://host:port joins a cluster."),
@@ -248,6 +249,7 @@ def verify(
                             resources={"num_cpus": num_cpus, "num_gpus": num_gpus}, workers=workers, device=device,
                             dtype=dtype, checkpoint_every=checkpoint_every, progress=progress, fields=FieldMap(id_field, question_field, response_field),
                             on_plan=lambda plan: err.print(plan.line()), earlier_budgets=earlier_budget,
+                            earlier_max_lengths=earlier_max_length,
                             bind_device=bind_device)
     print_verify(result, console)
     if out is not None:

@@ -66,13 +66,14 @@ class GridPlan:
 def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = None,
              resources: RunResources | None = None, workers: int = 1,
              progress: StageProgress | None = None, on_plan: Callable[[GridPlan], None] | None = None,
-             earlier_budgets: Sequence[int] = ()) -> GridOutcome:
+             earlier_budgets: Sequence[int] = (), earlier_max_lengths: Sequence[int] = ()) -> GridOutcome:
     """Run every spec whose result is not in the store yet; return all results.
 
     ``workers`` > 1 runs that many at once in fresh processes here, the CPU threads split between
     them (not with ``ray_address``, where the cluster schedules). ``on_plan`` hears the plan before
     anything runs. ``earlier_budgets``: evaluation token budgets these runs were made with before; a
-    stored run made with a smaller one, none of whose answers reached it, is taken over (``take_over``)."""
+    stored run made with a smaller one, none of whose answers reached it, is taken over (``take_over``);
+    likewise ``earlier_max_lengths``, the recipe's ``max_length``s they were made with, where a run skipped no example."""
     if workers < 1:
         raise StylefitError(f"workers must be at least 1, got {workers}")
     if workers > 1 and ray_address is not None:
@@ -81,7 +82,7 @@ def run_grid(specs: list[RunSpec], store: Store, *, ray_address: str | None = No
     written_before = store.written[RUN_KIND]
     found = {k: RunResult.model_validate(v) for k, v in store.get_many(keys).items()}
     todo = list({k: s for k, s in zip(keys, specs) if k not in found}.items())  # identical specs run once
-    reused = take_over(todo, store, earlier_budgets)
+    reused = take_over(todo, store, earlier_budgets, earlier_max_lengths)
     if reused:
         store.put_many(RUN_KIND, {k: r.model_dump(mode="json") for k, r in reused.items()})
         found |= reused
@@ -167,32 +168,48 @@ def twins(specs: dict[str, RunSpec], found: dict[str, RunResult], todo: list[tup
     return followers
 
 
-def take_over(todo: list[tuple[str, RunSpec]], store: Store, budgets: Sequence[int]) -> dict[str, RunResult]:
+def take_over(todo: list[tuple[str, RunSpec]], store: Store, budgets: Sequence[int],
+              max_lengths: Sequence[int] = ()) -> dict[str, RunResult]:
     """The runs in ``todo`` that the store holds under another key but made the same way.
 
     - A smaller evaluation budget (one of ``budgets``) that none of the run's answers reached: greedy
       decoding of a batch stops when every answer has ended, so a larger budget generates the same
       tokens. Not for runs that pick a checkpoint on validation answers, whose cuts are not recorded.
+    - A smaller ``recipe.max_length`` (one of ``max_lengths``) that skipped no training example: the
+      limit is only checked (``sft._enforce_max_length``), never handed to TRL, so a run that trained
+      every example trains the same under a larger one.
     - For a run bound to its kind of device, the unbound run, if it was made on that kind."""
     taken: dict[str, RunResult] = {}
     for key, spec in todo:
-        current = spec.eval.max_new_tokens
-        smaller = [] if spec.validation else sorted({b for b in budgets if b < current}, reverse=True)
-        for budget in [current, *smaller]:
-            earlier = spec.at_budget(budget)
-            for variant in [earlier] + ([earlier.model_copy(update={"bind_device": False})] if spec.bind_device else []):
-                if variant.key() == key or (stored := store.get_many([variant.key()]).get(variant.key())) is None:
-                    continue
-                run = RunResult.model_validate(stored)
-                if budget < current and run.evaluation.hit_length_limit:
-                    continue
-                if spec.bind_device and device_kind(run.device) != device_kind(spec.device):
-                    continue
-                taken[key] = run.model_copy(update={"key": key, "reused": Reused(key=variant.key(), max_new_tokens=budget)})
-                break
-            if key in taken:
-                break
+        for variant, budget, max_length in _made_alike(spec, budgets, max_lengths):
+            if variant.key() == key or (stored := store.get_many([variant.key()]).get(variant.key())) is None:
+                continue
+            run = RunResult.model_validate(stored)
+            if budget < spec.eval.max_new_tokens and run.evaluation.hit_length_limit:
+                continue
+            if max_length is not None and (run.training is None or run.training.skipped):
+                continue
+            if spec.bind_device and device_kind(run.device) != device_kind(spec.device):
+                continue
+            taken[key] = run.model_copy(update={"key": key, "reused": Reused(key=variant.key(), max_new_tokens=budget,
+                                                                              max_length=max_length)})
+            break
     return taken
+
+
+def _made_alike(spec: RunSpec, budgets: Sequence[int], max_lengths: Sequence[int]):
+    """(spec as it may have been stored, its budget, its smaller max_length or None), nearest first."""
+    current = spec.eval.max_new_tokens
+    smaller = [] if spec.validation else sorted({b for b in budgets if b < current}, reverse=True)
+    limit = spec.recipe.max_length if spec.recipe else None
+    shorter = sorted({m for m in max_lengths if limit is not None and m < limit}, reverse=True)
+    for budget in [current, *smaller]:
+        for max_length in [None, *shorter]:
+            earlier = spec.at_budget(budget)
+            if max_length is not None:
+                earlier = earlier.model_copy(update={"recipe": spec.recipe.model_copy(update={"max_length": max_length})})
+            for variant in [earlier] + ([earlier.model_copy(update={"bind_device": False})] if spec.bind_device else []):
+                yield variant, budget, max_length
 
 
 def _execute_remote(spec: RunSpec, messages=None) -> dict:

@@ -88,12 +88,14 @@ def device_kind(device: str) -> str:
 class Reused(BaseModel):
     """A run taken over from another key, made the same way (``grid.take_over``): evaluated with a
     smaller token budget that none of its answers reached (greedy decoding stops at the same tokens
-    under a larger one), or made unbound on the kind of device the run is bound to; or the run of
+    under a larger one), trained under a smaller ``max_length`` that no training example reached (it is
+    only checked), or made unbound on the kind of device the run is bound to; or the run of
     another strategy (``strategy``) whose training examples are the same, byte for byte (``grid.twins``)."""
 
     key: str
     max_new_tokens: int
     strategy: str | None = None  # set: the run of this other strategy, trained on the same examples
+    max_length: int | None = None  # set: trained under this smaller recipe max_length, which no example reached
 
 
 class RunResult(BaseModel):

@@ -59,6 +59,27 @@ def training_rows(examples: list[TrainExample], chat: bool) -> list[dict[str, An
     return [{"id": e.id, "prompt": e.prompt + "\n", "completion": e.response} for e in examples]  # TRL appends EOS
 
 
+def training_lengths(tokenizer, examples: list[TrainExample]) -> list[int]:
+    """Each example's length in tokens as the trainer tokenizes it (prompt, response and end of turn),
+    without building a trainer: TRL renders the whole conversation through the chat template, or
+    tokenizes the plain prompt-completion text with the EOS it appends."""
+    rows = training_rows(examples, chat=bool(tokenizer.chat_template))
+    if tokenizer.chat_template:
+        return [len(tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True, return_dict=True)["input_ids"])
+                for r in rows]
+    eos = tokenizer.eos_token
+    return [len(tokenizer(r["prompt"] + r["completion"] + ("" if r["completion"].endswith(eos) else eos)).input_ids)
+            for r in rows]
+
+
+def max_length_limit(recipe: Recipe, config) -> int:
+    """The recipe's max_length, or the model's context where that is shorter."""
+    context = getattr(config, "max_position_embeddings", None)
+    if not context:  # guessing a context length would let over-long examples train on garbage positions
+        raise StylefitError("the model's config gives no max_position_embeddings (context length)")
+    return min(recipe.max_length, context)
+
+
 def check_target_modules(model: torch.nn.Module, recipe: Recipe) -> None:
     names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
     missing = [m for m in recipe.target_modules if m not in names]
@@ -188,10 +209,10 @@ def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe
 
 def _enforce_max_length(trainer, recipe: Recipe, model, label: str) -> list[str]:
     """Over-long examples are an error naming the first one, or dropped and counted if the recipe says so."""
-    context = getattr(model.config, "max_position_embeddings", None)
-    if not context:  # guessing a context length would let over-long examples train on garbage positions
-        raise StylefitError(f"{label}: the model's config gives no max_position_embeddings (context length)")
-    limit = min(recipe.max_length, context)
+    try:
+        limit = max_length_limit(recipe, model.config)
+    except StylefitError as e:
+        raise StylefitError(f"{label}: {e}") from None
     data = trainer.train_dataset
     over = [f"{i} ({len(ids)} tokens)" for i, ids in zip(data["id"], data["input_ids"]) if len(ids) > limit]
     if over and not recipe.skip_overlong:

@@ -25,7 +25,7 @@ from stylefit.models.registry import DEFAULT_MODEL
 from stylefit.training.grid import GridPlan, RunResources, run_grid
 from stylefit.training.plan import _chosen, plan_runs, run_numerics
 from stylefit.training.recipe import EvalSettings, Recipe
-from stylefit.training.runs import RunResult, StageProgress, device_kind
+from stylefit.training.runs import RunResult, RunSpec, StageProgress, device_kind
 from stylefit.training.summary import VerifyCase, summarize
 
 
@@ -62,6 +62,32 @@ def eval_budget(candidates: CandidateSet, target: str, strategies: list[str], n_
     return {"target": target, "max_new_tokens": eval_settings.max_new_tokens, "longest_target_tokens": longest[0],
             "longest_target": f"strategy '{longest[1]}' id '{longest[2]}'", "needed": needed,
             "enough": eval_settings.max_new_tokens >= needed}
+
+
+def over_long(specs: Sequence[RunSpec]) -> str | None:
+    """Why the grid's training examples do not fit their recipe's max_length, or None when they fit:
+    the trainer refuses an over-long example (nothing is truncated), so it is found before any run
+    instead of halfway through the grid. Runs that skip over-long examples are not checked."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from stylefit.models.registry import resolve_model
+    from stylefit.training.sft import max_length_limit, training_lengths
+
+    checked: set[tuple[str, str, int]] = set()
+    for spec in specs:
+        if not spec.train or spec.recipe is None or spec.recipe.skip_overlong:
+            continue
+        if (spec.target, spec.strategy, spec.recipe.max_length) in checked:  # the seeds of a strategy train on the same examples
+            continue
+        checked.add((spec.target, spec.strategy, spec.recipe.max_length))
+        path = resolve_model(spec.target).path
+        limit = max_length_limit(spec.recipe, AutoConfig.from_pretrained(path))
+        lengths = training_lengths(AutoTokenizer.from_pretrained(path), spec.train)
+        if over := [(n, e.id) for n, e in zip(lengths, spec.train) if n > limit]:
+            return (f"{spec.target}: strategy '{spec.strategy}': training example {over[0][1]} ({over[0][0]} tokens) is longer "
+                    f"than max_length {limit} ({len(over)} over-long, the longest {max(over)[0]} tokens); nothing is "
+                    "truncated: raise max_length, or skip over-long examples, before any run")
+    return None
 
 
 @dataclass
@@ -112,6 +138,7 @@ def verify(
     leave_out_wrong: bool = False,
     on_plan: Callable[[GridPlan], None] | None = None,
     earlier_budgets: Sequence[int] = (),
+    earlier_max_lengths: Sequence[int] = (),
     bind_device: bool = False,
     require_eval_budget: bool = False,
 ) -> VerifyResult:
@@ -134,6 +161,9 @@ def verify(
     hears how many runs there are, how many are stored, and a time estimate, before any runs.
     ``earlier_budgets``: evaluation ``max_new_tokens`` the grid ran with before; a run stored under a
     smaller one that cut none of its answers is the same run under a larger budget, and is taken over.
+    ``earlier_max_lengths``: recipe ``max_length``s it ran with before; a run stored under a smaller one
+    that skipped no training example trained the same, and is taken over. Training examples longer than
+    ``max_length`` are refused before any run (unless the recipe skips them).
     ``bind_device``: key the runs by the kind of device too (cpu, cuda), so that stored runs made on
     another kind are not mixed in; unbound runs made on several kinds are noted. ``require_eval_budget``:
     refuse to start any run while ``max_new_tokens`` leaves less than ``EVAL_MARGIN`` times the longest
@@ -163,6 +193,8 @@ def verify(
     budgets = [eval_budget(candidates, t, chosen, len(trained_on), eval_settings, leave_out_wrong) for t in targets]
 
     def checked(plan: GridPlan) -> None:  # before any run, and only when there is one to make
+        if plan.to_run and (why := over_long([s for p in plans for s in p])):
+            raise StylefitError(why)
         if require_eval_budget and plan.to_run and (short := [b for b in budgets if not b["enough"]]):
             b = short[0]
             raise StylefitError(f"{b['target']}: the evaluation budget (max_new_tokens={b['max_new_tokens']}) leaves less than "
@@ -172,7 +204,8 @@ def verify(
             on_plan(plan)
 
     outcome = run_grid([s for plan in plans for s in plan], store, ray_address=ray_address, resources=resources,
-                       workers=workers, progress=progress, on_plan=checked, earlier_budgets=earlier_budgets)
+                       workers=workers, progress=progress, on_plan=checked, earlier_budgets=earlier_budgets,
+                       earlier_max_lengths=earlier_max_lengths)
 
     cases, start = [], 0
     for plan in plans:
@@ -181,7 +214,7 @@ def verify(
     notes = []
     if outcome.reused:
         notes.append(f"{outcome.reused} runs taken over from another key, made the same way (a smaller evaluation budget "
-                     "that none of their answers reached, unbound on the device kind they are bound to, or another strategy "
+                     "that none of their answers reached, a smaller max_length that no training example reached, unbound on the device kind they are bound to, or another strategy "
                      "with the same training examples): see runs[].reused")
     for b in budgets:
         if not b["enough"]:

@@ -121,6 +121,9 @@ class LiveConfig(BaseModel):
     # evaluation budgets (eval.max_new_tokens) the track ran with before: a committed run that none of
     # its answers reached is taken over under the larger budget instead of being run again
     earlier_eval_budgets: list[int] = Field(default_factory=list)
+    # recipe max_lengths the track's runs were made with before: a committed run that skipped no
+    # training example is the same run under a larger one (the limit is only checked), and is kept
+    earlier_max_lengths: list[int] = Field(default_factory=list)
     selectors: list[SelectorSpec]
     cases: list[CaseConfig] = Field(min_length=1)
     # the pre-registration (issue 25) whose commit decides which cases are pre-registered (None: every
@@ -370,7 +373,8 @@ def run_live(
                        recipe=config.recipe | case.recipe, eval_settings=config.eval | case.eval, n_train=case.n_train,
                        n_test=case.n_test, base=True, dtype=config.dtype, workers=workers,
                        store=CommittedRuns(store, folder / "runs", say), progress=progress,
-                       earlier_budgets=config.earlier_eval_budgets, device=case.device or "auto", require_eval_budget=True,
+                       earlier_budgets=config.earlier_eval_budgets,
+                       earlier_max_lengths=config.earlier_max_lengths, device=case.device or "auto", require_eval_budget=True,
                        bind_device=case.device is not None, on_plan=lambda plan: planned(case.name, folder / "runs", plan, say))
             except StylefitError as e:
                 raise StylefitError(f"case '{case.name}': {e}") from None
@@ -436,7 +440,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
     result = verify(proxy_task, files, targets=case.target, seeds=[params["seed"]], recipe=config.recipe | case.recipe,
                     eval_settings=config.eval | case.eval, n_train=params["n"], base=False, dtype=config.dtype, workers=workers,
                     store=CommittedRuns(store, folder / "proxy_runs"), progress=progress,
-                    earlier_budgets=config.earlier_eval_budgets)
+                    earlier_budgets=config.earlier_eval_budgets, earlier_max_lengths=config.earlier_max_lengths)
     # its cost is its fine-tunes' wherever they ran (scoring again from committed runs costs nothing)
     devices = sorted({device_kind(r.device) for r in result.runs})
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
