@@ -74,15 +74,19 @@ def over_long(specs: Sequence[RunSpec]) -> str | None:
     from stylefit.training.sft import max_length_limit, training_lengths
 
     checked: set[tuple[str, str, int]] = set()
+    loaded: dict[str, tuple] = {}  # per target: its tokenizer and config
     for spec in specs:
         if not spec.train or spec.recipe is None or spec.recipe.skip_overlong:
             continue
         if (spec.target, spec.strategy, spec.recipe.max_length) in checked:  # the seeds of a strategy train on the same examples
             continue
         checked.add((spec.target, spec.strategy, spec.recipe.max_length))
-        path = resolve_model(spec.target).path
-        limit = max_length_limit(spec.recipe, AutoConfig.from_pretrained(path))
-        lengths = training_lengths(AutoTokenizer.from_pretrained(path), spec.train)
+        if spec.target not in loaded:
+            path = resolve_model(spec.target).path
+            loaded[spec.target] = AutoTokenizer.from_pretrained(path), AutoConfig.from_pretrained(path)
+        tokenizer, config = loaded[spec.target]
+        limit = max_length_limit(spec.recipe, config)
+        lengths = training_lengths(tokenizer, spec.train)
         if over := [(n, e.id) for n, e in zip(lengths, spec.train) if n > limit]:
             return (f"{spec.target}: strategy '{spec.strategy}': training example {over[0][1]} ({over[0][0]} tokens) is longer "
                     f"than max_length {limit} ({len(over)} over-long, the longest {max(over)[0]} tokens); nothing is "
