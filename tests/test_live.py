@@ -348,6 +348,17 @@ def test_the_cut_flag_is_past_two_percent_of_the_test_answers():
     assert "s (cut!)" in console.export_text()
 
 
+def test_a_proxy_fine_tunes_with_the_cases_max_length_only_where_its_own_refuses_an_example(tmp_path, target):
+    # the tiny case's training examples are 60 to 80 tokens long; the track's max_length is 128
+    proxy = '[[selectors]]\nname = "proxy"\nscorer = "proxy"\nparams = {{validation = 2, recipe = {{epochs = 1, max_length = {}}}}}\n'
+    for registered, used in ((100, 100), (40, 128)):
+        path = write_config(tmp_path / str(registered), target, selectors=proxy.format(registered))
+        run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates",))
+        config = load_live_config(path)
+        params = live.selector_params(config, config.cases[0], config.selectors[0])
+        assert params["recipe"] == {"epochs": 1, "max_length": used} and params["validation"] == 2
+
+
 def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_keeps_one_per_seed(tmp_path, target):
     path = write_config(tmp_path, target)
     run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates", "truth"))

@@ -145,6 +145,11 @@ def live_markdown(track: dict[str, Any]) -> str:
             lines += [f"Evaluation budget: {case['eval'].get('max_new_tokens')} new tokens"
                       + (f"; recipe changed for this case: {changed}" if changed else "")
                       + (f"; runs bound to {case['device']}." if case.get("device") else "; runs not bound to a device."), ""]
+        if guard := case.get("length_guard"):
+            lines += ["Training examples longer than the registered limit: " + "; ".join(
+                f"`{name}` fine-tuned with max_length {used}, not {registered}" for name, (registered, used) in guard.items())
+                + ". The limit is only checked (an example longer is refused, never cut); under the registered one these "
+                "selectors could not run on this case.", ""]
         if overlap := case.get("overlap"):
             lines += ["Distinct strategies: " + "; ".join(overlap["summary"]) + ".", ""]
         if len(devices := sorted(set(case["devices"].values()))) > 1:

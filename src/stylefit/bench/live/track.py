@@ -356,7 +356,7 @@ def run_live(
                 elif spec.scorer == "adaptive":
                     data = _adaptive(config, case, spec, store, progress, workers)
                 else:
-                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=selector_params(case, spec),
+                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=selector_params(config, case, spec),
                                     n=config.n_select, store=store, dtype=config.dtype, progress=progress)
                     data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                             "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
@@ -381,12 +381,15 @@ def run_live(
     return judge(config)
 
 
-def selector_params(case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
+def selector_params(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
     """The selector's parameters on this case: the registered ones, with the case's template given to a
-    scorer (or the adaptive selector's screen) that takes one and does not name its own. Scorers without
-    a template parameter already score in the target's own template."""
+    scorer (or the adaptive selector's screen) that takes one and does not name its own (scorers without
+    a template parameter already score in the target's own template), and a fine-tuning proxy's
+    ``max_length`` raised to the case's where it refuses a training example (``proxy_length_guard``)."""
     from stylefit.scoring import template_parameter
 
+    if spec.scorer == "proxy":
+        return proxy_length_guard(config, case, spec.params)
     if case.template == "native":
         return spec.params
     if spec.scorer == "adaptive":
@@ -399,11 +402,34 @@ def selector_params(case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
     return spec.params if key is None or key in spec.params else spec.params | {key: case.template}
 
 
+def proxy_length_guard(config: LiveConfig, case: CaseConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """A ``proxy`` selector's parameters on this case: as given, unless their recipe's max_length refuses
+    one of the training examples the proxy fine-tunes on (the case's first n_select questions), where the
+    case's own, larger max_length is used instead. The limit is only checked, never given to the trainer:
+    where it refuses nothing it changes nothing, and where it refuses an example the selector cannot run."""
+    from stylefit.data.candidates import load_candidates
+    from stylefit.data.task import load_task
+    from stylefit.training.plan import plan_runs
+    from stylefit.training.recipe import Recipe
+    from stylefit.training.verify import over_long
+
+    recipe = params.get("recipe", {})
+    limit, case_limit = Recipe(**recipe).max_length, Recipe(**(config.recipe | case.recipe)).max_length
+    folder = config.path(config.results) / case.name / "candidates"
+    files = [folder / f"{s}.jsonl" for s in case.strategies]
+    if case_limit <= limit or not all(f.is_file() for f in files):
+        return params
+    task = load_task(case_task_path(config, case))
+    specs = plan_runs(task, load_candidates(task, files), case.target, strategies=case.strategies, seeds=[0],
+                      n_train=config.n_select, recipe=Recipe(**recipe), base=False)
+    return params if over_long(specs) is None else params | {"recipe": recipe | {"max_length": case_limit}}
+
+
 def _asked(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
     """What a selector's scores depend on: a scores file for other settings, or for candidate
     sets that were written again since, is stale."""
     folder = config.path(config.results) / case.name / "candidates"
-    asked = {"scorer": spec.scorer, "params": selector_params(case, spec), "n_select": config.n_select, "target": case.target,
+    asked = {"scorer": spec.scorer, "params": selector_params(config, case, spec), "n_select": config.n_select, "target": case.target,
              "strategies": case.strategies, "candidates": _files_hash([folder / f"{s}.jsonl" for s in case.strategies])}
     if spec.scorer == "paper_proxy":  # it fine-tunes and evaluates with the case's settings
         asked |= {"recipe": config.recipe | case.recipe, "eval": config.eval | case.eval}
@@ -492,7 +518,7 @@ def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: d
     params = params or {}
     folder = config.path(config.results) / case.name
     settings = AdaptiveSettings(**{"dtype": config.dtype, "recipe": proxy_rounds_recipe(config, case)}
-                                | selector_params(case, SelectorSpec(name="adaptive", scorer="adaptive", params=params))
+                                | selector_params(config, case, SelectorSpec(name="adaptive", scorer="adaptive", params=params))
                                 | {"budget_steps": budget})
     file = adaptive_results_dir(config, case, params) / f"budget-{budget}.json"
     if file.is_file() and not rerun:
@@ -652,7 +678,12 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
                "overlap": _overlap(root / case.name / "candidates", case.strategies),
                "needing_solutions": _needing_solutions(root / case.name / "candidates", case.strategies),
-               "task_category": task_category(case)}
+               "task_category": task_category(case),
+               # proxies whose max_length was raised to the case's (proxy_length_guard): registered and used
+               "length_guard": {spec.name: [(spec.params.get("recipe") or {}).get("max_length"), used]
+                                for spec in config.selectors if spec.scorer == "proxy"
+                                and (used := selector_params(config, case, spec).get("recipe", {}).get("max_length"))
+                                != (spec.params.get("recipe") or {}).get("max_length")}}
         kinds = sorted({device_kind(d) for d in devices.values()})
         if len(kinds) > 1:  # a GPU's answers differ from a CPU's in near ties: one case is judged on one kind
             incomplete.append(f"{case.name}: its runs were made on {' and '.join(kinds)}; bind the case to one (cases.device) "
