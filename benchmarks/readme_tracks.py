@@ -35,7 +35,7 @@ def markers(name: str) -> tuple[str, str]:
 def live_block(track: dict[str, Any]) -> str:
     """Which cases are judged, and every selector's figures over them, with its paired difference
     from SPPL and the cases each way."""
-    from stylefit.bench.live.report import _cost, track_bound_sentence
+    from stylefit.bench.live.report import _cost, default_rule_sentence, track_bound_sentence
 
     lines = []
     cases = track["cases"]
@@ -66,6 +66,8 @@ def live_block(track: dict[str, Any]) -> str:
         lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
         if c.get("cut_flagged"):
             lines.append(f"{c['case']}: " + cut_line(c))
+    if rule := default_rule_sentence(track):
+        lines.append(rule)
     if not track["figures"]:
         return "\n".join(lines)
     if any(c.get("cut_flagged") for c in judged):

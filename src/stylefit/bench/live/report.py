@@ -181,7 +181,34 @@ def live_markdown(track: dict[str, Any]) -> str:
                   "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
                   "work another selector had already cached (the target's own answers) is not counted again.", ""]
         lines += figure_tables(track, track["cases"]) + [""]
-    return "\n".join(lines + preregistration_lines(track))
+    return "\n".join(lines + preregistration_lines(track) + default_rule_lines(track))
+
+
+def default_rule_sentence(track: dict[str, Any]) -> str:
+    """What the default rule decided, in one sentence ('' when the track names no rule)."""
+    rule = track.get("default_rule")
+    if not rule:
+        return ""
+    where = f"`{rule['file']}`" + (f", committed at {rule['committed'][:8]}" if rule["committed"] else ", not committed yet")
+    verdicts = {"waiting": "waits", "kept": "keeps the incumbent", "replaced": "replaces the incumbent", "undecided": "cannot decide"}
+    return (f"Default rule ({where}{'; edited since, the committed text is used' if rule['changed_since'] else ''}): it "
+            f"{verdicts[rule['status']]} ({rule['reason']}), so `stylefit run` decides with `{rule['run_scorer']}` "
+            f"(selector `{rule['default']}`; incumbent `{rule['incumbent']}`).")
+
+
+def default_rule_lines(track: dict[str, Any]) -> list[str]:
+    """The default rule's verdict and, once it has decided, each challenger's paired difference to the incumbent."""
+    rule = track.get("default_rule")
+    if not rule:
+        return []
+    lines = ["## Which selector `stylefit run` decides with", "", default_rule_sentence(track), ""]
+    if paired := rule.get("paired"):
+        lines += [f"| challenger | weighted ρ minus {rule['incumbent']}'s | regret minus {rule['incumbent']}'s (pts) |", "|---|---|---|"]
+        lines += [f"| {name} | {_interval(d['weighted_spearman'])} | {_interval(d['regret_points'], digits=1)} |" for name, d in paired.items()]
+        lines.append("")
+    if rule.get("left_out"):
+        lines += [f"Left out, not judged as registered: {', '.join(rule['left_out'])}.", ""]
+    return lines
 
 
 def figure_tables(group: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:

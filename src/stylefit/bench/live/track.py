@@ -129,6 +129,8 @@ class LiveConfig(BaseModel):
     # the pre-registration (issue 25) whose commit decides which cases are pre-registered (None: every
     # case is a development case)
     preregistration: str | None = None
+    # how `stylefit run`'s default follows the pre-registered cases (default_rule.py; None: no rule)
+    default_rule: str | None = None
     source: str = Field("<memory>", exclude=True)
 
     @model_validator(mode="after")
@@ -718,7 +720,23 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 "reason": registration.reason or "committed: a case whose run files all follow its first commit is pre-registered",
                 "changed_since_registration": registration.changed, "recommended": prereg.recommended,
                 "selectors": agreement, "season": season_progress(prereg.season, config, cases)},
-            "groups": _groups(config, prereg, agreement, outcomes, sigma, [row for row in cases if row.get("judged")])}
+            "groups": _groups(config, prereg, agreement, outcomes, sigma, [row for row in cases if row.get("judged")]),
+            "default_rule": _default_verdict(config, agreement, outcomes, sigma, [row for row in cases if row.get("judged")])}
+
+
+def _default_verdict(config: LiveConfig, agreement: dict[str, str], outcomes: dict[str, list], sigma: list[float],
+                     judged: list[dict]) -> dict[str, Any] | None:
+    """The default rule, as committed, applied to the pre-registered cases (None: the track names no rule)."""
+    from stylefit.bench.live.default_rule import load_rule, verdict
+
+    if config.default_rule is None:
+        return None
+    committed = Registration(config.path(config.default_rule))
+    rule = load_rule(committed.text, f"{config.default_rule}" + (" (as committed)" if committed.commit else ""))
+    chosen = [i for i, row in enumerate(judged) if row["preregistered"]]
+    registered = {name for name, how in agreement.items() if how == AS_REGISTERED}
+    return {"file": config.default_rule, "committed": committed.commit, "changed_since": committed.changed} | verdict(
+        rule, {name: [outcomes[name][i] for i in chosen] for name in registered}, [sigma[i] for i in chosen], registered)
 
 
 

@@ -1,0 +1,82 @@
+"""How `stylefit run`'s default selector follows the live track's pre-registered cases (issue 25).
+
+A rule file, committed before the cases it decides on are judged, names the incumbent (the
+registration's recommended selector), the challengers, what ``stylefit run --scorer`` decides with
+in each one's place, and how many pre-registered cases it waits for. The judge applies the rule as
+committed (its text at its first commit, like the registration) to the pre-registered cases:
+
+- before ``decide_after`` of them are judged, the incumbent stays;
+- then a challenger replaces it when its weighted ρ minus the incumbent's, paired over the same
+  cases, has a 95% bootstrap interval above zero, and its mean regret is no larger; of several,
+  the one ahead by the most. Otherwise the incumbent stays.
+
+``tests/test_loop.py`` holds ``stylefit run``'s default to the verdict in the committed
+``live_track.json``: the default moves when the evidence does, in the same commit.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stylefit.core.config_file import first_error
+from stylefit.core.errors import StylefitError
+from stylefit.selection.quality import CaseOutcome, difference, summarize_many
+
+
+class DefaultRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incumbent: str
+    challengers: list[str] = Field(min_length=1)
+    decide_after: int = Field(ge=2)  # judged pre-registered cases
+    run_scorer: dict[str, str]  # selector -> the `stylefit run --scorer` that decides in its place
+
+    @model_validator(mode="after")
+    def _named(self) -> "DefaultRule":
+        if missing := [n for n in [self.incumbent, *self.challengers] if n not in self.run_scorer]:
+            raise ValueError(f"run_scorer: no scorer for '{missing[0]}'")
+        if self.incumbent in self.challengers:
+            raise ValueError(f"the incumbent '{self.incumbent}' is among the challengers")
+        return self
+
+
+def load_rule(text: str, where: str) -> DefaultRule:
+    try:
+        return DefaultRule.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as e:
+        raise StylefitError(f"{where}: not valid TOML ({e})") from None
+    except ValidationError as e:
+        raise StylefitError(f"{where}: {first_error(e)}") from None
+
+
+def verdict(rule: DefaultRule, outcomes: dict[str, Sequence[CaseOutcome]], sigma: Sequence[float],
+            judged_as_registered: set[str]) -> dict[str, Any]:
+    """The rule applied to the pre-registered cases' outcomes (``outcomes[name][i]`` on case i, weighted
+    by ``sigma[i]``); only selectors in ``judged_as_registered`` take part."""
+    n = len(sigma)
+    keep = {"default": rule.incumbent, "run_scorer": rule.run_scorer[rule.incumbent], "judged": n,
+            "decide_after": rule.decide_after, "incumbent": rule.incumbent}
+    if rule.incumbent not in judged_as_registered:
+        return keep | {"status": "undecided", "reason": f"the incumbent '{rule.incumbent}' is not judged as registered"}
+    challengers = [c for c in rule.challengers if c in judged_as_registered]
+    left_out = [c for c in rule.challengers if c not in judged_as_registered]
+    keep |= {"left_out": left_out}
+    if n < rule.decide_after:
+        return keep | {"status": "waiting", "reason": f"{n} of the {rule.decide_after} pre-registered cases it waits for are judged"}
+    diffs = {c: [difference(a, b) for a, b in zip(outcomes[c], outcomes[rule.incumbent])] for c in challengers}
+    paired = {c: {f: vars(i) for f, i in figures.items() if f in ("weighted_spearman", "regret_points")}
+              for c, figures in summarize_many(diffs, sigma).items()}
+    ahead = [c for c in challengers if paired[c]["weighted_spearman"]["low"] > 0
+             and paired[c]["regret_points"]["estimate"] <= 0 and not math.isnan(paired[c]["weighted_spearman"]["low"])]
+    keep |= {"paired": paired}
+    if not ahead:
+        return keep | {"status": "kept", "reason": "no challenger's weighted ρ is above the incumbent's beyond the paired "
+                                                   "interval with a regret no larger"}
+    winner = max(ahead, key=lambda c: paired[c]["weighted_spearman"]["estimate"])
+    return keep | {"status": "replaced", "default": winner, "run_scorer": rule.run_scorer[winner],
+                   "reason": f"'{winner}' ranks above '{rule.incumbent}' beyond the paired interval, with a regret no larger"}
