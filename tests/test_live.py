@@ -271,6 +271,9 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
             assert ", ".join(case["cut_flagged"]) in text
         mixed = len({d.split(":")[0] for d in case["devices"].values()}) > 1
         assert not (mixed and case.get("judged"))
+        assert case["sigma_below_noise"] == (case["sigma"] < case["noise"]["run_sd"])
+        section = text.split(f"## {case['case']} (")[1].split("\n## ")[0]
+        assert ("**σ is below the noise floor:**" in section) == case["sigma_below_noise"]
         assert (f"{case['case']}: its runs were made on" in " ".join(track["incomplete"])) == mixed
     # the first season's flagged simple_equations runs (at 128 tokens) are gone; at 640 one run is still flagged, its
     # uncut-by-a-loop answers runaway counts (README): a new flag anywhere fails here

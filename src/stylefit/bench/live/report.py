@@ -140,6 +140,9 @@ def live_markdown(track: dict[str, Any]) -> str:
         lines += ["", f"σ = {_pct(case['sigma'])} points; noise floor: one run strays by sd {_pct(noise['run_sd'])} points "
                   f"(seed sd {_pct(noise['seed_std'])}, test items {_pct(noise['binomial_se'])}).",
                   _run_costs(case), ""]
+        if case.get("sigma_below_noise"):
+            lines += ["**σ is below the noise floor:** the strategies' means spread less than one run strays, so their ranking is "
+                      "mostly noise; the case is judged all the same, weighted by its σ as registered (it counts little).", ""]
         if "eval" in case:
             changed = {k: v for k, v in case["recipe"].items() if track["recipe"].get(k) != v}
             lines += [f"Evaluation budget: {case['eval'].get('max_new_tokens')} new tokens"

@@ -676,6 +676,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                              "could_swap": pairs_that_could_swap({s: a.mean for s, a in accuracy.items()}, bounds)},
                "cut_probes": _cut_probes(root / case.name / "cut_probe"),
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
+               # the strategies spread less than one run strays: judged and weighted by its σ all the same (registered)
+               "sigma_below_noise": bool(accuracy_spread(acc) < truth.noise.run_sd),
                "selector_seconds": selector_seconds, "selector_devices": selector_devices,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
                "overlap": _overlap(root / case.name / "candidates", case.strategies),
