@@ -360,6 +360,11 @@ def test_a_proxy_fine_tunes_with_the_cases_max_length_only_where_its_own_refuses
         config = load_live_config(path)
         params = live.selector_params(config, config.cases[0], config.selectors[0])
         assert params["recipe"] == {"epochs": 1, "max_length": used} and params["validation"] == 2
+    # the proxy scored with the raised limit, and the judge and the report say so
+    track = run_live(path, store=tmp_path / "cache.sqlite", stages=("truth", "selectors"))
+    scores = json.loads((tmp_path / "40" / "results" / "tiny" / "scores" / "proxy.json").read_text())
+    assert scores["asked"]["params"]["recipe"]["max_length"] == 128 and track["cases"][0]["length_guard"] == {"proxy": [40, 128]}
+    assert "`proxy` fine-tuned with max_length 128, not 40" in live_markdown(track)
 
 
 def test_a_case_bound_to_its_device_with_a_longer_budget_replaces_its_runs_and_keeps_one_per_seed(tmp_path, target):

@@ -6,8 +6,9 @@ Every second-season budget follows one rule, fixed before any ground truth: EVAL
 the case's longest training target in the target's own tokens, rounded up to a multiple of 64. This
 writes that rule's `eval = { max_new_tokens = N }`, with a comment saying where N came from, at the
 end of the case's block in live.toml. It refuses a case that already has a budget or any run file,
-whose training examples are longer than its recipe's max_length, or whose candidates are not all written (the track's truth stage refuses a budget short of the rule);
-with --unless-set, a case whose budget is set already is left as it is (the GPU scripts' chain).
+whose training examples are longer than its recipe's max_length, or whose candidates are not all
+written (the track's truth stage refuses a budget short of the rule); with --unless-set, a case whose
+budget is set already is left as it is (the GPU scripts' chain).
 """
 
 from __future__ import annotations

@@ -10,13 +10,12 @@ committed (its text at its first commit, like the registration) to the pre-regis
   cases, has a 95% bootstrap interval above zero, and its mean regret is no larger; of several,
   the one ahead by the most. Otherwise the incumbent stays.
 
-``tests/test_loop.py`` holds ``stylefit run``'s default to the verdict in the committed
+``tests/test_default_rule.py`` holds ``stylefit run``'s default to the verdict in the committed
 ``live_track.json``: the default moves when the evidence does, in the same commit.
 """
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Sequence
 from typing import Any
@@ -71,8 +70,8 @@ def verdict(rule: DefaultRule, outcomes: dict[str, Sequence[CaseOutcome]], sigma
     diffs = {c: [difference(a, b) for a, b in zip(outcomes[c], outcomes[rule.incumbent])] for c in challengers}
     paired = {c: {f: vars(i) for f, i in figures.items() if f in ("weighted_spearman", "regret_points")}
               for c, figures in summarize_many(diffs, sigma).items()}
-    ahead = [c for c in challengers if paired[c]["weighted_spearman"]["low"] > 0
-             and paired[c]["regret_points"]["estimate"] <= 0 and not math.isnan(paired[c]["weighted_spearman"]["low"])]
+    # an undefined interval (NaN) is never above zero
+    ahead = [c for c in challengers if paired[c]["weighted_spearman"]["low"] > 0 and paired[c]["regret_points"]["estimate"] <= 0]
     keep |= {"paired": paired}
     if not ahead:
         return keep | {"status": "kept", "reason": "no challenger's weighted ρ is above the incumbent's beyond the paired "

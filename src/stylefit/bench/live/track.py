@@ -358,7 +358,7 @@ def run_live(
                 elif spec.scorer == "adaptive":
                     data = _adaptive(config, case, spec, store, progress, workers)
                 else:
-                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=selector_params(config, case, spec),
+                    result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=asked["params"],
                                     n=config.n_select, store=store, dtype=config.dtype, progress=progress)
                     data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                             "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
@@ -650,7 +650,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         acc = np.array([accuracy[s].mean for s in case.strategies])
         bounds = cut_bounds([accuracy[s] for s in case.strategies], truth.n_test)
         acc_if_right = np.array([bounds[s][1] for s in case.strategies])
-        preferences, selector_seconds, selector_devices = {}, {}, {}
+        preferences, selector_seconds, selector_devices, length_guard = {}, {}, {}, {}
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
             if spec.scorer == "random":
@@ -660,6 +660,10 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
                 selector_devices[spec.name] = data["device"]
+                # a proxy whose max_length was raised to the case's (proxy_length_guard): registered and used
+                registered = (spec.params.get("recipe") or {}).get("max_length")
+                if spec.scorer == "proxy" and (used := data["asked"]["params"].get("recipe", {}).get("max_length")) != registered:
+                    length_guard[spec.name] = [registered, used]
         row = {"case": case.name, "target": case.target} | ({"template": case.template} if case.template != "native" else {}) | {
                "preregistered": preregistered, "preregistration_reason": why,
                "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
@@ -682,12 +686,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
                "overlap": _overlap(root / case.name / "candidates", case.strategies),
                "needing_solutions": _needing_solutions(root / case.name / "candidates", case.strategies),
-               "task_category": task_category(case),
-               # proxies whose max_length was raised to the case's (proxy_length_guard): registered and used
-               "length_guard": {spec.name: [(spec.params.get("recipe") or {}).get("max_length"), used]
-                                for spec in config.selectors if spec.scorer == "proxy"
-                                and (used := selector_params(config, case, spec).get("recipe", {}).get("max_length"))
-                                != (spec.params.get("recipe") or {}).get("max_length")}}
+               "task_category": task_category(case), "length_guard": length_guard}
         kinds = sorted({device_kind(d) for d in devices.values()})
         if len(kinds) > 1:  # a GPU's answers differ from a CPU's in near ties: one case is judged on one kind
             incomplete.append(f"{case.name}: its runs were made on {' and '.join(kinds)}; bind the case to one (cases.device) "
