@@ -23,7 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stylefit.bench.live.track import OtherSettings, adaptive_result, case_truth, load_live_config, adaptive_results_dir
+from stylefit.bench.live.config import load_live_config
+
+from stylefit.bench.live.selectors import OtherSettings, adaptive_result, adaptive_results_dir
+
+from stylefit.bench.live.truth import case_truth
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
 from stylefit.selection.adaptive import steps_per_run

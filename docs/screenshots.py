@@ -16,7 +16,8 @@ from pathlib import Path
 
 from stylefit.api import SelectionResult
 from stylefit.bench.live.html import write_live_report
-from stylefit.bench.live.track import CommittedRuns, load_live_config
+from stylefit.bench.live.config import load_live_config
+from stylefit.bench.live.runs import CommittedRuns
 from stylefit.bench.paper.html import write_paper_report
 from stylefit.data import load_candidates, load_task
 from stylefit.report.browser import render

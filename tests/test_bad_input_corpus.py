@@ -154,7 +154,7 @@ def test_a_run_config_with_an_odd_key_or_value_loads_or_is_a_one_line_error_nami
 @SETTINGS
 @given(key=st.sampled_from(LIVE_KEYS), value=toml_values)
 def test_a_live_config_with_an_odd_key_or_value_loads_or_is_a_one_line_error_naming_it(tmp_path_factory, key, value):
-    from stylefit.bench.live.track import load_live_config
+    from stylefit.bench.live.config import load_live_config
 
     path = tmp_path_factory.mktemp("live") / "live.toml"
     body = {"selectors": '[{ name = "ppl", scorer = "ppl" }]',

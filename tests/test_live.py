@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 
 from conftest import REPO, char_tokenizer, tiny_llama, write_task
-from stylefit.bench.live import track as live
+from stylefit.bench.live import judge as live_judge
+from stylefit.bench.live.config import ReasoningGymTask, write_reasoning_gym_task
+from stylefit.bench.live.preregistration import AS_REGISTERED
+from stylefit.bench.live.selectors import selector_inputs, selector_params
 from stylefit.bench.live.report import largest_rho_move, live_markdown
-from stylefit.bench.live.track import judge, load_live_config, run_live
+from stylefit.bench.live.config import load_live_config
+from stylefit.bench.live.judge import judge
+from stylefit.bench.live.track import run_live
 from stylefit.core.errors import StylefitError
 from stylefit.training.summary import BaseAccuracy, NoiseFloor, StrategyAccuracy, VerifyCase
 
@@ -136,7 +141,7 @@ def write_scores(config, case):
                                 ("proxy", {"gold": 0.1, "answer_only": 0.3}, True)):
         (folder / "scores" / f"{name}.json").write_text(json.dumps({
             "means": means, "higher_is_better": higher, "seconds": 1.0, "device": "cpu",
-            "asked": live._asked(config, case, next(x for x in config.selectors if x.name == name))}))
+            "asked": selector_inputs(config, case, next(x for x in config.selectors if x.name == name))}))
     return folder / "scores"
 
 
@@ -144,7 +149,7 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     path = write_config(tmp_path, target)
     config = load_live_config(path)
     truth = known_truth(target)
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
+    monkeypatch.setattr(live_judge, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
     scores = write_scores(config, config.cases[0])
     track = judge(config)
     outcomes = {name: o[0] for name, o in track["outcomes"].items()}
@@ -163,7 +168,7 @@ def test_judging_a_selector_added_later_needs_no_retraining(tmp_path, target, mo
     assert judge(config)["incomplete"] == ["tiny: selector scores incomplete (3/4)"]
     # A case whose runs come from a CPU and a GPU is not judged: their answers differ in near ties.
     devices = {"gold:seed0": "cpu", "gold:seed1": "cuda:0"}
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {k: 1.0 for k in devices}, devices, {k: (0, 0) for k in devices}))
+    monkeypatch.setattr(live_judge, "case_truth", lambda config, case: (truth, {k: 1.0 for k in devices}, devices, {k: (0, 0) for k in devices}))
     mixed = judge(config)
     assert mixed["judged_cases"] == 0 and mixed["incomplete"] == [
         "tiny: its runs were made on cpu and cuda; bind the case to one (cases.device) and run it again there"]
@@ -194,12 +199,12 @@ def test_named_selectors_run_alone_and_an_unknown_one_is_refused(tmp_path, targe
 def test_a_reasoning_gym_generator_writes_disjoint_splits(tmp_path):
     from stylefit.data.task import load_task
 
-    spec = live.ReasoningGymTask(reasoning_gym="chain_sum", train=20, test=10, config={"min_terms": 2, "max_terms": 2})
-    task = load_task(live.write_reasoning_gym_task(spec, "cs", tmp_path / "cs"))
+    spec = ReasoningGymTask(reasoning_gym="chain_sum", train=20, test=10, config={"min_terms": 2, "max_terms": 2})
+    task = load_task(write_reasoning_gym_task(spec, "cs", tmp_path / "cs"))
     assert len(task.train) == 20 and len(task.test) == 10
     assert not {q.question for q in task.train} & {q.question for q in task.test}
     with pytest.raises(StylefitError, match="reasoning_gym 'no_such_task'"):
-        live.write_reasoning_gym_task(live.ReasoningGymTask(reasoning_gym="no_such_task"), "x", tmp_path / "x")
+        write_reasoning_gym_task(ReasoningGymTask(reasoning_gym="no_such_task"), "x", tmp_path / "x")
 
 
 def test_a_base_model_case_scores_every_selector_in_the_plain_template(tmp_path):
@@ -358,7 +363,7 @@ def test_a_proxy_fine_tunes_with_the_cases_max_length_only_where_its_own_refuses
         path = write_config(tmp_path / str(registered), target, selectors=proxy.format(registered))
         run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates",))
         config = load_live_config(path)
-        params = live.selector_params(config, config.cases[0], config.selectors[0])
+        params = selector_params(config, config.cases[0], config.selectors[0])
         assert params["recipe"] == {"epochs": 1, "max_length": used} and params["validation"] == 2
     # the proxy scored with the raised limit, and the judge and the report say so
     track = run_live(path, store=tmp_path / "cache.sqlite", stages=("truth", "selectors"))
@@ -511,7 +516,7 @@ def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registe
     config = load_live_config(path)
     config.preregistration = "preregistration.toml"
     truth = known_truth(target)
-    monkeypatch.setattr(live, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
+    monkeypatch.setattr(live_judge, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
     for case in config.cases:
         write_scores(config, case)
     results = tmp_path / "results"
@@ -594,7 +599,7 @@ def test_the_first_season_cases_are_development_cases_and_the_registration_names
     assert registered["recommended"] == "adaptive"
     assert registered["selectors"] == live_toml["selectors"]  # the recommended one first, in both
     assert registered["selectors"][0] == {"name": "adaptive", "scorer": "adaptive", "params": {}}
-    assert all(verdict == live.AS_REGISTERED for verdict in committed_track["preregistration"]["selectors"].values())
+    assert all(verdict == AS_REGISTERED for verdict in committed_track["preregistration"]["selectors"].values())
     # every case of live.toml is judged or said to be incomplete, with why
     unjudged = dict(line.split(": ", 1) for line in committed_track["incomplete"])
     assert {c["case"] for c in committed_track["cases"]} | set(unjudged) == {c["name"] for c in live_toml["cases"]}
@@ -614,9 +619,9 @@ def test_the_first_season_cases_are_development_cases_and_the_registration_names
     assert {c.name for c in second} >= {"word_sequence_reversal-smollm2", "family_relationships-smollm2", "basic_arithmetic-smollm2"}
     for case in second:  # a case whose candidates are not written yet has no manifest: unknown, and not judged
         folder = REPO / "benchmarks" / "results" / "live" / case.name / "candidates"
-        assert live._needing_solutions(folder, case.strategies) == ([] if (folder / "manifest.json").is_file() else None), case.name
+        assert live_judge.needing_solutions(folder, case.strategies) == ([] if (folder / "manifest.json").is_file() else None), case.name
         assert (folder / "manifest.json").is_file() or case.name in unjudged
-        assert (live.task_category(case) in live.ARITHMETIC) == (case.name in ARITHMETIC_SECOND_SEASON), case.name
+        assert (live_judge.task_category(case) in live_judge.ARITHMETIC) == (case.name in ARITHMETIC_SECOND_SEASON), case.name
     # what the season asks of its families and strategy sets, counted from reasoning-gym's categories and the manifests:
     # the first season is arithmetic (simple_equations is reasoning-gym's algebra) and has gold in every case
     rows = {row["case"]: row for row in committed_track["cases"] if row["case"] in FIRST_SEASON}
@@ -626,12 +631,12 @@ def test_the_first_season_cases_are_development_cases_and_the_registration_names
     season = {r["requirement"]: r for r in committed_track["preregistration"]["season"]}
     judged_second = [row for row in committed_track["cases"] if row["case"] not in FIRST_SEASON and row.get("judged")]
     assert season["non-arithmetic task families (by reasoning-gym's categories)"]["have"] == len(
-        {row["case"].rsplit("-", 1)[0] for row in judged_second if row["task_category"] not in live.ARITHMETIC})
+        {row["case"].rsplit("-", 1)[0] for row in judged_second if row["task_category"] not in live_judge.ARITHMETIC})
     assert season["cases without a programmatic solution strategy"]["have"] == len(judged_second)
 
 
 def test_a_run_copied_from_another_strategy_keeps_the_file_it_copies_and_a_larger_budget_replaces_its_own(tmp_path):
-    from stylefit.bench.live.track import CommittedRuns
+    from stylefit.bench.live.runs import CommittedRuns
     from stylefit.training.grid import RUN_KIND
 
     folder, said = tmp_path / "runs", []

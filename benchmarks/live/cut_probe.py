@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from stylefit.bench.live.track import case_task_path, load_live_config
+from stylefit.bench.live.config import case_task_path, load_live_config
 from stylefit.data.candidates import load_candidates
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stylefit.bench.live.track import load_live_config
+from stylefit.bench.live.config import load_live_config
 from stylefit.data.jsonl import write_atomic
 from stylefit.data.task import load_task
 from stylefit.training import RunResult, verify

@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from stylefit.bench.live.track import CommittedRuns
+from stylefit.bench.live.runs import CommittedRuns
 from stylefit.data.jsonl import write_atomic
 from stylefit.strategies import generate
 from stylefit.training import verify

@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from stylefit.bench.live.track import case_task_path, load_live_config
+from stylefit.bench.live.config import case_task_path, load_live_config
 from stylefit.core.errors import StylefitError
 from stylefit.data.candidates import load_candidates
 from stylefit.data.task import load_task

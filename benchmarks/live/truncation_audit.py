@@ -18,7 +18,7 @@ import json
 import math
 from pathlib import Path
 
-from stylefit.bench.live.track import load_live_config
+from stylefit.bench.live.config import load_live_config
 from stylefit.data.jsonl import write_atomic
 from stylefit.training.evaluate import Evaluation
 from stylefit.training.summary import CUT_FLAG, cut_flagged

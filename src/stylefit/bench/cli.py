@@ -113,7 +113,9 @@ def live(
     report_dir: Path = typer.Option(None, "--report", help="Also write live_track.html (figures inline) into this folder."),
 ) -> None:
     """Generate, fine-tune on every strategy (the ground truth), score with every selector, judge; resumable."""
-    from stylefit.bench.live.track import judge, load_live_config, run_live
+    from stylefit.bench.live.config import load_live_config
+    from stylefit.bench.live.judge import judge
+    from stylefit.bench.live.track import run_live
     from stylefit.bench.live.report import write_live
     from stylefit.core.progress import stage_progress
 

@@ -1,5 +1,6 @@
-"""Pre-registration (issue 25): whether a live-track case's ground truth was run after its judging
-was fixed, read from git.
+"""Pre-registration (issue 25): what the registration fixes (the selectors, the recommended one, what
+the season must hold), and whether a live-track case's ground truth was run after its judging was
+fixed, read from git.
 
 A case counts as pre-registered only when the commit that first added the registration file is a
 strict ancestor of the first commit of every one of the case's run files. Git is the only witness
@@ -19,11 +20,111 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stylefit.bench.live.config import SelectorSpec
+from stylefit.core.config_file import first_error
 from stylefit.core.errors import StylefitError
 
 AS_REGISTERED = "as registered"  # a selector the track judges with its registered settings
+
+
+class SeasonCase(BaseModel):
+    """What every pre-registered case must have."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_strategies: int = Field(ge=2)
+    min_seeds: int = Field(ge=1)
+    min_test_questions: int = Field(ge=1)
+
+
+class SeasonJudging(BaseModel):
+    """How the season is judged: the one figure, its case weights, the recommended selector first."""
+
+    model_config = ConfigDict(extra="forbid")
+    figure: Literal["weighted_spearman"]
+    case_weights: Literal["sigma"]
+    recommended_first: bool
+
+
+class Season(BaseModel):
+    """What the season must hold (issue 25), as numbers the judge reports against."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_judged_cases: int = Field(ge=1)
+    min_new_cases: int = Field(ge=1)
+    min_task_families: int = Field(ge=1)
+    min_non_arithmetic_families: int = Field(ge=0)
+    min_targets: int = Field(ge=1)
+    min_cases_without_programmatic_solution: int = Field(ge=0)
+    min_cases_target_answers_nothing: int = Field(ge=0)
+    answers_nothing_below: float = Field(ge=0, le=1)
+    per_case: SeasonCase
+    judging: SeasonJudging
+
+
+class Preregistration(BaseModel):
+    """The schema of a pre-registration: the selectors to judge, with every parameter, the one
+    recommended, and what the season must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    recommended: str
+    selectors: list[SelectorSpec] = Field(min_length=1)
+    season: Season
+
+    @model_validator(mode="after")
+    def _known(self) -> "Preregistration":
+        names = [s.name for s in self.selectors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"selector names must be distinct: {names}")
+        if self.recommended not in names:
+            raise ValueError(f"recommended: '{self.recommended}' is not among the selectors ({', '.join(names)})")
+        return self
+
+
+def load_preregistration(registration: Registration) -> Preregistration:
+    """The pre-registration as registered (its text at its first commit; the file itself until it is committed)."""
+    where = f"{registration.path}" + (" (as registered)" if registration.commit else "")
+    try:
+        return Preregistration.model_validate(tomllib.loads(registration.text))
+    except tomllib.TOMLDecodeError as e:
+        raise StylefitError(f"{where}: not valid TOML ({e})") from None
+    except ValidationError as e:
+        raise StylefitError(f"{where}: {first_error(e)}") from None
+
+
+def selector_agreement(judged: list[SelectorSpec], prereg: Preregistration) -> dict[str, str]:
+    """Every registered or judged selector -> AS_REGISTERED when the track judges it with its registered
+    scorer and parameters, else why it is left out of the pre-registered figures."""
+    track = {spec.name: spec for spec in judged}
+    agreement = {}
+    for spec in prereg.selectors:
+        mine = track.get(spec.name)
+        if mine is None:
+            agreement[spec.name] = "registered, not among the track's selectors: not judged"
+        elif (mine.scorer, _settings(mine)) != (spec.scorer, _settings(spec)):
+            agreement[spec.name] = (f"its settings differ from the registration (registered: {spec.scorer} {spec.params}; the track's: "
+                                    f"{mine.scorer} {mine.params}): left out of the pre-registered figures")
+        else:
+            agreement[spec.name] = AS_REGISTERED
+    registered = {spec.name for spec in prereg.selectors}
+    return agreement | {name: "not registered: left out of the pre-registered figures" for name in track if name not in registered}
+
+
+def _settings(spec: SelectorSpec) -> dict[str, Any]:
+    """A selector's parameters as it runs with them: the adaptive selector's with its (pre-registered) defaults filled in."""
+    if spec.scorer != "adaptive":
+        return spec.params
+    from stylefit.selection.adaptive import AdaptiveSettings
+
+    try:
+        return AdaptiveSettings.model_validate(spec.params).model_dump(mode="json")
+    except ValidationError as e:
+        raise StylefitError(f"selector '{spec.name}': {first_error(e, 'params.')}") from None
 
 
 class Registration:
