@@ -106,12 +106,13 @@ def test_a_rerun_computes_nothing_and_writes_the_same_files(setup, tmp_path):
 def test_a_written_output_resumes_without_the_cache_and_only_for_the_same_request(setup, tmp_path):
     root, kwargs, loaded = setup
     first = generate(root, ["parrot_says", "answer_only"], out=tmp_path / "out", target="parrot", **kwargs)
-    text = (tmp_path / "out" / "parrot_says.jsonl").read_text()
+    text, manifest = (tmp_path / "out" / "parrot_says.jsonl").read_text(), (tmp_path / "out" / "manifest.json").read_text()
     loaded.clear()
     fresh = kwargs | {"store": tmp_path / "empty.sqlite"}  # a fresh machine: the committed files, no cache
     again = generate(root, ["parrot_says", "answer_only"], out=tmp_path / "out", target="parrot", **fresh)
     assert again.computed == 0 and loaded == [] and again.strategies == first.strategies
     assert (tmp_path / "out" / "parrot_says.jsonl").read_text() == text
+    assert (tmp_path / "out" / "manifest.json").read_text() == manifest  # a committed manifest stays as committed
     # Another prompt template, other settings or other questions are generated again (the teacher is loaded each time).
     spec = json.loads((root / "task.json").read_text())
     (root / "task.json").write_text(json.dumps(spec | {"prompt_template": "Q: {question}"}))

@@ -110,6 +110,11 @@ class GenerateResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def manifest(self) -> str:
+        """The manifest file: what the files hold, without this run's ``computed`` count, so that a
+        resumed run that changes nothing leaves a committed manifest as it was."""
+        return json.dumps({k: v for k, v in self.to_dict().items() if k != "computed"}, indent=2, ensure_ascii=False) + "\n"
+
 
 class _Models:
     """Teachers loaded once each; 'target' is the target itself."""
@@ -209,10 +214,10 @@ def generate(
             write_jsonl(out / f"{strategy.name}.jsonl", rows)
             reports.append(report)
         result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings)
-        write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_atomic(out / "manifest.json", result.manifest())
     overlap = _overlap(out, chosen, questions, reports) if len(chosen) > 1 else {}
     result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings, overlap=overlap)
-    write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "manifest.json", result.manifest())
     for name in routed:
         recipe = {"scorer": name.removeprefix(ROUTED_PREFIX), "between": [s.name for s in chosen]}
         report = written.get(name)
@@ -222,7 +227,7 @@ def generate(
             report.seconds = round(time.perf_counter() - t, 2)
         reports.append(report)
         result = GenerateResult(task.name, str(out), target_name, ids, reports, computed, **settings, overlap=overlap)
-        write_atomic(out / "manifest.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_atomic(out / "manifest.json", result.manifest())
     return result
 
 
