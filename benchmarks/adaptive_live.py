@@ -1,6 +1,6 @@
 """Issue 24: the adaptive selector judged on the live track, beside the selectors the track committed.
 
-    python benchmarks/adaptive_live.py [--case NAME ...] [--budget-steps N ...] [--workers N]
+    python benchmarks/adaptive_live.py [--case NAME ...] [--budget-steps N ...] [--workers N] [--judge-only]
 
 For each case whose ground truth is complete, this runs the adaptive selector with its
 pre-registered settings (the track's recipe, dtype and n_select) on the case's bound device, once
@@ -10,7 +10,10 @@ judge reads them back and a larger budget costs only what is new; --run-only run
 without judging (on the GPU machine, beside the ground truth). Its preference
 (its order) is judged against the committed ground truth as the track judges every selector,
 and so are the committed scores of proxy-paper, proxy, sppl and ppl. Its fine-tune steps are
-compared with proxy-paper's committed runs: steps do not depend on the device.
+compared with proxy-paper's committed runs: steps do not depend on the device. Its seconds are
+compared with proxy-paper's where both ran on one kind of device: steps leave out answering the
+validation questions, which on a CPU takes most of a proxy's time. --judge-only runs nothing: a case
+whose results are not all committed is listed as not judged.
 
 Writes benchmarks/results/adaptive.{md,json}.
 """
@@ -40,12 +43,15 @@ BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
 
 
 def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool,
-             device: str | None = None) -> list[dict]:
+             device: str | None = None, judge_only: bool = False) -> list[dict]:
     """The adaptive selector on the case, once without a budget and once per budget, each read back
-    from its committed result or run and committed (``stylefit.bench.live.track.adaptive_result``)."""
+    from its committed result or run and committed (``stylefit.bench.live.selectors.adaptive_result``);
+    ``judge_only``: read back only, and a result not committed is an error."""
     results = []
     for budget in [0, *budgets]:
         exists = (adaptive_results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun
+        if judge_only and not exists:
+            raise StylefitError(f"no committed result for budget {budget or 'none'} (run without --judge-only)")
         try:
             data = adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device, rerun=rerun)
         except OtherSettings as e:  # never judged as these settings, nor passed over: the run stops
@@ -57,17 +63,25 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     return results
 
 
-def proxy_paper_cost(folder: Path, strategies: list[str]) -> tuple[int | None, float | None]:
+def proxy_paper_cost(folder: Path, strategies: list[str], name: str) -> tuple[int | None, float | None, str | None]:
     """proxy-paper's fine-tune steps on the case (one committed run per strategy; runs of earlier
-    candidate sets are left in the folder, so each strategy counts once), and its committed seconds."""
+    candidate sets are left in the folder, so each strategy counts once), its committed seconds and
+    the devices they were spent on (``name``: the track's paper_proxy selector)."""
     steps: dict[str, int] = {}
     for f in sorted((folder / "proxy_runs").glob("*.json")):
         run = json.loads(f.read_text(encoding="utf-8"))
         if run["strategy"] in strategies:
             steps[run["strategy"]] = max(steps.get(run["strategy"], 0), run["training"]["steps"])
-    score = folder / "scores" / "proxy-paper.json"
-    seconds = json.loads(score.read_text(encoding="utf-8")).get("seconds") if score.is_file() else None
-    return (sum(steps.values()) if len(steps) == len(strategies) else None), seconds
+    score = folder / "scores" / f"{name}.json"
+    data = json.loads(score.read_text(encoding="utf-8")) if score.is_file() else {}
+    return (sum(steps.values()) if len(steps) == len(strategies) else None), data.get("seconds"), data.get("device")
+
+
+def seconds_share(run: dict, row: dict) -> float | None:
+    """The adaptive selector's seconds as a share of proxy-paper's on the case, where both ran on one
+    and the same kind of device (None otherwise: a GPU's seconds and a CPU's do not compare)."""
+    same = run["device"] == row.get("proxy_paper_device") and " and " not in run["device"]
+    return run["seconds"] / row["proxy_paper_seconds"] if same and row.get("proxy_paper_seconds") else None
 
 
 def judge_case(config, case, results: list[dict]) -> dict | str:
@@ -96,7 +110,8 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
             data = json.loads(file.read_text(encoding="utf-8"))
             sign = 1.0 if data["higher_is_better"] else -1.0
             row[name] = vars(evaluate(sign * np.array([data["means"][s] for s in case.strategies]), acc))
-    row["proxy_paper_steps"], row["proxy_paper_seconds"] = proxy_paper_cost(folder, case.strategies)
+    paper = next((s.name for s in config.selectors if s.scorer == "paper_proxy"), "proxy-paper")
+    row["proxy_paper_steps"], row["proxy_paper_seconds"], row["proxy_paper_device"] = proxy_paper_cost(folder, case.strategies, paper)
     proxy = folder / "scores" / "proxy.json"
     if proxy.is_file():  # its runs are not committed: their steps follow from what it was asked (one run per strategy)
         asked = json.loads(proxy.read_text(encoding="utf-8"))["asked"]
@@ -119,7 +134,8 @@ def curve(rows: list[dict]) -> list[dict]:
         point = {"selector": "adaptive", "budget_steps": budget, "figures": {k: vars(v) for k, v in figures.items()},
                  "steps": [row["runs"][i]["steps"] for row in rows],
                  "share_of_proxy_paper": [row["runs"][i]["steps"] / row["proxy_paper_steps"] if row["proxy_paper_steps"] else None
-                                          for row in rows]}
+                                          for row in rows],
+                 "seconds_share_of_proxy_paper": [seconds_share(row["runs"][i], row) for row in rows]}
         if "proxy-paper" in beside:
             diffs = [difference(a, b) for a, b in zip(mine, beside["proxy-paper"])]
             point["vs_proxy_paper"] = {k: vars(v) for k, v in summarize_many({"d": diffs}, sigma)["d"].items()}
@@ -171,6 +187,7 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="run the selector again over its committed results")
     parser.add_argument("--run-only", action="store_true", help="run and commit the selector's results; judge nothing "
                         "(on a machine that makes the ground truth at the same time)")
+    parser.add_argument("--judge-only", action="store_true", help="run nothing: judge the committed results only")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "adaptive")
     args = parser.parse_args()
     config = load_live_config(args.config)
@@ -184,7 +201,7 @@ def main() -> None:
             continue
         try:
             results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun,
-                               args.device)
+                               args.device, args.judge_only)
         except StylefitError as e:  # e.g. a case bound to a GPU, with no committed results: said, never skipped silently
             if args.run_only:
                 raise
@@ -230,14 +247,21 @@ def main() -> None:
                      f"{' '.join(f'{x:.0%}' for x in shares) or '-'} | {format_interval(vs, signed=True) if vs else '-'} | "
                      f"{signs} |")
     lines += ["", "## Per case", "",
-              "| case | budget (steps) | pick | P(best) | true best | regret | ρ | steps | proxy-paper's steps | device | stopped |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "Seconds are wall-clock on the device named; their share of proxy-paper's is given only where both ran on one kind "
+              "of device. Its seconds are what its fine-tunes recorded when they were made plus the time its screen took in the "
+              "invocation that wrote the result: 0 when the screen's scores came from the cache, as for a budgeted run made after "
+              "the unbudgeted one, so those understate by the unbudgeted run's screen.", "",
+              "| case | budget (steps) | pick | P(best) | true best | regret | ρ | steps | proxy-paper's steps | seconds | "
+              "proxy-paper's seconds | share | device | stopped |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
+        theirs = "-" if row["proxy_paper_seconds"] is None else f"{row['proxy_paper_seconds']:.0f} on {row['proxy_paper_device']}"
         for run in row["runs"]:
-            o = run["outcome"]
+            o, share = run["outcome"], seconds_share(run, row)
             lines.append(f"| {row['case']} | {run['budget_steps'] or 'none'} | {run['pick'] or ' = '.join(run['tied_best'])} | "
                          f"{run['p_best']:.2f} | {row['best']} | {o['regret_points']:.1f} | {o['spearman']:.2f} | {run['steps']} | "
-                         f"{row['proxy_paper_steps'] or '-'} | {run['device']} | {run['stopped']} |")
+                         f"{row['proxy_paper_steps'] or '-'} | {run['seconds']:.0f} | {theirs} | "
+                         f"{'-' if share is None else f'{share:.0%}'} | {run['device']} | {run['stopped']} |")
     lines += ["", "Beside it, from the committed scores (regret, ρ):", "", "| case | " + " | ".join(BESIDE) + " |",
               "|---|" + "---|" * len(BESIDE)]
     for row in rows:

@@ -123,7 +123,7 @@ def paper_block(track: dict[str, Any]) -> str:
 
 def adaptive_block(judged: dict[str, Any]) -> str:
     """The adaptive selector on the live track, without a budget: against proxy-paper on the same
-    cases, its regret per case, and its fine-tune steps as a share of proxy-paper's."""
+    cases, its regret per case, and its fine-tune steps and seconds as shares of proxy-paper's."""
     rows = judged["cases"]
     [point] = [p for p in judged["curve"] if p["selector"] == "adaptive" and p["budget_steps"] == 0]
     [paper] = [p for p in judged["curve"] if p["selector"] == "proxy-paper"]
@@ -136,11 +136,13 @@ def adaptive_block(judged: dict[str, Any]) -> str:
              f"{format_interval(point['figures']['regret_points'], 1)} points.",
              f"The regime check sent every strategy to the proxy in {unsolved} of {len(rows)} cases (the target answers under a "
              "fifth of its training questions zero-shot)."]
-    for row, steps, share in zip(rows, point["steps"], point["share_of_proxy_paper"]):
+    for row, steps, share, seconds in zip(rows, point["steps"], point["share_of_proxy_paper"], point["seconds_share_of_proxy_paper"]):
         run = row["runs"][0]
         pick = run["pick"] or " = ".join(run["tied_best"])
+        time = (f"{run['seconds']:.0f} s, {seconds:.0%} of proxy-paper's {row['proxy_paper_seconds']:.0f} s on {run['device']}"
+                if seconds is not None else f"seconds not comparable ({run['device']}; proxy-paper on {row['proxy_paper_device']})")
         lines.append(f"{row['case']}: pick {pick} (true best {row['best']}, regret {run['outcome']['regret_points']:.1f} points), "
-                     f"{steps} fine-tune steps, {share:.0%} of proxy-paper's {row['proxy_paper_steps']}.")
+                     f"{steps} fine-tune steps, {share:.0%} of proxy-paper's {row['proxy_paper_steps']}; {time}.")
     return "\n".join(lines)
 
 

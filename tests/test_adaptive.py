@@ -241,6 +241,18 @@ def test_the_live_judging_script_commits_each_result_and_judges_what_is_committe
         regret = 0.0 if result["best"] == "gold" else (25.0 if result["best"] == "answer_only" else 12.5)  # a tie: the mean
         assert run["outcome"]["regret_points"] == pytest.approx(regret)
     assert "NOT the pre-registered settings" in (tmp_path / "out" / "adaptive.md").read_text()
+    # seconds compare with proxy-paper's only on one kind of device (both ran on this CPU)
+    assert row["proxy_paper_device"] == "cpu" and row["proxy_paper_seconds"] > 0
+    [point] = [p for p in judged["curve"] if p["selector"] == "adaptive" and p["budget_steps"] == 0]
+    assert point["seconds_share_of_proxy_paper"] == [pytest.approx(row["runs"][0]["seconds"] / row["proxy_paper_seconds"])]
+    for mine, theirs in (("cuda", "cpu"), ("cpu and cuda", "cpu and cuda")):  # a GPU's seconds and a CPU's do not compare
+        assert script.seconds_share({"device": mine, "seconds": 1.0}, {"proxy_paper_device": theirs, "proxy_paper_seconds": 2.0}) is None
+    # --judge-only runs nothing: a budget never run leaves the case unjudged, with the reason
+    monkeypatch.setattr(sys, "argv", argv + ["--budget-steps", "2", "--judge-only"])
+    script.main()
+    assert sorted(f.name for f in folder.glob("*.json")) == ["budget-0.json", "budget-1.json"]
+    assert json.loads((tmp_path / "out" / "adaptive.json").read_text())["not_judged"] == [
+        "tiny: the selector has not run on it: no committed result for budget 2 (run without --judge-only)"]
 
     settings["seed"] = 1  # other settings under the same folder are refused, not judged as these
     (folder / "budget-0.json").write_text(committed["budget-0.json"].replace('"seed": 0', '"seed": 1'))
