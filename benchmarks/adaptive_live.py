@@ -50,10 +50,9 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     results = []
     for budget in [0, *budgets]:
         exists = (adaptive_results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun
-        if judge_only and not exists:
-            raise StylefitError(f"no committed result for budget {budget or 'none'} (run without --judge-only)")
         try:
-            data = adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device, rerun=rerun)
+            data = adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device, rerun=rerun,
+                                   run=not judge_only)
         except OtherSettings as e:  # never judged as these settings, nor passed over: the run stops
             raise SystemExit(f"error: {e}") from None
         if not exists:

@@ -252,7 +252,16 @@ def test_the_live_judging_script_commits_each_result_and_judges_what_is_committe
     script.main()
     assert sorted(f.name for f in folder.glob("*.json")) == ["budget-0.json", "budget-1.json"]
     assert json.loads((tmp_path / "out" / "adaptive.json").read_text())["not_judged"] == [
-        "tiny: the selector has not run on it: no committed result for budget 2 (run without --judge-only)"]
+        "tiny: the selector has not run on it: no committed result for budget 2 on the case's current candidates"]
+    assert unlimited["inputs"]["strategies"] == ["gold", "answer_only"] and unlimited["inputs"]["candidates"]
+    # a result for other candidates is stale, never judged as theirs (a strategy's responses written again)
+    written = (case / "candidates" / "answer_only.jsonl").read_text()
+    (case / "candidates" / "answer_only.jsonl").write_text(written.replace("Final Answer:", "Final answer:", 1))
+    monkeypatch.setattr(sys, "argv", argv + ["--judge-only"])
+    script.main()
+    assert json.loads((tmp_path / "out" / "adaptive.json").read_text())["not_judged"] == [
+        "tiny: the selector has not run on it: no committed result for budget none on the case's current candidates"]
+    (case / "candidates" / "answer_only.jsonl").write_text(written)
 
     settings["seed"] = 1  # other settings under the same folder are refused, not judged as these
     (folder / "budget-0.json").write_text(committed["budget-0.json"].replace('"seed": 0', '"seed": 1'))

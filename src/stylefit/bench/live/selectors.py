@@ -174,10 +174,11 @@ def adaptive_results_dir(config: LiveConfig, case: CaseConfig, params: dict[str,
 
 def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: dict[str, Any] | None = None, *,
                     cache: str | Path | None = None, workers: int = 1, device: str | None = None, rerun: bool = False,
-                    progress=None) -> dict[str, Any]:
+                    run: bool = True, progress=None) -> dict[str, Any]:
     """The selector's result on the case under ``budget`` fine-tune steps (0: none): read back when
-    committed under the same settings, else run and committed. It runs on the case's bound device
-    unless told otherwise (a selector's fine-tunes are not ground truth; their devices are recorded)."""
+    committed under the same settings for the case's current candidates, else run and committed
+    (``run=False``: an error instead). It runs on the case's bound device unless told otherwise (a
+    selector's fine-tunes are not ground truth; their devices are recorded)."""
     from stylefit.data.task import load_task
     from stylefit.models.device import resolve_device
     from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive
@@ -189,19 +190,27 @@ def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: d
                                 | selector_params(config, case, SelectorSpec(name="adaptive", scorer="adaptive", params=params))
                                 | {"budget_steps": budget})
     file = adaptive_results_dir(config, case, params) / f"budget-{budget}.json"
+    files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+    inputs = {"target": case.target, "n_select": config.n_select, "strategies": case.strategies, "candidates": _files_hash(files)}
     if file.is_file() and not rerun:
         data = json.loads(file.read_text(encoding="utf-8"))
         if data["settings"] != settings.model_dump(mode="json"):
             raise OtherSettings(f"{file}: made with other settings than these; remove it, or give adaptive_live.py --rerun, "
                                 "to replace it")
-        return data
+        # a result for other candidates is stale, as a selector's scores file is: made again (the fine-tunes of
+        # strategies that did not change are committed, and reused). Results written before they recorded their
+        # inputs are checked by their strategies only.
+        if data.get("inputs", inputs) == inputs and set(data["preference"]) == set(case.strategies):
+            return data
+    if not run:
+        raise StylefitError(f"no committed result for budget {budget or 'none'} on the case's current candidates")
     device = device or case.device or "auto"
     task = load_task(case_task_path(config, case))
-    files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
     result = select_adaptive(task, files, target=case.target, device=device, dtype=config.dtype, settings=settings,
                              n=config.n_select, store=CommittedRuns(cache, folder / "adaptive_runs"), workers=workers,
                              progress=progress)
     runs = [json.loads(f.read_text(encoding="utf-8")) for f in (folder / "adaptive_runs").glob("*.json")]
-    data = result.to_dict() | {"device": " and ".join(sorted({device_kind(r["device"]) for r in runs} | {device_kind(resolve_device(device))}))}
+    data = result.to_dict() | {"inputs": inputs,
+                               "device": " and ".join(sorted({device_kind(r["device"]) for r in runs} | {device_kind(resolve_device(device))}))}
     write_atomic(file, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return data
