@@ -27,9 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from stylefit.bench.live.config import load_live_config
-
-from stylefit.bench.live.selectors import OtherSettings, adaptive_result, adaptive_results_dir
-
+from stylefit.bench.live.selectors import OtherSettings, adaptive_result
 from stylefit.bench.live.truth import case_truth
 from stylefit.core.errors import StylefitError
 from stylefit.data.jsonl import write_atomic
@@ -49,16 +47,13 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     ``judge_only``: read back only, and a result not committed is an error."""
     results = []
     for budget in [0, *budgets]:
-        exists = (adaptive_results_dir(config, case, overrides) / f"budget-{budget}.json").is_file() and not rerun
+        made = lambda data: print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, "
+                                  f"{data['cost']['steps']} steps, {data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
         try:
-            data = adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device, rerun=rerun,
-                                   run=not judge_only)
+            results.append(adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device,
+                                           rerun=rerun, run=not judge_only, on_made=made))
         except OtherSettings as e:  # never judged as these settings, nor passed over: the run stops
             raise SystemExit(f"error: {e}") from None
-        if not exists:
-            print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, {data['cost']['steps']} steps, "
-                  f"{data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
-        results.append(data)
     return results
 
 

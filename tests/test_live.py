@@ -8,12 +8,11 @@ import pytest
 
 from conftest import REPO, char_tokenizer, tiny_llama, write_task
 from stylefit.bench.live import judge as live_judge
-from stylefit.bench.live.config import ReasoningGymTask, write_reasoning_gym_task
-from stylefit.bench.live.preregistration import AS_REGISTERED
-from stylefit.bench.live.selectors import selector_inputs, selector_params
-from stylefit.bench.live.report import largest_rho_move, live_markdown
-from stylefit.bench.live.config import load_live_config
+from stylefit.bench.live.config import ReasoningGymTask, load_live_config, write_reasoning_gym_task
 from stylefit.bench.live.judge import judge
+from stylefit.bench.live.preregistration import AS_REGISTERED
+from stylefit.bench.live.report import largest_rho_move, live_markdown
+from stylefit.bench.live.selectors import selector_inputs, selector_params
 from stylefit.bench.live.track import run_live
 from stylefit.core.errors import StylefitError
 from stylefit.training.summary import BaseAccuracy, NoiseFloor, StrategyAccuracy, VerifyCase

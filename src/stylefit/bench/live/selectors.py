@@ -174,11 +174,12 @@ def adaptive_results_dir(config: LiveConfig, case: CaseConfig, params: dict[str,
 
 def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: dict[str, Any] | None = None, *,
                     cache: str | Path | None = None, workers: int = 1, device: str | None = None, rerun: bool = False,
-                    run: bool = True, progress=None) -> dict[str, Any]:
+                    run: bool = True, on_made: Callable[[dict[str, Any]], None] | None = None,
+                    progress=None) -> dict[str, Any]:
     """The selector's result on the case under ``budget`` fine-tune steps (0: none): read back when
-    committed under the same settings for the case's current candidates, else run and committed
-    (``run=False``: an error instead). It runs on the case's bound device unless told otherwise (a
-    selector's fine-tunes are not ground truth; their devices are recorded)."""
+    committed under the same settings for the case's current candidates, else run, committed and
+    given to ``on_made`` (``run=False``: an error instead). It runs on the case's bound device unless
+    told otherwise (a selector's fine-tunes are not ground truth; their devices are recorded)."""
     from stylefit.data.task import load_task
     from stylefit.models.device import resolve_device
     from stylefit.selection.adaptive import AdaptiveSettings, select_adaptive
@@ -213,4 +214,6 @@ def adaptive_result(config: LiveConfig, case: CaseConfig, budget: int, params: d
     data = result.to_dict() | {"inputs": inputs,
                                "device": " and ".join(sorted({device_kind(r["device"]) for r in runs} | {device_kind(resolve_device(device))}))}
     write_atomic(file, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    if on_made:
+        on_made(data)
     return data
