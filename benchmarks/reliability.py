@@ -299,7 +299,6 @@ def bad_input(root: Path) -> dict:
     from conftest import char_tokenizer, tiny_llama
 
     work = fresh(root, "bad")
-    rows = [json.loads(x) for x in (EXAMPLE / "candidates" / "answer_only.jsonl").read_text().splitlines()]
 
     def candidates(name: str, edit) -> str:
         folder = work / name

@@ -142,7 +142,7 @@ def test_a_key_over_plain_http_to_another_host_is_refused_before_any_connection(
                                   "host; use https, or add allow_http_key=true")
     allowed = load_model(f"openai:m@{remote}?revision=r&key_env=MY_KEY&allow_http_key=true")  # the user's explicit word
     assert allowed._client.headers["authorization"] == f"Bearer {MY_KEY}"
-    assert load_model(f"openai:m@https://10.255.255.1/v1?revision=r&key_env=MY_KEY")._client.headers["authorization"] == f"Bearer {MY_KEY}"
+    assert load_model("openai:m@https://10.255.255.1/v1?revision=r&key_env=MY_KEY")._client.headers["authorization"] == f"Bearer {MY_KEY}"
     assert "authorization" not in load_model(f"openai:m@{remote}?revision=r")._client.headers  # no key, nothing to refuse
     with pytest.raises(StylefitError, match=r"allow_http_key does nothing without key_env$"):
         load_model(f"openai:m@{remote}?revision=r&allow_http_key=true")

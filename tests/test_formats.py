@@ -2,7 +2,6 @@
 datasets' save_to_disk folders, and a field mapping; every bad input a one-line error."""
 
 import json
-import os
 
 import pytest
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import char_tokenizer, tiny_llama, write_task
+from conftest import write_task
 from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store
 from stylefit.loop import RunConfig, _winners, load_config, run

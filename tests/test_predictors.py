@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from stylefit.core.errors import StylefitError
-from stylefit.data.candidates import Candidate
 from stylefit.models.base import ContinuationRequest
 from stylefit.scoring import get_scorer
 from stylefit.scoring.grace import _Projector, held_out_values

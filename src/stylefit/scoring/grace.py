@@ -7,7 +7,6 @@ Follows arXiv 2511.02833 and its authors' code (abhishekpanigrahi1996/GRACE,
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 

@@ -234,7 +234,7 @@ def _notes(rows: list[StrategyAccuracy], noise: NoiseFloor, n: int) -> list[str]
     if cut:
         notes.append(f"test outputs cut by max_new_tokens (of {n}, mean over seeds): {', '.join(cut)}")
     if loops := [f"{s.strategy} {', '.join(map(str, s.looping_per_seed))}" for s in rows if any(s.looping_per_seed)]:
-        notes.append(f"of them caught in a loop (a larger budget would only repeat it; not counted for the flag), per seed: "
+        notes.append("of them caught in a loop (a larger budget would only repeat it; not counted for the flag), per seed: "
                      + "; ".join(loops))
     flagged = [f"{s.strategy} ({', '.join(map(str, s.cut_per_seed))})" for s in rows if s.cut_flagged(n)]
     if flagged:
