@@ -10,8 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_finds_no_undefined_or_unused_names():
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    assert ruff, "ruff is not installed: it is a dev dependency (pip install -e '.[dev]')"
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))  # the pinned one, beside this Python
+    assert ruff, "ruff is not installed beside this Python: it is a dev dependency (pip install -e '.[dev]')"
     done = subprocess.run([ruff, "check", "--output-format", "concise", "."],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
