@@ -47,8 +47,10 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
     ``judge_only``: read back only, and a result not committed is an error."""
     results = []
     for budget in [0, *budgets]:
-        made = lambda data: print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, "
-                                  f"{data['cost']['steps']} steps, {data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
+        def made(data, budget=budget):
+            print(f"{case.name}, budget {budget or 'none'}: {data['best'] or data['tied_best']}, "
+                  f"{data['cost']['steps']} steps, {data['cost']['seconds']:.0f} s ({data['stopped']})", flush=True)
+
         try:
             results.append(adaptive_result(config, case, budget, overrides, cache=cache, workers=workers, device=device,
                                            rerun=rerun, run=not judge_only, on_made=made))

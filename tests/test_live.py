@@ -210,7 +210,6 @@ def test_a_base_model_case_scores_every_selector_in_the_plain_template(tmp_path)
     """A target without a chat template (Gemma-3-270M base) cannot be scored in 'native': the case's
     template goes to every selector that takes one, the rest use the target's own template (GRACE's
     gradients are its training examples'), and the scores files record what was asked."""
-
     base = tmp_path / "base-target"
     tiny_llama(seed=0).save_pretrained(base)
     tokenizer = char_tokenizer()
