@@ -100,14 +100,23 @@ def test_a_killed_selection_resumes_without_repeating_a_fine_tune(task_root, tmp
     store = tmp_path / "s.sqlite"
 
     def killed_after_the_first_run(stage: str, total: int, advance: int) -> None:
-        if stage == "runs" and advance == 1:
+        if stage == "round 1: runs" and advance == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=store,
                         progress=killed_after_the_first_run)
-    resumed = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=store)
+    bars: dict[str, list[int]] = {}
+
+    def progress(stage: str, total: int, advance: int, tokens: int | None = None) -> None:
+        bars.setdefault(stage, [total, 0])[1] += advance
+
+    resumed = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=store,
+                              progress=progress)
     assert resumed.stages[1].computed == 2  # the first round's other two fine-tunes only
+    # a bar per round, each counting to its own total (one shared bar counted past it)
+    rounds = [name for name in bars if name.endswith(": runs")]
+    assert rounds == [f"round {k}: runs" for k in range(1, len(resumed.stages))] and all(d == t for t, d in bars.values())
 
 
 def test_the_rounds_run_on_a_real_local_ray_instance(task_root, tmp_path, tiny_target, one_thread):

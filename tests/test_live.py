@@ -195,6 +195,23 @@ def test_named_selectors_run_alone_and_an_unknown_one_is_refused(tmp_path, targe
         run_live(path, store=tmp_path / "cache.sqlite", stages=("selectors",), selectors=["lenght"])
 
 
+def test_two_selectors_on_one_scorer_report_progress_on_a_bar_each(tmp_path, target):
+    # a bar is keyed by its stage's name: unlabelled, the second ppl selector's scoring added into the
+    # first's bar and counted past its total (504/252 in the season's log)
+    twice = '[[selectors]]\nname = "ppl"\nscorer = "ppl"\n[[selectors]]\nname = "ppl-again"\nscorer = "ppl"\n'
+    path = write_config(tmp_path, target, selectors=twice)
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates",))
+    bars: dict[str, list[int]] = {}
+
+    def progress(stage, total, advance, tokens=None):
+        bars.setdefault(stage, [total, 0])[1] += advance
+
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("selectors",), progress=progress)
+    assert {"tiny: ppl: scoring (ppl)", "tiny: ppl-again: scoring (ppl)"} <= set(bars)
+    assert all(name.startswith(("tiny: ppl: ", "tiny: ppl-again: ")) for name in bars)
+    assert bars["tiny: ppl-again: scoring (ppl)"] == [2 * 4, 2 * 4] and all(done == total for total, done in bars.values())
+
+
 def test_a_reasoning_gym_generator_writes_disjoint_splits(tmp_path):
     from stylefit.data.task import load_task
 

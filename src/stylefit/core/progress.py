@@ -36,3 +36,12 @@ def stage_progress() -> Iterator[Callable[..., None]]:
             bar.update(stages[stage], total=total, advance=advance, **({} if tokens is None else {"tokens": tokens}))
 
         yield progress
+
+
+def labelled(progress: Callable[..., None] | None, label: str) -> Callable[..., None] | None:
+    """``progress`` with its stages named under ``label``: a bar is keyed by its stage's name, so two jobs in
+    one process that report the same stage (two selectors on one scorer, two cases' runs) get a bar each
+    instead of adding into one (504/252)."""
+    if progress is None:
+        return None
+    return lambda stage, *args, **kwargs: progress(f"{label}: {stage}", *args, **kwargs)

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from stylefit.core.errors import StylefitError
+from stylefit.core.progress import labelled
 from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet, load_candidates
 from stylefit.data.records import FieldMap
@@ -218,7 +219,7 @@ def select_adaptive(
         runs, computed = proxy_runs(lm, candidates, sample_order[: rnd.n], pool[: rnd.validation], recipe=recipe,
                              max_new_tokens=max_new_tokens, seed=settings.seed, dtype=settings.dtype, store=store,
                              strategies=alive, workers=workers, ray_address=ray_address, resources=resources,
-                             progress=progress)
+                             progress=labelled(progress, f"round {number}"))  # a bar per round, not one counting past its total
         accuracy = {s: np.array([float(item.strict_correct) for item in runs[s].evaluation.items]) for s in alive}
         ranking = rank_strategies(accuracy, higher_is_better=True, n_bootstrap=settings.n_bootstrap, seed=settings.seed)
         round_table = _table(ranking, accuracy, settings)

@@ -15,6 +15,7 @@ from typing import Any
 from stylefit.bench.live.config import CaseConfig, LiveConfig, SelectorSpec, case_task_path
 from stylefit.bench.live.runs import CommittedRuns
 from stylefit.core.errors import StylefitError
+from stylefit.core.progress import labelled
 from stylefit.data.jsonl import write_atomic
 from stylefit.training.runs import device_kind
 
@@ -28,12 +29,14 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
 
     folder = config.path(config.results) / case.name
     files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
+    outer = progress
     for spec in specs:
         out = folder / "scores" / f"{spec.name}.json"
         asked = selector_inputs(config, case, spec)
         if spec.scorer == "random" or (out.is_file() and json.loads(out.read_text(encoding="utf-8")).get("asked") == asked):
             continue
         say(f"{case.name}: selector {spec.name}")
+        progress = labelled(outer, spec.name)
         t = time.perf_counter()
         if spec.scorer == "paper_proxy":
             data = _paper_proxy(config, case, task, files, spec, folder, store, progress, workers)

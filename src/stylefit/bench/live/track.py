@@ -39,6 +39,7 @@ from stylefit.bench.live.judge import judge
 from stylefit.bench.live.selectors import score_selectors
 from stylefit.bench.live.truth import run_truth
 from stylefit.core.errors import StylefitError
+from stylefit.core.progress import labelled
 
 
 def run_live(
@@ -68,7 +69,9 @@ def run_live(
     specs = [s for s in config.selectors if selectors is None or s.name in selectors]
     if selectors is not None and (unknown := sorted(set(selectors) - {s.name for s in config.selectors})):
         raise StylefitError(f"unknown selector '{unknown[0]}' (known: {', '.join(s.name for s in config.selectors)})")
+    outer = progress
     for case in chosen:
+        progress = labelled(outer, case.name)
         task = load_task(case_task_path(config, case))
         if not task.test:
             raise StylefitError(f"case '{case.name}': task '{task.name}' has no test split, and the ground truth needs one")
