@@ -29,22 +29,21 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
 
     folder = config.path(config.results) / case.name
     files = [folder / "candidates" / f"{s}.jsonl" for s in case.strategies]
-    outer = progress
     for spec in specs:
         out = folder / "scores" / f"{spec.name}.json"
         asked = selector_inputs(config, case, spec)
         if spec.scorer == "random" or (out.is_file() and json.loads(out.read_text(encoding="utf-8")).get("asked") == asked):
             continue
         say(f"{case.name}: selector {spec.name}")
-        progress = labelled(outer, spec.name)
+        selector_progress = labelled(progress, spec.name)  # a bar per selector: two may share a scorer
         t = time.perf_counter()
         if spec.scorer == "paper_proxy":
-            data = _paper_proxy(config, case, task, files, spec, folder, store, progress, workers)
+            data = _paper_proxy(config, case, task, files, spec, folder, store, selector_progress, workers)
         elif spec.scorer == "adaptive":
-            data = _adaptive(config, case, spec, store, progress, workers)
+            data = _adaptive(config, case, spec, store, selector_progress, workers)
         else:
             result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=asked["params"],
-                            n=config.n_select, store=store, dtype=config.dtype, progress=progress)
+                            n=config.n_select, store=store, dtype=config.dtype, progress=selector_progress)
             data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                     "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
         data = {"selector": spec.name, "asked": asked, "seconds": round(time.perf_counter() - t, 1),

@@ -69,9 +69,8 @@ def run_live(
     specs = [s for s in config.selectors if selectors is None or s.name in selectors]
     if selectors is not None and (unknown := sorted(set(selectors) - {s.name for s in config.selectors})):
         raise StylefitError(f"unknown selector '{unknown[0]}' (known: {', '.join(s.name for s in config.selectors)})")
-    outer = progress
     for case in chosen:
-        progress = labelled(outer, case.name)
+        case_progress = labelled(progress, case.name)  # a bar per case: bars are keyed by stage name
         task = load_task(case_task_path(config, case))
         if not task.test:
             raise StylefitError(f"case '{case.name}': task '{task.name}' has no test split, and the ground truth needs one")
@@ -84,10 +83,10 @@ def run_live(
                 load_model = lambda name: load(name, **({} if name.startswith(SERVER_PREFIX) else {"dtype": config.dtype}))
             generate(task, case.strategies + case.routed_sets, out=config.path(config.results) / case.name / "candidates",
                      n=case.n_train, target=case.target, recipes=[config.path(r) for r in case.recipes],
-                     load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=progress)
+                     load_model=lambda name: load_model(case.teachers.get(name, name)), store=store, progress=case_progress)
         # Selectors before the ground truth: they are cheap, and they never see it.
         if "selectors" in stages:
-            score_selectors(config, case, task, specs, store=store, workers=workers, say=say, progress=progress)
+            score_selectors(config, case, task, specs, store=store, workers=workers, say=say, progress=case_progress)
         if "truth" in stages:
-            run_truth(config, case, task, store=store, workers=workers, say=say, progress=progress)
+            run_truth(config, case, task, store=store, workers=workers, say=say, progress=case_progress)
     return judge(config)
