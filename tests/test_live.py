@@ -307,7 +307,7 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
                       {"number_sorting-smollm2": ["qwen_rationale:seed0"]} if "number_sorting-smollm2" in complete else {})
     assert {c["case"]: c for c in track["cases"]}["simple_equations-smollm2"]["eval"]["max_new_tokens"] == 640
     # ... and what its cut answers could change: however they ended, only strategies within the case's noise
-    # of each other could swap, and no selector's ρ on the case moves by 0.01; but in word_sequence_reversal the
+    # of each other could swap, and where none can, no selector's ρ on the case moves; but in word_sequence_reversal the
     # cut strategy could land anywhere (up to 57%): only pairs with it could swap, and the track's figures move
     # with it, by what the text says
     for case in track["cases"]:
@@ -316,8 +316,10 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
             continue
         for a, b in case["cut_bound"]["could_swap"]:
             assert abs(case["accuracy"][a]["mean"] - case["accuracy"][b]["mean"]) < case["noise"]["run_sd"], (case["case"], a, b)
-        if case.get("judged"):
-            assert all(abs(c["spearman"]) < 0.01 for c in case["cut_bound"]["changes_if_right"].values()), case["case"]
+        if case.get("judged") and not case["cut_bound"]["could_swap"]:
+            # nothing can swap, so no rank and no ρ can move (products-smollm2-no_solution, where self_steps' cut
+            # answers could lift it past self_rationale, within noise, moves ρ by up to 0.04: the text says so)
+            assert all(abs(c["spearman"]) < 1e-9 for c in case["cut_bound"]["changes_if_right"].values()), case["case"]
         low, high = case["cut_bound"]["strategies"].get("self_style", (0, 0))
         assert case["case"] != "simple_equations-smollm2" or high < min(a["mean"] for s, a in case["accuracy"].items() if s != "self_style")
     worst, move = largest_rho_move(track)
