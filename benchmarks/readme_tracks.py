@@ -37,7 +37,7 @@ def live_block(track: dict[str, Any]) -> str:
     from SPPL and the cases each way."""
     from stylefit.bench.live.report import _cost, default_rule_sentence, track_bound_sentence
 
-    lines = []
+    lines = [line for line in [preregistered_line(track)] if line]
     cases = track["cases"]
     judged = [c for c in cases if c.get("judged")]
     lines.append(f"Judged cases: {len(judged)}" + (f" ({', '.join(c['case'] for c in judged)})" if judged else "") + ".")
@@ -89,6 +89,29 @@ def live_block(track: dict[str, Any]) -> str:
         lines.append(f"| {name} | {format_interval(f['weighted_spearman'])} | {diff} | {sign} | "
                      f"{format_interval(f['regret_points'], 1)} | {', '.join(costs) or '-'} |")
     return "\n".join(lines)
+
+
+def preregistered_line(track: dict[str, Any]) -> str:
+    """The recommended selector's figures on the pre-registered cases, and every selector that ranked above
+    it there, paired to it ('' before any pre-registered case is judged)."""
+    reg, group = track["preregistration"], track["groups"]["preregistered"]
+    if reg is None or not group["figures"] or reg["recommended"] not in group["paired"]:
+        return ""
+    best, figures, paired = reg["recommended"], group["figures"], group["paired"][reg["recommended"]]
+    signs = group["paired_signs"][best]
+    above = sorted((n for n in paired if figures[n]["weighted_spearman"]["estimate"] > figures[best]["weighted_spearman"]["estimate"]),
+                   key=lambda n: -figures[n]["weighted_spearman"]["estimate"])
+    beyond = [n for n in above if paired[n]["weighted_spearman"]["low"] > 0]
+    ranked = "; ".join(f"{n} {format_interval(figures[n]['weighted_spearman'])}, paired Δρ "
+                       f"{format_interval(paired[n]['weighted_spearman'], signed=True)} (better/tied/worse "
+                       f"{signs[n]['spearman']['wins']}/{signs[n]['spearman']['ties']}/{signs[n]['spearman']['losses']}), Δ regret "
+                       f"{format_interval(paired[n]['regret_points'], 1, signed=True)} points" for n in above)
+    return (f"Pre-registered cases, {group['judged_cases']} judged ({', '.join(group['cases'])}): the recommended selector, "
+            f"{best}, has weighted ρ {format_interval(figures[best]['weighted_spearman'])} and regret "
+            f"{format_interval(figures[best]['regret_points'], 1)} points. "
+            + (f"Ranked above it there (a Δ regret below zero is less regret): {ranked}; beyond the paired 95% interval: "
+               f"{', '.join(beyond) or 'none'}."
+               if above else "No registered selector ranked above it there."))
 
 
 def cut_line(case: dict[str, Any]) -> str:

@@ -508,7 +508,7 @@ def test_a_case_is_preregistered_only_when_every_run_file_was_first_committed_af
 
 
 # the tiny track's selectors, but proxy registered with n = 5: the track runs it with 4
-REGISTRATION = 'recommended = "ppl"\n' + TINY_SELECTORS.replace("n = 4,", "n = 5,") + '''[season]
+REGISTRATION = 'recommended = "random"\n' + TINY_SELECTORS.replace("n = 4,", "n = 5,") + '''[season]
 min_judged_cases = 2
 min_new_cases = 1
 min_task_families = 1
@@ -556,8 +556,10 @@ def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registe
     assert {name for name, why in track["preregistration"]["selectors"].items() if why == "as registered"} == {"length", "random", "ppl"}
     new, old = track["groups"]["preregistered"], track["groups"]["development"]
     assert (new["cases"], old["cases"]) == (["tiny2"], ["tiny"])
-    assert list(new["figures"]) == ["ppl", "length", "random"]  # the recommended first, then the registration's order
-    assert list(old["figures"]) == ["length", "random", "ppl", "proxy"] and list(new["paired"]) == list(old["paired"]) == ["ppl"]
+    assert list(new["figures"]) == ["random", "length", "ppl"]  # the recommended first, then the registration's order
+    # the pre-registered cases pair every selector to the recommended one too, the development cases only to the references
+    assert list(old["figures"]) == ["length", "random", "ppl", "proxy"] and list(old["paired"]) == ["ppl"]
+    assert list(new["paired"]) == ["random", "ppl"] and list(new["paired"]["random"]) == ["length", "ppl"]
     assert new["figures"]["ppl"]["weighted_spearman"]["estimate"] == 1.0
     season = {r["requirement"]: r for r in track["preregistration"]["season"]}
     assert season["judged cases in all"] == {"requirement": "judged cases in all", "required": 2, "have": 2, "met": True}

@@ -45,6 +45,17 @@ def test_the_readme_track_figures_are_rendered_from_the_committed_tracks():
         assert f"| {name} | {rho['estimate']:.2f} {shown}" in block
     for reason in live["incomplete"]:
         assert reason in block
+    # issue 25: the block opens with the recommended selector on the pre-registered cases, then every registered
+    # selector that ranked above it there, each paired to it
+    group, recommended = live["groups"]["preregistered"], live["preregistration"]["recommended"]
+    first = block.splitlines()[1]  # after the start marker
+    mine = group["figures"][recommended]["weighted_spearman"]["estimate"]
+    assert first.startswith(f"Pre-registered cases, {group['judged_cases']} judged (") and f"selector, {recommended}, has weighted ρ {mine:.2f} [" in first
+    above = [n for n, f in group["figures"].items() if f["weighted_spearman"]["estimate"] > mine]
+    for name in above:
+        delta = group["paired"][recommended][name]["weighted_spearman"]["estimate"]
+        assert f"{name} {group['figures'][name]['weighted_spearman']['estimate']:.2f} [" in first and f"paired Δρ {delta:+.2f} [" in first
+    assert first.count("paired Δρ") == len(above)
 
 
 def test_the_readme_track_sections_type_no_figure_outside_the_rendered_blocks():

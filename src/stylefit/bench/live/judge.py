@@ -6,7 +6,7 @@ verdict. Everything is read from the committed files."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,22 +142,25 @@ def _groups(config: LiveConfig, prereg: Preregistration | None, agreement: dict[
     ones only by the selectors judged as registered, the recommended one first."""
     order = [] if prereg is None else [prereg.recommended] + [s.name for s in prereg.selectors if s.name != prereg.recommended]
     registered = [name for name in order if agreement.get(name) == AS_REGISTERED]
+    recommended = [name for name in registered[:1] if name == prereg.recommended]
     return {"development": _group(outcomes, sigma, judged, lambda row: not row["preregistered"], [s.name for s in config.selectors],
                                   "no judged development case"),
+            # the recommended selector is what the season judges: every other one is paired to it too
             "preregistered": _group(outcomes, sigma, judged, lambda row: row["preregistered"], registered,
                                     "no judged case's run files all follow the registration's commit" if registered
-                                    else "no selector is judged by the track as it was registered")}
+                                    else "no selector is judged by the track as it was registered",
+                                    list(dict.fromkeys([*recommended, *REFERENCES])))}
 
 
-def _figures(outcomes: dict[str, list], sigma: list[float]) -> dict[str, Any]:
-    """Every selector's figures over the same cases, and its paired differences to each of REFERENCES
+def _figures(outcomes: dict[str, list], sigma: list[float], references: Sequence[str] = REFERENCES) -> dict[str, Any]:
+    """Every selector's figures over the same cases, and its paired differences to each of ``references``
     it is judged beside, with the cases each way."""
     from stylefit.selection.quality import difference, summarize_many, win_tie_loss
 
     figures, paired, signs = {}, {}, {}
     if sigma:
         figures = summarize_many(outcomes, sigma)
-        for reference in (r for r in REFERENCES if r in outcomes):
+        for reference in (r for r in references if r in outcomes):
             diffs = {name: [difference(a, b) for a, b in zip(per_case, outcomes[reference])]
                      for name, per_case in outcomes.items() if name != reference}
             paired[reference] = summarize_many(diffs, sigma)
@@ -170,14 +173,14 @@ def _figures(outcomes: dict[str, list], sigma: list[float]) -> dict[str, Any]:
 
 
 def _group(outcomes: dict[str, list], sigma: list[float], judged: list[dict], member: Callable[[dict], bool],
-           selectors: list[str], empty: str) -> dict[str, Any]:
+           selectors: list[str], empty: str, references: Sequence[str] = REFERENCES) -> dict[str, Any]:
     """The figures of ``selectors`` over the judged cases that ``member`` takes (judged on their own,
-    as the whole track is); with none, ``empty`` says why and there are no figures."""
+    as the whole track is), paired to ``references``; with none, ``empty`` says why and there are no figures."""
     chosen = [i for i, row in enumerate(judged) if member(row)]
     group = {"cases": [judged[i]["case"] for i in chosen], "judged_cases": len(chosen), "selectors": selectors}
     if not chosen or not selectors:
         return group | {"note": empty, "figures": {}, "paired": {}, "paired_signs": {}}
-    return group | _figures({name: [outcomes[name][i] for i in chosen] for name in selectors}, [sigma[i] for i in chosen])
+    return group | _figures({name: [outcomes[name][i] for i in chosen] for name in selectors}, [sigma[i] for i in chosen], references)
 
 
 def season_progress(season: Season, config: LiveConfig, rows: list[dict]) -> list[dict[str, Any]]:
