@@ -674,3 +674,24 @@ def test_a_run_copied_from_another_strategy_keeps_the_file_it_copies_and_a_large
     assert sorted(p.stem for p in folder.glob("*.json")) == ["a", "b"] and "the run of short (the same training examples)" in said[-1]
     store.put_many(RUN_KIND, {"c": run("c", "short", {"key": "a", "max_new_tokens": 8})})
     assert sorted(p.stem for p in folder.glob("*.json")) == ["b", "c"] and ": taken over, accuracy 50.0%" in said[-1]
+
+
+def test_the_committed_proxy_size_analysis_is_the_committed_track_read_again():
+    """benchmarks/live/proxy_size.py (exploratory) reads the committed track: its files are current, and its
+    proxy and proxy-paper figures per case are the judge's own."""
+    import importlib.util
+    import json as json_module
+
+    spec = importlib.util.spec_from_file_location("proxy_size", REPO / "benchmarks" / "live" / "proxy_size.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = REPO / "benchmarks" / "results"
+    track = json_module.loads((results / "live_track.json").read_text())
+    result = module.analyse(track)
+    assert module.markdown(result) == (results / "proxy_size.md").read_text(), "stale: run python benchmarks/live/proxy_size.py"
+    judged = {c["case"]: c for c in track["cases"] if c.get("judged")}
+    assert [row["case"] for row in result["cases"]] == list(judged)
+    for row in result["cases"]:
+        for name, selector in (("proxy (50 examples)", "proxy"), ("proxy-paper (100 examples)", "proxy-paper")):
+            mine, judge_says = row["proxies"][name], judged[row["case"]]["outcomes"][selector]
+            assert mine["spearman"] == pytest.approx(judge_says["spearman"]) and mine["regret_points"] == pytest.approx(judge_says["regret_points"])
