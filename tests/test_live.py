@@ -573,7 +573,9 @@ def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registe
     assert "- `proxy`: its settings differ from the registration" in text and "## Development cases (first season)" in text
     from stylefit.bench.live.html import write_live_report
 
-    assert "1 judged pre-registered case(s): tiny2" in write_live_report(track, tmp_path / "html").read_text()
+    html = write_live_report(track, tmp_path / "html").read_text()
+    assert "1 judged pre-registered case(s): tiny2" in html and "Paired to the recommended selector, random" in html
+    assert html.count("<tr>", html.index("Paired to the recommended selector")) >= 3  # its header, length's and ppl's rows
     # with no pre-registered case, the group says so and has no figures
     write_run(results / "tiny2" / "runs" / "c.json")  # not committed
     none = judge(config)["groups"]["preregistered"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, cut_bound_sentence, selector_rows
+from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, cut_bound_sentence, selector_rows
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import plots
 from stylefit.report.html import page, table
@@ -70,8 +70,16 @@ def preregistered_sections(track: dict) -> list[str]:
     if not group["figures"]:
         return sections + [f"<p>None yet: {escape(group['note'])}.</p>"]
     cases = {"cases": [c for c in track["cases"] if c["case"] in group["cases"]]}
-    return sections + [f'<p class="muted">{group["judged_cases"]} judged pre-registered case(s): {escape(", ".join(group["cases"]))}; '
-                       "95% bootstrap intervals over them alone.</p>", _figures_table(group["figures"], cases)]
+    sections += [f'<p class="muted">{group["judged_cases"]} judged pre-registered case(s): {escape(", ".join(group["cases"]))}; '
+                 "95% bootstrap intervals over them alone.</p>", _figures_table(group["figures"], cases)]
+    if (best := reg["recommended"]) in group["paired"]:  # what the season judges: every other selector against it
+        signs = group["paired_signs"][best]
+        body = [[name, _interval(d["weighted_spearman"]), _interval(d["regret_points"], digits=1), _signs(signs[name]["spearman"])]
+                for name, d in group["paired"][best].items()]
+        sections += [f'<p class="muted">Paired to the recommended selector, {escape(best)} (selector minus {escape(best)}, same '
+                     "cases; W/T/L: cases where the selector ranked better, the same, worse, with the sign test).</p>",
+                     table(["selector", "weighted ρ", "regret (pts)", "ρ W/T/L (p)"], body, numeric={1, 2})]
+    return sections
 
 
 def _figures_table(figures: dict, costs: dict) -> str:
