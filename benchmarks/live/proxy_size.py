@@ -31,7 +31,7 @@ from stylefit.selection.quality import difference, evaluate, format_interval, su
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
-PROXIES = {"round 1 (25 examples, 1 epoch)": 25, "proxy (50 examples)": 50, "proxy-paper (100 examples)": 100}
+PROXIES = ("round 1 (25 examples, 1 epoch)", "proxy (50 examples)", "proxy-paper (100 examples)")  # smallest first
 
 
 def round_one(case: str) -> dict[str, float] | None:
@@ -77,10 +77,10 @@ def analyse(track: dict[str, Any]) -> dict[str, Any]:
     paired = {}
     for small, large in zip(names, names[1:]):
         diffs = [difference(a, b) for a, b in zip(table[large], table[small])]
-        paired[f"{large} minus {small}"] = {
-            "weighted_spearman": vars(summarize_many({"d": diffs}, sigma)["d"]["weighted_spearman"]),
-            "regret_points": vars(summarize_many({"d": diffs}, sigma)["d"]["regret_points"]),
-            "spearman_signs": vars(win_tie_loss([d.spearman for d in diffs]))}
+        summary = summarize_many({"d": diffs}, sigma)["d"]
+        paired[f"{large} minus {small}"] = {"weighted_spearman": vars(summary["weighted_spearman"]),
+                                            "regret_points": vars(summary["regret_points"]),
+                                            "spearman_signs": vars(win_tie_loss([d.spearman for d in diffs]))}
     return {"cases": rows, "common_cases": [cases[i]["case"] for i in common],
             "figures": {name: {f: vars(i) for f, i in figures[name].items() if f in ("weighted_spearman", "regret_points")}
                         for name in names},

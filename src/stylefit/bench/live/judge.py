@@ -142,7 +142,7 @@ def _groups(config: LiveConfig, prereg: Preregistration | None, agreement: dict[
     ones only by the selectors judged as registered, the recommended one first."""
     order = [] if prereg is None else [prereg.recommended] + [s.name for s in prereg.selectors if s.name != prereg.recommended]
     registered = [name for name in order if agreement.get(name) == AS_REGISTERED]
-    recommended = [name for name in registered[:1] if name == prereg.recommended]
+    recommended = [prereg.recommended] if prereg is not None and prereg.recommended in registered else []
     return {"development": _group(outcomes, sigma, judged, lambda row: not row["preregistered"], [s.name for s in config.selectors],
                                   "no judged development case"),
             # the recommended selector is what the season judges: every other one is paired to it too
