@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--compare", metavar="JSON", help="recipe fields of a new recipe, e.g. '{\"padding_free\": true}': run "
                         "the grid with the old recipe and then the new one, each with a fresh store, and write "
                         "<out>_compare.{json,md}: time and accuracy per run side by side, and how many answers agree")
+    parser.add_argument("--base", metavar="JSON", default="{}", help="recipe fields of the old recipe too (with --compare), "
+                        "e.g. '{\"padding_free\": true}' to measure a change on top of it")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +106,7 @@ def main() -> None:
     from stylefit.models.registry import DEFAULT_MODEL
     from stylefit.training import Recipe, verify
 
-    recipe = Recipe(epochs=args.epochs)
+    recipe = Recipe(**{"epochs": args.epochs} | json.loads(args.base))
     progress_seen: set[str] = set()
     if args.compare:
         return compare(Recipe, recipe, json.loads(args.compare), strategies, seeds, args)
@@ -191,7 +193,7 @@ def main() -> None:
           f"{str(r['first_loss']) + ' → ' + str(r['last_loss']) if 'first_loss' in r else '-'} | "
           f"{100 * r['accuracy_strict']:.0f}% | {100 * r['accuracy_flexible']:.0f}% |" for r in runs], "",
         "train tok/s = non-padding prompt + response tokens through forward + backward per second of the training loop",
-        "(TRL's fused LM head projects only the response positions, which carry the loss); fwd_bwd = the same",
+        "(TRL's fused LM head projects every position on a CPU, the response positions only on a GPU); fwd_bwd = the same",
         "LoRA-wrapped model on dense random batches of the same shape with the loss on every position, and forward",
         "alone for reference. Accuracies are single runs on n test questions: see the noise floor before comparing them.",
     ]
@@ -239,7 +241,8 @@ def compare(recipe_class, old, changes: dict, strategies: list[str], seeds: list
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = f"{args.out}_compare"
     write_atomic(RESULTS / f"{out}.json", json.dumps(figures, indent=2) + "\n")
-    lines = [f"# verify on examples/chain_sum: the old recipe and {json.dumps(changes)}, side by side", "",
+    base = {k: v for k, v in old.model_dump(mode="json").items() if k in json.loads(args.base)}
+    lines = [f"# verify on examples/chain_sum: the old recipe{' ' + json.dumps(base) if base else ''} and {json.dumps(changes)} on top, side by side", "",
              f"Produced by `python benchmarks/verify_example.py {' '.join(sys.argv[1:])}`; one process, one machine, each grid "
              f"in a fresh store, the old first. {figures['machine']}; {DEFAULT_MODEL}; n_train {args.n_train}, n_test {args.n_test}, "
              f"seeds {seeds}. The base model is not run (no fine-tune: the recipe does not touch it).", "",

@@ -77,6 +77,49 @@ def test_padding_free_batches_train_the_same_weights_as_padded_ones(monkeypatch)
     assert "padding_free" not in Recipe().model_dump() and Recipe(padding_free=True).model_dump()["padding_free"] is True
 
 
+@pytest.mark.parametrize("method,padding_free", [("lora", True), ("lora", False), ("full", True)])
+def test_the_head_on_response_tokens_only_trains_the_same_weights(monkeypatch, method, padding_free):
+    """The LM head projects the response tokens alone (not the prompts, as TRL does on a CPU): the same
+    losses and weights up to rounding, padded or packed, adapters or every weight (the head's included)."""
+    from stylefit.training import response_head
+
+    projected, kernel = [], response_head.ChunkedLogProbFunction  # rows the head projected per training step
+
+    class Spy(kernel):
+        @staticmethod
+        def forward(ctx, hidden, *args):
+            projected.append(hidden.shape[0])
+            return kernel.forward(ctx, hidden, *args)
+
+    monkeypatch.setattr(response_head, "ChunkedLogProbFunction", Spy)
+    varied = [TrainExample(id=f"q{i}", prompt=f"Tell me what {i} plus one is, please.", response=f"{i} + 1 = {i + 1}\n" * (1 + i % 3))
+              for i in range(12)]
+    trained = {}
+    for sparse in (False, True):
+        recipe = Recipe(method=method, epochs=2, batch_size=4, learning_rate=5e-2 if method == "lora" else 1e-2,
+                        lora_dropout=0.0, padding_free=padding_free, head_on_response_only=sparse)
+        model, outcome = finetune(tiny_llama(seed=1), char_tokenizer(), varied, recipe, seed=0)
+        trained[sparse] = (outcome, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+    (dense, weights), (sparse, sparse_weights) = trained[False], trained[True]
+    assert [s for s, _ in sparse.loss_history] == [s for s, _ in dense.loss_history] and len(projected) == sparse.steps == 6
+    assert [l for _, l in sparse.loss_history] == pytest.approx([l for _, l in dense.loss_history], rel=1e-5)
+    assert dense.loss_history[0][1] - dense.loss_history[-1][1] > 0.05  # they trained, and moved alike
+    assert set(sparse_weights) == set(weights) and ("lm_head.weight" in weights) == (method == "full")
+    for name, w in weights.items():
+        assert torch.allclose(sparse_weights[name], w, atol=1e-5), name
+    # the head saw the response tokens only: their count, not the prompts' (over half of every example)
+    assert sum(projected) == sparse.loss_tokens and sparse.train_tokens > 2 * sparse.loss_tokens
+    assert "head_on_response_only" not in Recipe().model_dump()  # recorded only when set: older runs keep their keys
+    assert Recipe(head_on_response_only=True).model_dump()["head_on_response_only"] is True
+
+
+def test_the_head_on_response_tokens_only_refuses_a_model_that_scales_its_logits():
+    model = tiny_llama(seed=1)
+    model.config.logit_scale = 0.5  # as Cohere's: the kernel here would train on unscaled logits
+    with pytest.raises(StylefitError, match="head_on_response_only: the model scales its logits \\(logit_scale\\)"):
+        finetune(model, char_tokenizer(), examples(4), Recipe(batch_size=4, head_on_response_only=True), seed=0)
+
+
 def test_full_fine_tuning_trains_every_weight_and_learns_fast():
     base = tiny_llama(seed=1)
     before = {n: p.detach().clone() for n, p in base.named_parameters()}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second season's remaining work on this 2-core CPU machine, one job at a time (two training jobs at once
 # made training 8x slower): each case's candidates (a new case's evaluation budget then set by the rule, before
-# any run), its ground truth, its selectors. Every stage resumes from the committed files and ends at once when
+# any run), its ground truth, its selectors, and the adaptive selector under 16, 32 and 64 fine-tune steps
+# (benchmarks/adaptive_live.py: its quality against budget). Every stage resumes from the committed files and ends at once when
 # they are complete, so after a kill run it again. It commits nothing: commit each finished run as it lands.
 #
 #   setsid nohup benchmarks/live/cpu_season.sh > /tmp/season.log 2>&1 &
@@ -27,5 +28,11 @@ for case in $CASES; do
     "$PYTHON" benchmarks/live/set_eval_budget.py --unless-set "$case" || continue
     stage "$case" truth || continue
     stage "$case" selectors || continue
+    log="/tmp/season-$case-adaptive.log"
+    echo "$(date -u +%FT%TZ) $case adaptive budgets (log: $log)"
+    if ! "$PYTHON" benchmarks/adaptive_live.py --run-only --case "$case" --budget-steps 16 --budget-steps 32 --budget-steps 64 \
+            > "$log" 2>&1 < /dev/null; then
+        echo "$(date -u +%FT%TZ) $case adaptive budgets failed: $(tail -n 1 "$log")"
+    fi
 done
 echo "$(date -u +%FT%TZ) done"

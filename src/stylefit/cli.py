@@ -197,6 +197,7 @@ def verify(
     skip_overlong: bool = typer.Option(False, "--skip-overlong", help="Drop (and count) over-long training examples instead of failing."),
     select_checkpoint: bool = typer.Option(False, "--select-checkpoint", help="Keep the epoch with the best accuracy on held-out training questions."),
     padding_free: bool = typer.Option(False, "--padding-free", help="Lay each batch's examples end to end, without padding: the same batches and loss, faster when lengths vary (answers may turn in near ties)."),
+    head_on_response_only: bool = typer.Option(False, "--head-on-response-only", help="Run the LM head on the response tokens only: the same loss, faster with a large vocabulary and long prompts (answers may turn in near ties)."),
     validation: Optional[int] = typer.Option(None, "--validation", help="Held-out questions for --select-checkpoint (default 50)."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Longest generated answer when evaluating."),
     bind_device: bool = typer.Option(False, "--bind-device", help="Key runs by the kind of device (cpu, cuda) too, so that runs made on another never mix in."),
@@ -238,7 +239,7 @@ def verify(
              "lora_alpha": lora_alpha, "max_length": max_length, "validation_questions": validation,
              "target_modules": tuple(m.strip() for m in target_modules.split(",")) if target_modules else None,
              "skip_overlong": skip_overlong or None, "select_checkpoint": select_checkpoint or None,
-             "padding_free": padding_free or None}
+             "padding_free": padding_free or None, "head_on_response_only": head_on_response_only or None}
     recipe |= {k: v for k, v in flags.items() if v is not None}
     datasets.disable_progress_bars()  # per-run tokenizing/loading bars would bury the grid's own progress
     transformers.utils.logging.disable_progress_bar()

@@ -45,6 +45,9 @@ class Recipe(BaseModel):
     # same batches and loss without computing padding, faster as lengths vary within a batch
     # (benchmarks/results/verify_example_compare.md); the sums run in another order, so near ties may turn.
     padding_free: bool = False
+    # The LM head on the response tokens only (response_head.py): TRL's loss projects every position on
+    # a CPU. The same loss, faster as the vocabulary is large and prompts long; the sums run in another order.
+    head_on_response_only: bool = False
 
     @model_validator(mode="after")
     def _resolve_learning_rate(self) -> "Recipe":
@@ -55,8 +58,9 @@ class Recipe(BaseModel):
     @model_serializer(mode="wrap")
     def _recorded(self, handler) -> dict[str, Any]:
         data = handler(self)
-        if not self.padding_free:  # added later: recipes without it keep the keys their runs and scores are stored under
-            data.pop("padding_free", None)
+        for added_later in ("padding_free", "head_on_response_only"):  # recipes without them keep the keys of their runs
+            if not data.get(added_later):
+                data.pop(added_later, None)
         return data
 
     def sft_kwargs(self, seed: int, on_cuda: bool, dtype: str) -> dict[str, Any]:

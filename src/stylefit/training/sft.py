@@ -200,7 +200,10 @@ def build_trainer(model, tokenizer, examples: list[TrainExample], recipe: Recipe
         from stylefit.training.packed_attention import NAME
 
         model.set_attn_implementation(NAME)  # each example attended on its own; finetune sets SDPA back for answering
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+    trainer_class = SFTTrainer
+    if recipe.head_on_response_only:
+        from stylefit.training.response_head import ResponseHeadSFTTrainer as trainer_class
+    trainer = trainer_class(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # per-step log lines; the loss history is kept in the outcome instead
     skipped = _enforce_max_length(trainer, recipe, model, label)
