@@ -1,6 +1,6 @@
 """The training loss with the LM head applied to the response tokens only.
 
-TRL's SFT loss projects hidden states through the LM head in chunks. On a GPU it projects only the
+TRL's SFT loss projects hidden states through the LM head in chunks. On a GPU with Triton it projects only the
 positions that carry a label; elsewhere it projects every position (one shape for compilers) and
 masks afterwards, so on a CPU every prompt token pays for the head too. With a large vocabulary that
 is most of a step: Gemma-3-270M's head (262k x 640) costs about 1.8x its 18 layers, and a prompt is
