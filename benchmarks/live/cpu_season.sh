@@ -2,11 +2,12 @@
 # The second season's remaining work on this 2-core CPU machine, one job at a time (two training jobs at once
 # made training 8x slower): each case's candidates (a new case's evaluation budget then set by the rule, before
 # any run), its ground truth, its selectors, and the adaptive selector under 16, 32 and 64 fine-tune steps
-# (benchmarks/adaptive_live.py: its quality against budget). Every stage resumes from the committed files and ends at once when
-# they are complete, so after a kill run it again. It commits nothing: commit each finished run as it lands.
+# (benchmarks/adaptive_live.py: its quality against budget). Every stage resumes from the committed files and
+# ends at once when they are complete, so after a kill run it again. It commits nothing: commit each finished
+# run as it lands.
 #
 #   setsid nohup benchmarks/live/cpu_season.sh > /tmp/season.log 2>&1 &
-#   tail -f /tmp/season.log /tmp/season-*.log   # progress; `pkill -STOP -f "stylefit bench live"` pauses (-CONT resumes)
+#   tail -f /tmp/season.log /tmp/season-*.log   # progress; `pkill -STOP -f "stylefit bench live|adaptive_live.py"` pauses (-CONT resumes)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 STYLEFIT=${STYLEFIT:-.venv/bin/stylefit}
