@@ -14,13 +14,18 @@ STYLEFIT=${STYLEFIT:-.venv/bin/stylefit}
 PYTHON=${PYTHON:-.venv/bin/python}
 CASES=${CASES:-"number_sorting-smollm2 products-smollm2-no_solution basic_arithmetic-smollm2 family_relationships-gemma word_sequence_reversal-gemma family_relationships-qwen"}
 
-stage() {  # case, stage: one stage of one case, logged to /tmp/season-<case>-<stage>.log; false on failure
-    local log="/tmp/season-$1-$2.log"
-    echo "$(date -u +%FT%TZ) $1 $2 (log: $log)"
-    if ! "$STYLEFIT" bench live benchmarks/live/live.toml --case "$1" --stage "$2" > "$log" 2>&1 < /dev/null; then
-        echo "$(date -u +%FT%TZ) $1 $2 failed: $(tail -n 1 "$log")"
+logged() {  # label, log file, command...: runs the command with its output in the log; false on failure
+    local label=$1 log=$2
+    shift 2
+    echo "$(date -u +%FT%TZ) $label (log: $log)"
+    if ! "$@" > "$log" 2>&1 < /dev/null; then
+        echo "$(date -u +%FT%TZ) $label failed: $(tail -n 1 "$log")"
         return 1
     fi
+}
+
+stage() {  # case, stage: one stage of one case, logged to /tmp/season-<case>-<stage>.log
+    logged "$1 $2" "/tmp/season-$1-$2.log" "$STYLEFIT" bench live benchmarks/live/live.toml --case "$1" --stage "$2"
 }
 
 for case in $CASES; do
@@ -29,11 +34,7 @@ for case in $CASES; do
     "$PYTHON" benchmarks/live/set_eval_budget.py --unless-set "$case" || continue
     stage "$case" truth || continue
     stage "$case" selectors || continue
-    log="/tmp/season-$case-adaptive.log"
-    echo "$(date -u +%FT%TZ) $case adaptive budgets (log: $log)"
-    if ! "$PYTHON" benchmarks/adaptive_live.py --run-only --case "$case" --budget-steps 16 --budget-steps 32 --budget-steps 64 \
-            > "$log" 2>&1 < /dev/null; then
-        echo "$(date -u +%FT%TZ) $case adaptive budgets failed: $(tail -n 1 "$log")"
-    fi
+    logged "$case adaptive budgets" "/tmp/season-$case-adaptive.log" "$PYTHON" benchmarks/adaptive_live.py --run-only \
+        --case "$case" --budget-steps 16 --budget-steps 32 --budget-steps 64 || true
 done
 echo "$(date -u +%FT%TZ) done"

@@ -17,6 +17,13 @@ from stylefit.core.errors import StylefitError
 
 VOCAB_CHUNK = 32768  # TRL's tile width over the vocabulary
 _SCALINGS = ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+PLAIN_NLL_ONLY = ("head_on_response_only computes the plain NLL loss only "
+                  "(no label smoothing, custom loss, other loss type, auxiliary loss or returned outputs)")
+
+
+def _causal(model):
+    """The causal LM under a PEFT wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 class ResponseHeadSFTTrainer(SFTTrainer):
@@ -24,15 +31,20 @@ class ResponseHeadSFTTrainer(SFTTrainer):
     TRL's) runs the LM head on those tokens only. It logs the loss alone, not TRL's entropy and token
     accuracy, which would need the head on every position."""
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if return_outputs or self.compute_loss_func is not None or self.label_smoother is not None \
-                or self.args.loss_type != "nll" or self.aux_loss_enabled:
-            raise StylefitError("head_on_response_only computes the plain NLL loss only "
-                                "(no label smoothing, custom loss, other loss type, auxiliary loss or returned outputs)")
-        causal = model.get_base_model() if hasattr(model, "get_base_model") else model
-        config = causal.config.get_text_config()
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)  # what the loss below cannot do is known here, before any step
+        if self.compute_loss_func is not None or self.label_smoother is not None or self.args.loss_type != "nll" \
+                or self.aux_loss_enabled:
+            raise StylefitError(PLAIN_NLL_ONLY)
+        config = _causal(self.model).config.get_text_config()
         if scaled := [name for name in _SCALINGS if getattr(config, name, None) is not None]:
             raise StylefitError(f"head_on_response_only: the model scales its logits ({', '.join(scaled)}); train without it")
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if return_outputs:
+            raise StylefitError(PLAIN_NLL_ONLY)
+        causal = _causal(model)
+        config = causal.config.get_text_config()
         labels = inputs["labels"]
         backbone = {k: v for k, v in inputs.items() if k != "labels"}
         hidden = causal.base_model(**backbone, use_cache=False).last_hidden_state[:, :-1]
