@@ -301,10 +301,15 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     # budget (1.25x its longest training target), in both seeds; flagged, not yet probed
     # number_sorting-smollm2 (2026-12-05): the same in qwen_rationale's seed 0 (21 of 300 cut at 704, 12 of them in a
     # loop; seed 1 has 14, 13 in a loop, under the flag), once its ground truth is complete (self_rationale was added)
+    # family_relationships-gemma (2026-12-06): the untrained base model (Gemma-3-270M, plain template) runs 228 of its
+    # 300 answers to the 384-token budget, 23 of them outside a loop; the base is no strategy, so no figure moves
     complete = {c["case"] for c in track["cases"]}
     assert flagged == {"simple_equations-smollm2": ["self_style:seed0"],
-                       "word_sequence_reversal-smollm2": ["qwen_rationale:seed0", "qwen_rationale:seed1"]} | (
+                       "word_sequence_reversal-smollm2": ["qwen_rationale:seed0", "qwen_rationale:seed1"],
+                       "family_relationships-gemma": ["base"]} | (
                       {"number_sorting-smollm2": ["qwen_rationale:seed0"]} if "number_sorting-smollm2" in complete else {})
+    gemma = live_markdown(track).split("## family_relationships-gemma")[1].split("\n## ")[0]
+    assert "The base model is no strategy" in gemma and "may measure the length limit" not in gemma
     assert {c["case"]: c for c in track["cases"]}["simple_equations-smollm2"]["eval"]["max_new_tokens"] == 640
     # ... and what its cut answers could change: however they ended, only strategies within the case's noise
     # of each other could swap, and where none can, no selector's ρ on the case moves; but in word_sequence_reversal the

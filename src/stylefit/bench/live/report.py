@@ -49,6 +49,16 @@ def cut_bound_sentence(case: dict[str, Any]) -> str:
     return text
 
 
+def base_cut_sentence(case: dict[str, Any]) -> str:
+    """A flagged base run is no strategy: what its cut answers could change is its own accuracy, nothing ranked."""
+    if "base" not in case["cut_flagged"]:
+        return ""
+    open_ended = case["cut"]["base"] - case["looping"].get("base", 0)
+    base = case["base"]
+    return (f"The base model is no strategy: were its {open_ended} cut answers not in a loop all right, it would score at most "
+            f"{_pct(base + open_ended / case['n_test'])}% instead of {_pct(base)}%, and no ranking, ρ, pick or regret depends on it. ")
+
+
 def largest_rho_move(track: dict[str, Any]) -> tuple[str, float]:
     """The selector whose weighted ρ moves most when the track is judged again with every cut answer right, and by how much."""
     moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
@@ -161,7 +171,8 @@ def live_markdown(track: dict[str, Any]) -> str:
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
                       f"answers cut, not in a loop, by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
-                      "Such an accuracy may measure the length limit as much as the strategy. " + cut_bound_sentence(case), ""]
+                      + ("Such an accuracy may measure the length limit as much as the strategy. " if case["cut_flagged"] != ["base"] else "")
+                      + base_cut_sentence(case) + cut_bound_sentence(case), ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]
             lines += ["| " + " | ".join(row) + " |" for row in selector_rows(case)]
@@ -175,7 +186,8 @@ def live_markdown(track: dict[str, Any]) -> str:
         lines += ["Each case's ρ ranks its strategies, but strategies that write the same responses are one strategy counted "
                   "twice: distinct strategies per judged case " + ", ".join(
                       f"{c['case']} {c['overlap']['distinct']} of {len(c['accuracy'])}" for c in judged if "overlap" in c) + ".", ""]
-        flagged = [c["case"] for c in track["cases"] if c.get("judged") and c.get("cut_flagged")]
+        # a flagged base run moves no figure below (base_cut_sentence)
+        flagged = [c["case"] for c in track["cases"] if c.get("judged") and set(c.get("cut_flagged", [])) - {"base"}]
         if flagged:
             lines += [f"**Flagged:** {len(flagged)} of the {track['judged_cases']} judged cases have runs whose test answers were cut "
                       f"by the length limit more than {CUT_FLAG:.0%} of the time ({', '.join(flagged)}): the figures below "
