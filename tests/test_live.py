@@ -702,3 +702,25 @@ def test_the_committed_proxy_size_analysis_is_the_committed_track_read_again():
         for name, selector in (("proxy (50 examples)", "proxy"), ("proxy-paper (100 examples)", "proxy-paper")):
             mine, judge_says = row["proxies"][name], judged[row["case"]]["outcomes"][selector]
             assert mine["spearman"] == pytest.approx(judge_says["spearman"]) and mine["regret_points"] == pytest.approx(judge_says["regret_points"])
+
+
+def test_a_selector_scored_on_fewer_questions_than_asked_says_so_with_the_count(committed_track):
+    """A question with a cut response in any strategy is left out for every strategy: the track counts what
+    each selector scored against its files' own sample, and names every shortfall where the case is shown."""
+    results = REPO / "benchmarks" / "results" / "live"
+    text = live_markdown(committed_track)
+    shortfalls = 0
+    for case in committed_track["cases"]:
+        for name, (scored, asked) in case.get("selector_questions", {}).items():
+            data = json.loads((results / case["case"] / "scores" / f"{name}.json").read_text())
+            selection = data.get("selection") or data["adaptive"]["screen"]
+            if data["asked"]["scorer"] not in ("proxy", "adaptive"):  # these list the questions scored, not trained on
+                assert len(selection["sample_ids"]) == scored
+            assert asked == data["asked"]["n_select"] and scored <= asked
+            if scored < asked:
+                shortfalls += 1
+                section = text.split(f"## {case['case']} (")[1].split("\n## ")[0]
+                assert f"{scored} of {asked} (" in section and name in section.split("**Fewer questions scored than asked:**")[1]
+    assert shortfalls  # the second season's self strategies cut responses: some case must show one
+    gemma = {c["case"]: c for c in committed_track["cases"]}["family_relationships-gemma"]["selector_questions"]
+    assert gemma["ppl"] == [5, 50]  # 45 of the first 50 questions have a self strategy's response cut

@@ -46,7 +46,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         acc = np.array([accuracy[s].mean for s in case.strategies])
         bounds = cut_bounds([accuracy[s] for s in case.strategies], truth.n_test)
         acc_if_right = np.array([bounds[s][1] for s in case.strategies])
-        preferences, selector_seconds, selector_devices, length_guard = {}, {}, {}, {}
+        preferences, selector_seconds, selector_devices, length_guard, questions = {}, {}, {}, {}, {}
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
             if spec.scorer == "random":
@@ -56,6 +56,10 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
                 selector_devices[spec.name] = data["device"]
+                # questions dropped for every strategy (a response cut in one of them, or over-long): scored of asked
+                if (selection := data.get("selection") or (data.get("adaptive") or {}).get("screen")) is not None:
+                    asked = data["asked"]["n_select"]
+                    questions[spec.name] = [asked - len(selection.get("skipped") or {}), asked]
                 # a proxy whose max_length was raised to the case's (proxy_length_guard): registered and used
                 registered = (spec.params.get("recipe") or {}).get("max_length")
                 if spec.scorer == "proxy" and (used := data["asked"]["params"].get("recipe", {}).get("max_length")) != registered:
@@ -78,7 +82,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                # the strategies spread less than one run strays: judged and weighted by its σ all the same (registered)
                "sigma_below_noise": bool(accuracy_spread(acc) < truth.noise.run_sd),
-               "selector_seconds": selector_seconds, "selector_devices": selector_devices,
+               "selector_seconds": selector_seconds, "selector_devices": selector_devices, "selector_questions": questions,
                "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
                "overlap": _overlap(root / case.name / "candidates", case.strategies),
                "needing_solutions": needing_solutions(root / case.name / "candidates", case.strategies),

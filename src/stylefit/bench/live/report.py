@@ -59,6 +59,21 @@ def base_cut_sentence(case: dict[str, Any]) -> str:
             f"{_pct(base + open_ended / case['n_test'])}% instead of {_pct(base)}%, and no ranking, ρ, pick or regret depends on it. ")
 
 
+def questions_sentence(case: dict[str, Any]) -> str:
+    """Which selectors scored (or, the proxies, trained on) fewer of the sample's questions than they were asked,
+    grouped by how many: a question is left out for every strategy when one strategy's response to it is cut."""
+    fewer: dict[tuple[int, int], list[str]] = {}
+    for name, (scored, asked) in case.get("selector_questions", {}).items():
+        if scored < asked:
+            fewer.setdefault((scored, asked), []).append(name)
+    if not fewer:
+        return ""
+    return ("**Fewer questions scored than asked:** " + "; ".join(
+        f"{scored} of {asked} ({', '.join(names)})" for (scored, asked), names in sorted(fewer.items()))
+        + ". The rest have a response cut (or too long) in at least one strategy, and are left out for every strategy, "
+        "as training leaves a cut response out.")
+
+
 def largest_rho_move(track: dict[str, Any]) -> tuple[str, float]:
     """The selector whose weighted ρ moves most when the track is judged again with every cut answer right, and by how much."""
     moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
@@ -173,6 +188,8 @@ def live_markdown(track: dict[str, Any]) -> str:
                       f"answers cut, not in a loop, by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
                       + ("Such an accuracy may measure the length limit as much as the strategy. " if case["cut_flagged"] != ["base"] else "")
                       + base_cut_sentence(case) + cut_bound_sentence(case), ""]
+        if sentence := questions_sentence(case):
+            lines += [sentence, ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]
             lines += ["| " + " | ".join(row) + " |" for row in selector_rows(case)]
