@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, questions_sentence, selector_rows
+from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, flagged_strategy_runs, questions_sentence, selector_rows
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import plots
 from stylefit.report.html import page, table
@@ -47,7 +47,7 @@ def live_sections(track: dict) -> list[str]:
             sections.append(f'<p><strong>Flagged (cut!):</strong> {escape(", ".join(case["cut_flagged"]))} had over '
                             f'{CUT_FLAG:.0%} of their test answers cut, not in a loop, by max_new_tokens '
                             f'({escape(str(case.get("eval", track["eval"]).get("max_new_tokens")))})'
-                            + (": their accuracy measures the limit as much as the strategy. " if case["cut_flagged"] != ["base"] else ". ")
+                            + (": their accuracy measures the limit as much as the strategy. " if flagged_strategy_runs(case) else ". ")
                             + f"{escape(base_cut_sentence(case) + cut_bound_sentence(case))}</p>")
         if len(kinds := sorted({device_kind(d) for d in case["devices"].values()})) > 1:
             sections.append(f"<p><strong>Mixed devices, not judged:</strong> this case's runs ran on {escape(' and '.join(kinds))}, "

@@ -49,6 +49,11 @@ def cut_bound_sentence(case: dict[str, Any]) -> str:
     return text
 
 
+def flagged_strategy_runs(case: dict[str, Any]) -> list[str]:
+    """The flagged runs that train a strategy: a flagged base run moves no ranking (base_cut_sentence)."""
+    return [run for run in case.get("cut_flagged", []) if run != "base"]
+
+
 def base_cut_sentence(case: dict[str, Any]) -> str:
     """A flagged base run is no strategy: what its cut answers could change is its own accuracy, nothing ranked."""
     if "base" not in case["cut_flagged"]:
@@ -186,7 +191,7 @@ def live_markdown(track: dict[str, Any]) -> str:
         if case.get("cut_flagged"):
             lines += [f"**Flagged:** {len(case['cut_flagged'])} run(s) had over {CUT_FLAG:.0%} of their {case['n_test']} test "
                       f"answers cut, not in a loop, by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
-                      + ("Such an accuracy may measure the length limit as much as the strategy. " if case["cut_flagged"] != ["base"] else "")
+                      + ("Such an accuracy may measure the length limit as much as the strategy. " if flagged_strategy_runs(case) else "")
                       + base_cut_sentence(case) + cut_bound_sentence(case), ""]
         if sentence := questions_sentence(case):
             lines += [sentence, ""]
@@ -203,8 +208,7 @@ def live_markdown(track: dict[str, Any]) -> str:
         lines += ["Each case's ρ ranks its strategies, but strategies that write the same responses are one strategy counted "
                   "twice: distinct strategies per judged case " + ", ".join(
                       f"{c['case']} {c['overlap']['distinct']} of {len(c['accuracy'])}" for c in judged if "overlap" in c) + ".", ""]
-        # a flagged base run moves no figure below (base_cut_sentence)
-        flagged = [c["case"] for c in track["cases"] if c.get("judged") and set(c.get("cut_flagged", [])) - {"base"}]
+        flagged = [c["case"] for c in track["cases"] if c.get("judged") and flagged_strategy_runs(c)]
         if flagged:
             lines += [f"**Flagged:** {len(flagged)} of the {track['judged_cases']} judged cases have runs whose test answers were cut "
                       f"by the length limit more than {CUT_FLAG:.0%} of the time ({', '.join(flagged)}): the figures below "
