@@ -104,6 +104,9 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
         file = folder / "scores" / f"{name}.json"
         if file.is_file():
             data = json.loads(file.read_text(encoding="utf-8"))
+            if "refused" in data:  # no pick, judged as every strategy tied, as the track judges it
+                row[name] = vars(evaluate(np.zeros(len(case.strategies)), acc))
+                continue
             sign = 1.0 if data["higher_is_better"] else -1.0
             row[name] = vars(evaluate(sign * np.array([data["means"][s] for s in case.strategies]), acc))
     paper = next((s.name for s in config.selectors if s.scorer == "paper_proxy"), "proxy-paper")

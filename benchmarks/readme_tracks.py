@@ -62,8 +62,12 @@ def live_block(track: dict[str, Any]) -> str:
                      + "; ".join(f for f in flags if f) + ".")
         for name, r in c.get("routed", {}).items():
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
-        picks = [f"{name} {' = '.join(c['picks'][name])} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
+        picks = [f"{name} {' = '.join(c['picks'][name]) or 'refused, no pick'} ({c['outcomes'][name]['regret_points']:.1f})"
+                 for name in LIVE_PICKS if name in c["picks"]]
         lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
+        if refused := c.get("refused"):
+            lines.append(f"{c['case']}: refused the case's sample (judged as no pick): "
+                         + "; ".join(f"{name} ({why})" for name, why in refused.items()) + ".")
         if c.get("cut_flagged"):
             lines.append(f"{c['case']}: " + cut_line(c))
     if rule := default_rule_sentence(track):

@@ -195,6 +195,34 @@ def test_named_selectors_run_alone_and_an_unknown_one_is_refused(tmp_path, targe
         run_live(path, store=tmp_path / "cache.sqlite", stages=("selectors",), selectors=["lenght"])
 
 
+def test_a_selector_that_refuses_the_sample_is_recorded_and_judged_as_no_pick(tmp_path, target, monkeypatch):
+    """grace needs a question per split: on a 4-question sample it refuses, the selectors after it still run,
+    and the judge scores its refusal as every strategy tied (chance), counted and named in the report."""
+    refusing = ('[[selectors]]\nname = "grace"\nscorer = "grace"\n[[selectors]]\nname = "length"\nscorer = "length"\n'
+                '[[selectors]]\nname = "ppl"\nscorer = "ppl"\n')
+    path = write_config(tmp_path, target, selectors=refusing)
+    said = []
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("candidates", "selectors"), say=said.append)
+    scores = tmp_path / "results" / "tiny" / "scores"
+    grace = json.loads((scores / "grace.json").read_text())
+    assert grace["refused"] == "scorer 'grace': 4 questions cannot fill 10 splits" and "means" not in grace
+    assert sorted(p.stem for p in scores.glob("*.json")) == ["grace", "length", "ppl"]
+    assert "tiny: selector grace refuses the case: scorer 'grace': 4 questions cannot fill 10 splits" in said
+    stamp = (scores / "grace.json").stat().st_mtime_ns  # a refusal is a result: not asked again
+    run_live(path, store=tmp_path / "cache.sqlite", stages=("selectors",))
+    assert (scores / "grace.json").stat().st_mtime_ns == stamp
+
+    truth = known_truth(target)
+    monkeypatch.setattr(live_judge, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
+    track = judge(load_live_config(path))
+    case = track["cases"][0]
+    assert case["judged"] and case["refused"] == {"grace": grace["refused"]} and case["picks"]["grace"] == []
+    assert case["outcomes"]["grace"]["spearman"] == 0.0 and case["outcomes"]["grace"]["hit"] == 0.5  # chance
+    text = live_markdown(track)
+    assert "**Refused:** `grace`: scorer 'grace': 4 questions cannot fill 10 splits." in text
+    assert "| grace | refused (no pick) |" in text and "grace on 1 of the 1 judged cases (tiny)" in text
+
+
 def test_two_selectors_on_one_scorer_report_progress_on_a_bar_each(tmp_path, target):
     # a bar is keyed by its stage's name: unlabelled, the second ppl selector's scoring added into the
     # first's bar and counted past its total (504/252 in the season's log)

@@ -45,7 +45,7 @@ def round_one(case: str) -> dict[str, float] | None:
 def proxy_means(case: dict[str, Any]) -> dict[str, dict[str, float] | None]:
     """Each proxy's per-strategy held-out accuracy on the case (None where it did not rank every strategy)."""
     scores = RESULTS / "live" / case["case"] / "scores"
-    read = lambda name: json.loads((scores / f"{name}.json").read_text(encoding="utf-8"))["means"]
+    read = lambda name: json.loads((scores / f"{name}.json").read_text(encoding="utf-8")).get("means")  # none where it refused
     means = dict(zip(PROXIES, [round_one(case["case"]), read("proxy"), read("proxy-paper")]))
     return {name: m if m is not None and set(m) == set(case["accuracy"]) else None for name, m in means.items()}
 

@@ -7,3 +7,9 @@ and exits non-zero. Anything else escaping is a bug.
 
 class StylefitError(Exception):
     """A user-facing error with a one-line message."""
+
+
+class TooFewQuestions(StylefitError):
+    """A selector cannot score a sample this small (after the questions left out for a cut or over-long
+    response): the sample's fault, not the setup's, so a benchmark records it as that selector's refusal
+    of the case instead of stopping."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stylefit.core.errors import StylefitError
+from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.core.store import Store, content_key
 from stylefit.data.candidates import CandidateSet
 from stylefit.models.base import ContinuationRequest, LanguageModel, LocalWeights, Progress
@@ -92,7 +92,7 @@ class Grace(Scorer):
         if not isinstance(lm, LocalWeights):
             raise StylefitError(f"scorer 'grace' needs a local transformers target; '{lm.name}' is served")
         if len(ids) < self.splits:
-            raise StylefitError(f"scorer 'grace': {len(ids)} questions cannot fill {self.splits} splits")
+            raise TooFewQuestions(f"scorer 'grace': {len(ids)} questions cannot fill {self.splits} splits")
         base = {"kind": GRADIENT_KIND, "model": lm.revision, "template": lm.template_id, "dtype": lm.dtype,
                 "version": self.version, "params": self._gradient_params()}
         items = [ScoringItem(candidates.by_strategy[s][qid], candidates.position(qid)) for s in candidates.strategies for qid in ids]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, flagged_strategy_runs, questions_sentence, selector_rows
+from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, flagged_strategy_runs, questions_sentence, refusals_sentence, selector_rows
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import plots
 from stylefit.report.html import page, table
@@ -52,8 +52,9 @@ def live_sections(track: dict) -> list[str]:
         if len(kinds := sorted({device_kind(d) for d in case["devices"].values()})) > 1:
             sections.append(f"<p><strong>Mixed devices, not judged:</strong> this case's runs ran on {escape(' and '.join(kinds))}, "
                             "whose answers differ in near ties.</p>")
-        if sentence := questions_sentence(case):
-            sections.append(f"<p>{escape(sentence.replace('**', ''))}</p>")
+        for sentence in (questions_sentence(case), refusals_sentence(case)):
+            if sentence:
+                sections.append(f"<p>{escape(sentence.replace('**', '').replace('`', ''))}</p>")
         if case.get("outcomes"):
             sections.append(table(list(SELECTOR_COLUMNS), selector_rows(case), numeric={2, 3, 4}))
     if track["incomplete"]:

@@ -46,12 +46,19 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         acc = np.array([accuracy[s].mean for s in case.strategies])
         bounds = cut_bounds([accuracy[s] for s in case.strategies], truth.n_test)
         acc_if_right = np.array([bounds[s][1] for s in case.strategies])
-        preferences, selector_seconds, selector_devices, length_guard, questions = {}, {}, {}, {}, {}
+        preferences, selector_seconds, selector_devices, length_guard, questions, refused = {}, {}, {}, {}, {}, {}
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
             if spec.scorer == "random":
                 preferences[spec.name] = np.zeros(len(case.strategies))
             elif file.is_file() and (data := json.loads(file.read_text(encoding="utf-8"))).get("asked") == selector_inputs(config, case, spec):
+                if "refused" in data:
+                    # A selector that refuses the case's sample makes no pick: judged as every strategy tied, what a
+                    # user left without its answer could do (chance, as random), on the same cases as every other
+                    # selector. A rule chosen after grace refused family_relationships-gemma (README, live track).
+                    preferences[spec.name], refused[spec.name] = np.zeros(len(case.strategies)), data["refused"]
+                    selector_seconds[spec.name], selector_devices[spec.name] = data["seconds"], data["device"]
+                    continue
                 sign = 1.0 if data["higher_is_better"] else -1.0
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
@@ -83,7 +90,9 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                # the strategies spread less than one run strays: judged and weighted by its σ all the same (registered)
                "sigma_below_noise": bool(accuracy_spread(acc) < truth.noise.run_sd),
                "selector_seconds": selector_seconds, "selector_devices": selector_devices, "selector_questions": questions,
-               "picks": {name: [case.strategies[i] for i in np.flatnonzero(p == p.max())] for name, p in preferences.items()},
+               "picks": {name: [] if name in refused else [case.strategies[i] for i in np.flatnonzero(p == p.max())]
+                         for name, p in preferences.items()},
+               "refused": refused,
                "overlap": _overlap(root / case.name / "candidates", case.strategies),
                "needing_solutions": needing_solutions(root / case.name / "candidates", case.strategies),
                "task_category": task_category(case), "length_guard": length_guard}

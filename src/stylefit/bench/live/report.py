@@ -79,6 +79,15 @@ def questions_sentence(case: dict[str, Any]) -> str:
         "as training leaves a cut response out.")
 
 
+def refusals_sentence(case: dict[str, Any]) -> str:
+    """The selectors that refused the case's sample, with their one-line reasons, and how they are judged."""
+    refused = case.get("refused", {})
+    if not refused:
+        return ""
+    return ("**Refused:** " + "; ".join(f"`{name}`: {why}" for name, why in refused.items())
+            + ". A selector that refuses makes no pick: it is judged as ranking every strategy tied (chance, as random).")
+
+
 def largest_rho_move(track: dict[str, Any]) -> tuple[str, float]:
     """The selector whose weighted ρ moves most when the track is judged again with every cut answer right, and by how much."""
     moves = {name: abs(track["if_cut_answers_right"][name]["weighted_spearman"]["estimate"] - row["weighted_spearman"]["estimate"])
@@ -140,7 +149,7 @@ def selector_rows(case: dict[str, Any]) -> list[list[str]]:
         o = case.get("outcomes", {}).get(name, {})
         rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
         regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
-        rows.append([name, " = ".join(picks), rho, regret, str(case["selector_seconds"].get(name, "-")),
+        rows.append([name, "refused (no pick)" if name in case.get("refused", {}) else " = ".join(picks), rho, regret, str(case["selector_seconds"].get(name, "-")),
                      case["selector_devices"].get(name, "-")])
     return rows
 
@@ -193,8 +202,9 @@ def live_markdown(track: dict[str, Any]) -> str:
                       f"answers cut, not in a loop, by max_new_tokens ({case.get('eval', track['eval']).get('max_new_tokens')}): {', '.join(case['cut_flagged'])}. "
                       + ("Such an accuracy may measure the length limit as much as the strategy. " if flagged_strategy_runs(case) else "")
                       + base_cut_sentence(case) + cut_bound_sentence(case), ""]
-        if sentence := questions_sentence(case):
-            lines += [sentence, ""]
+        for sentence in (questions_sentence(case), refusals_sentence(case)):
+            if sentence:
+                lines += [sentence, ""]
         if case["picks"]:
             lines += ["| " + " | ".join(SELECTOR_COLUMNS) + " |", "|---" * len(SELECTOR_COLUMNS) + "|"]
             lines += ["| " + " | ".join(row) + " |" for row in selector_rows(case)]
@@ -213,6 +223,13 @@ def live_markdown(track: dict[str, Any]) -> str:
             lines += [f"**Flagged:** {len(flagged)} of the {track['judged_cases']} judged cases have runs whose test answers were cut "
                       f"by the length limit more than {CUT_FLAG:.0%} of the time ({', '.join(flagged)}): the figures below "
                       "average over them as they stand. " + track_bound_sentence(track), ""]
+        refusals = {}
+        for c in judged:
+            for name in c.get("refused", {}):
+                refusals.setdefault(name, []).append(c["case"])
+        if refusals:
+            lines += ["**Refusals, judged as no pick (every strategy tied):** " + "; ".join(
+                f"{name} on {len(cs)} of the {track['judged_cases']} judged cases ({', '.join(cs)})" for name, cs in refusals.items()) + ".", ""]
         lines += ["Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
                   "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
                   "work another selector had already cached (the target's own answers) is not counted again.", ""]

@@ -14,7 +14,7 @@ from typing import Any
 
 from stylefit.bench.live.config import CaseConfig, LiveConfig, SelectorSpec, case_task_path
 from stylefit.bench.live.runs import CommittedRuns
-from stylefit.core.errors import StylefitError
+from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.core.progress import labelled
 from stylefit.data.jsonl import write_atomic
 from stylefit.training.runs import device_kind
@@ -23,7 +23,8 @@ from stylefit.training.runs import device_kind
 def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[SelectorSpec], *, store=None, workers: int = 1,
                     say: Callable[[str], None] = lambda line: None, progress=None) -> None:
     """Score the case with each selector whose scores file is missing or stale, writing
-    ``<case>/scores/<selector>.json`` (every per-example score) as each finishes."""
+    ``<case>/scores/<selector>.json`` (every per-example score) as each finishes; a selector that
+    refuses the case's sample as too small (``TooFewQuestions``) gets a file recording its refusal."""
     from stylefit.api import select
     from stylefit.models.device import resolve_device
 
@@ -37,15 +38,21 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
         say(f"{case.name}: selector {spec.name}")
         selector_progress = labelled(progress, spec.name)  # a bar per selector: two may share a scorer
         t = time.perf_counter()
-        if spec.scorer == "paper_proxy":
-            data = _paper_proxy(config, case, task, files, spec, folder, store, selector_progress, workers)
-        elif spec.scorer == "adaptive":
-            data = _adaptive(config, case, spec, store, selector_progress, workers)
-        else:
-            result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=asked["params"],
-                            n=config.n_select, store=store, dtype=config.dtype, progress=selector_progress)
-            data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
-                    "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
+        try:
+            if spec.scorer == "paper_proxy":
+                data = _paper_proxy(config, case, task, files, spec, folder, store, selector_progress, workers)
+            elif spec.scorer == "adaptive":
+                data = _adaptive(config, case, spec, store, selector_progress, workers)
+            else:
+                result = select(task, files, target=case.target, scorer=spec.scorer, scorer_params=asked["params"],
+                                n=config.n_select, store=store, dtype=config.dtype, progress=selector_progress)
+                data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
+                        "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
+        except TooFewQuestions as e:
+            # the case's sample is too small for this selector: its refusal is a result (the judge counts it as no
+            # pick), and the selectors after it still run
+            say(f"{case.name}: selector {spec.name} refuses the case: {e}")
+            data = {"refused": str(e)}
         data = {"selector": spec.name, "asked": asked, "seconds": round(time.perf_counter() - t, 1),
                 "device": resolve_device("auto")} | data
         write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
