@@ -13,7 +13,9 @@ reads the committed track and the committed proxy results, and computes nothing 
 - proxy-paper: 100 examples, 2 epochs, the case's 100 questions past n_train;
 - the ground truth: 150 examples, 2 epochs, 300 test questions, 2 seeds.
 
-All three use the track's learning rate and batch size. proxy and proxy-paper differ in the examples'
+Each takes fewer examples where responses are cut, listed under the table: round 1 and proxy leave a
+question out for every strategy when one strategy's response to it is cut, proxy-paper (as the ground
+truth) only that strategy's. All three use the track's learning rate and batch size. proxy and proxy-paper differ in the examples'
 number and in their held-out questions, round 1 also in epochs and in its held-out number.
 """
 
@@ -42,6 +44,17 @@ def round_one(case: str) -> dict[str, float] | None:
     return None if first is None else {row["strategy"]: row["mean"] for row in first["table"]}
 
 
+def proxy_paper_examples(case: str, strategies: list[str]) -> dict[str, int]:
+    """The examples each strategy's proxy-paper run trained on (its own cut responses left out), from its
+    latest committed run; runs of earlier candidate sets stay in the folder."""
+    latest: dict[str, dict] = {}
+    for path in (RESULTS / "live" / case / "proxy_runs").glob("*.json"):
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if run["strategy"] in strategies and run["finished_at"] > latest.get(run["strategy"], {}).get("finished_at", ""):
+            latest[run["strategy"]] = run
+    return {s: run["training"]["examples"] for s, run in latest.items()}
+
+
 def proxy_means(case: dict[str, Any]) -> dict[str, dict[str, float] | None]:
     """Each proxy's per-strategy held-out accuracy on the case (None where it did not rank every strategy)."""
     scores = RESULTS / "live" / case["case"] / "scores"
@@ -57,7 +70,10 @@ def analyse(track: dict[str, Any]) -> dict[str, Any]:
         strategies = list(case["accuracy"])
         accuracy = np.array([case["accuracy"][s]["mean"] for s in strategies])
         row = {"case": case["case"], "preregistered": case["preregistered"], "sigma": case["sigma"],
-               "best": [s for s in strategies if case["accuracy"][s]["mean"] == accuracy.max()], "proxies": {}}
+               "best": [s for s in strategies if case["accuracy"][s]["mean"] == accuracy.max()], "proxies": {},
+               # proxy and round 1 train on the sample's questions that no strategy's response leaves out: maybe fewer
+               "paired_questions": {name: case.get("selector_questions", {}).get(name) for name in ("proxy", "adaptive")},
+               "proxy_paper_examples": proxy_paper_examples(case["case"], strategies)}
         for name, means in proxy_means(case).items():
             if means is None:
                 outcomes[name].append(None)
@@ -102,6 +118,18 @@ def markdown(result: dict[str, Any]) -> str:
         cells = [f"{p['spearman']:.2f}, {p['regret_points']:.1f}" if (p := row["proxies"].get(n)) else "-" for n in names]
         lines.append(f"| {row['case']} | {'yes' if row['preregistered'] else 'no'} | {100 * row['sigma']:.1f} | "
                      f"{' = '.join(row['best'])} | " + " | ".join(cells) + " |")
+    def fewer(row: dict[str, Any]) -> str:  # round 1 takes the first 25 of the screen's sample
+        proxy, screen = row["paired_questions"].get("proxy"), row["paired_questions"].get("adaptive")
+        paper = {s: n for s, n in row["proxy_paper_examples"].items() if n < 100}
+        return ", ".join(([f"proxy {proxy[0]} of {proxy[1]}"] if proxy and proxy[0] < proxy[1] else [])
+                         + ([f"round 1 {screen[0]} of 25"] if screen and screen[0] < 25 else [])
+                         + ([f"proxy-paper, each on its own: {', '.join(f'{s} {n}' for s, n in sorted(paper.items()))} of 100"] if paper else []))
+
+    short = [f"{row['case']} ({text})" for row in result["cases"] if (text := fewer(row))]
+    if short:
+        lines += ["", "Fewer examples than a column names, where responses are cut: proxy and round 1 leave a question out for every "
+                  "strategy when one strategy's response to it is cut; proxy-paper, as the ground truth, leaves out each "
+                  "strategy's own: " + "; ".join(short) + "."]
     n = len(result["common_cases"])
     lines += ["", f"Over the {n} cases where all three ranked every strategy ({', '.join(result['common_cases'])}), "
               "σ-weighted ρ and mean regret with 95% percentile bootstrap intervals over cases:", "",
