@@ -35,7 +35,7 @@ def markers(name: str) -> tuple[str, str]:
 def live_block(track: dict[str, Any]) -> str:
     """Which cases are judged, and every selector's figures over them, with its paired difference
     from SPPL and the cases each way."""
-    from stylefit.bench.live.report import _cost, default_rule_sentence, track_bound_sentence
+    from stylefit.bench.live.report import _cost, default_rule_sentence, flagged_strategy_runs, track_bound_sentence
 
     lines = [line for line in [preregistered_line(track)] if line]
     cases = track["cases"]
@@ -44,9 +44,12 @@ def live_block(track: dict[str, Any]) -> str:
     lines += [f"Not judged: {reason}." for reason in track["incomplete"]]
     for c in judged:
         flags = []
-        if c.get("cut_flagged"):
-            flags.append(f"{len(c['cut_flagged'])} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens "
+        if runs := flagged_strategy_runs(c):
+            flags.append(f"{len(runs)} run(s) with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens "
                          "(answers caught in a loop aside; what they could change is the case's line below)")
+        if "base" in c.get("cut_flagged", []):  # no strategy: its cut answers move no ranking
+            flags.append(f"the base model's run with over 2% of answers cut at {c['eval'].get('max_new_tokens')} tokens "
+                         "(no strategy, so no ranking depends on it)")
         devices = sorted(set(c["devices"].values()))
         flags.append(f"runs on {' and '.join(devices)}")
         flags.append(f"{c['overlap']['distinct']} distinct of {len(c['accuracy'])} strategies" if "overlap" in c else "")
@@ -62,19 +65,22 @@ def live_block(track: dict[str, Any]) -> str:
                      + "; ".join(f for f in flags if f) + ".")
         for name, r in c.get("routed", {}).items():
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
-        picks = [f"{name} {' = '.join(c['picks'][name]) or 'refused, no pick'} ({c['outcomes'][name]['regret_points']:.1f})"
-                 for name in LIVE_PICKS if name in c["picks"]]
+        def pick(names: list[str]) -> str:
+            return ("refused, no pick" if not names else f"all {len(names)} tied, no pick" if len(names) == len(c["accuracy"])
+                    else " = ".join(names))
+
+        picks = [f"{name} {pick(c['picks'][name])} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
         lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
         if refused := c.get("refused"):
             lines.append(f"{c['case']}: refused the case's sample (judged as no pick): "
                          + "; ".join(f"{name} ({why})" for name, why in refused.items()) + ".")
-        if c.get("cut_flagged"):
+        if flagged_strategy_runs(c):
             lines.append(f"{c['case']}: " + cut_line(c))
     if rule := default_rule_sentence(track):
         lines.append(rule)
     if not track["figures"]:
         return "\n".join(lines)
-    if any(c.get("cut_flagged") for c in judged):
+    if any(flagged_strategy_runs(c) for c in judged):
         lines.append(track_bound_sentence(track))
     lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
               f"interval over the {track['judged_cases']} judged case(s); paired differences from `{LIVE_REFERENCE}`, with the "
