@@ -600,6 +600,9 @@ def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registe
     assert season["non-arithmetic task families (by reasoning-gym's categories)"]["have"] == 0
     assert [row["task_category"] for row in track["cases"]] == [None, None]
     assert season["judged pre-registered cases with at least 2 distinct strategies, 2 seeds and 300 test questions"]["met"]
+    # both cases train one target on one task: it is named as short of the two tasks issue 25 asks of each target
+    each = season["targets judged on at least 2 task families each (issue 25; not in the registration)"]
+    assert (each["have"], each["met"], each["short"]) == (0, False, [f"{target} 1"])
     text = live_markdown(track)
     assert "Development case, not pre-registered: 1 of its 1 run files" in text and "\nPre-registered: all 1 of its run files" in text
     assert "## Pre-registered cases (second season)" in text and "Judged pre-registered cases: 1 (tiny2)" in text
