@@ -226,3 +226,11 @@ def test_a_question_with_a_response_flagged_truncated_leaves_the_sample_for_ever
     assert result.sample_ids == ["q0", "q2", "q3"] and "flagged truncated" in result.skipped["q1"]
     assert any(note.startswith("1/4 questions dropped for every strategy (a response flagged truncated") for note in result.notes)
     assert {s: len(v["value"]) for s, v in result.per_example.items()} == {"short": 3, "steps": 3, "wordy": 3}
+    # the terminal says so above the verdict, not only in a dim note
+    from rich.console import Console
+
+    from stylefit.report.terminal import print_selection
+
+    console = Console(width=300, record=True)
+    print_selection(result, console)
+    assert "Scored 3 of the 4 questions asked: 1 have a response cut or too long in at least one strategy" in console.export_text()

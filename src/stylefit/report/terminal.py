@@ -44,6 +44,15 @@ def ranking_text(ranking) -> str:
     return text
 
 
+def shortfall_line(result: SelectionResult) -> str:
+    """How many of the asked questions were scored, where some were left out ('' where none was)."""
+    if not result.skipped:
+        return ""
+    asked = len(result.sample_ids) + len(result.skipped)
+    return (f"[yellow]Scored {len(result.sample_ids)} of the {asked} questions asked:[/yellow] {len(result.skipped)} have a response cut "
+            "or too long in at least one strategy, and are left out for every strategy so that the strategies stay paired.")
+
+
 def verdict_lines(result: SelectionResult) -> list[str]:
     r = result.ranking
     if len(tied := r.tied_best) > 1:  # a tie is a tie: no pick, whatever the load order was
@@ -63,7 +72,7 @@ def verdict_lines(result: SelectionResult) -> list[str]:
 def print_selection(result: SelectionResult, console: Console | None = None) -> None:
     console = console or Console()
     console.print(selection_table(result))
-    for line in verdict_lines(result):
+    for line in filter(None, [shortfall_line(result), *verdict_lines(result)]):
         console.print(line)
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
