@@ -80,6 +80,14 @@ def seconds_share(run: dict, row: dict) -> float | None:
     return run["seconds"] / row["proxy_paper_seconds"] if same and row.get("proxy_paper_seconds") else None
 
 
+def proxy_on_all_steps(result: dict, strategies: int) -> int:
+    """The steps the last proxy round would take on every strategy: its runs' own steps per strategy (read
+    from the stage, which results written before proxy_on_all counted them costed at the round's n even
+    where the sample had shrunk), times the strategies; 0 where no round ran."""
+    rounds = [s for s in result["stages"] if s["name"].startswith("proxy round")]
+    return round(rounds[-1]["cost"]["steps"] / len(rounds[-1]["table"]) * strategies) if rounds else 0
+
+
 def judge_case(config, case, results: list[dict]) -> dict | str:
     """The case's row, or why it cannot be judged."""
     truth, *_ = case_truth(config, case)
@@ -97,7 +105,7 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
                             "pick": result["best"], "tied_best": result["tied_best"], "p_best": result["p_best"],
                             "stopped": result["stopped"], "steps": result["cost"]["steps"],
                             "seconds": round(result["cost"]["seconds"], 1), "device": result["device"],
-                            "proxy_on_all_steps": result["proxy_on_all"]["steps"], "stages": [
+                            "proxy_on_all_steps": proxy_on_all_steps(result, len(case.strategies)), "stages": [
                                 {"name": s["name"], "kept": s["kept"], "dropped": s["dropped"], "notes": s["notes"],
                                  "steps": s["cost"]["steps"], "computed": s["computed"]} for s in result["stages"]]})
     for name in BESIDE:
@@ -112,10 +120,11 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
     paper = next((s.name for s in config.selectors if s.scorer == "paper_proxy"), "proxy-paper")
     row["proxy_paper_steps"], row["proxy_paper_seconds"], row["proxy_paper_device"] = proxy_paper_cost(folder, case.strategies, paper)
     proxy = folder / "scores" / "proxy.json"
-    if proxy.is_file():  # its runs are not committed: their steps follow from what it was asked (one run per strategy)
-        asked = json.loads(proxy.read_text(encoding="utf-8"))["asked"]
-        recipe = Recipe(**asked["params"].get("recipe", {}))
-        row["proxy_steps"] = len(asked["strategies"]) * steps_per_run(asked["n_select"], recipe.epochs, recipe.batch_size)
+    if proxy.is_file():  # its runs are not committed: their steps follow from what it trained on (one run per strategy)
+        data = json.loads(proxy.read_text(encoding="utf-8"))
+        asked, recipe = data["asked"], Recipe(**data["asked"]["params"].get("recipe", {}))
+        trained = asked["n_select"] - len((data.get("selection") or {}).get("skipped") or {})  # the sample less its cut questions
+        row["proxy_steps"] = len(asked["strategies"]) * steps_per_run(trained, recipe.epochs, recipe.batch_size)
     return row
 
 

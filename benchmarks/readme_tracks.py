@@ -171,7 +171,8 @@ def adaptive_block(judged: dict[str, Any]) -> str:
              "fifth of its training questions zero-shot)."]
     for row, steps, share, seconds in zip(rows, point["steps"], point["share_of_proxy_paper"], point["seconds_share_of_proxy_paper"]):
         run = row["runs"][0]
-        pick = run["pick"] or " = ".join(run["tied_best"])
+        tied = run["tied_best"]
+        pick = run["pick"] or (f"none (all {len(tied)} tied)" if len(tied) == len(row["accuracy"]) else " = ".join(tied))
         time = (f"{run['seconds']:.0f} s, {seconds:.0%} of proxy-paper's {row['proxy_paper_seconds']:.0f} s on {run['device']}"
                 if seconds is not None else f"seconds not comparable ({run['device']}; proxy-paper on {row['proxy_paper_device']})")
         lines.append(f"{row['case']}: pick {pick} (true best {row['best']}, regret {run['outcome']['regret_points']:.1f} points), "

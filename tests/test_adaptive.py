@@ -85,6 +85,23 @@ def test_a_target_that_solves_nothing_sends_every_strategy_to_the_proxy_and_the_
     assert [s.computed for s in again.stages[1:]] == [0] * len(rounds) and again.order == result.order
 
 
+def test_a_sample_shrunk_by_cut_responses_is_costed_by_the_steps_its_rounds_take(task_root, tmp_path, tiny_target, one_thread):
+    import json
+
+    # four of the eight sampled questions have a cut response: both rounds train on the four left, one step each
+    wordy = task_root / "candidates" / "wordy.jsonl"
+    rows = [json.loads(line) for line in wordy.read_text().splitlines()]
+    wordy.write_text("".join(json.dumps(r | ({"truncated": True} if i in (1, 3, 5, 7) else {})) + "\n" for i, r in enumerate(rows)))
+    result = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=tmp_path / "s.sqlite")
+    assert len(result.screen.sample_ids) == 4 and len(result.stages) == 3  # the screen, then both rounds on all three
+    assert all(stage.cost.steps == 3 * steps_per_run(4, 1, 4) for stage in result.stages[1:])
+    assert result.proxy_on_all.steps == 3 * steps_per_run(4, 1, 4)  # not round 2's n=8 (two steps a run)
+    # a budget of both rounds' actual steps lets both run (planned on n=8 the second would be refused)
+    budgeted = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY | {"budget_steps": 6}, n=8,
+                               store=tmp_path / "s.sqlite")
+    assert len(budgeted.stages) == 3 and "budget" not in budgeted.stopped
+
+
 def test_the_budget_is_honoured(task_root, tmp_path, tiny_target, one_thread):
     budget = 3 * steps_per_run(4, 1, 4)  # round 1 on the three strategies, and not a step more
     result = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY | {"budget_steps": budget},

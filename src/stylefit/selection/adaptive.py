@@ -209,7 +209,8 @@ def select_adaptive(
             raise StylefitError(f"adaptive selector: round {number} validates on {rnd.validation} held-out training questions; "
                                 f"task '{task.name}' has {len(pool)} outside the sample of {len(sampled)}")
         recipe = Recipe(**(settings.recipe | {"epochs": rnd.epochs}))
-        steps = len(alive) * steps_per_run(rnd.n, rnd.epochs, recipe.batch_size)
+        # the round trains on the sample's first rnd.n questions: fewer where the screen's sample shrank (cut responses)
+        steps = len(alive) * steps_per_run(min(rnd.n, len(sample_order)), rnd.epochs, recipe.batch_size)
         if settings.budget_steps and spent.steps + steps > settings.budget_steps:
             stopped = f"the budget of {settings.budget_steps} steps: round {number} needs {steps} more, {spent.steps} spent"
             break
@@ -247,8 +248,7 @@ def select_adaptive(
         p_best = next(e.p_best for e in ranking.estimates if e.strategy == tied[0])
         per_run = sum((_run_cost(runs[s]) for s in runs if s is not None), Cost())
         k = len([s for s in runs if s is not None])
-        proxy_on_all = Cost(per_run.seconds / k * len(order), steps_per_run(rnd.n, rnd.epochs, recipe.batch_size) * len(order),
-                            round(per_run.tokens / k * len(order)))
+        proxy_on_all = Cost(per_run.seconds / k * len(order), round(per_run.steps / k * len(order)), round(per_run.tokens / k * len(order)))
         survivors, final_table = alive, stages[-1].table
     # Most preferred first: the survivors, then what each later stage dropped, ties (a shared rank) kept together.
     tiers = _tiers(final_table, survivors) + [tier for stage in reversed(stages) for tier in _tiers(stage.table, stage.dropped)]
