@@ -234,3 +234,9 @@ def test_a_question_with_a_response_flagged_truncated_leaves_the_sample_for_ever
     console = Console(width=300, record=True)
     print_selection(result, console)
     assert "Scored 3 of the 4 questions asked: 1 have a response cut or too long in at least one strategy" in console.export_text()
+    # with fewer than two left the sample is refused as too small: a refusal a benchmark records, not a crash
+    from stylefit.core.errors import TooFewQuestions
+
+    wordy.write_text("".join(json.dumps(r | {"truncated": i != 0}) + "\n" for i, r in enumerate(rows)))
+    with pytest.raises(TooFewQuestions, match=r"^only 1 of 4 questions have no response flagged truncated$"):
+        select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="length", n=4, store=store)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from stylefit.core.errors import StylefitError
+from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.core.store import Store
 from stylefit.data.candidates import CandidateSet, load_candidates
 from stylefit.data.records import FieldMap
@@ -119,7 +119,7 @@ def select(
     if cut:
         ids = [i for i in ids if i not in cut]
         if len(ids) < 2:
-            raise StylefitError(f"only {len(ids)} of {n} questions have no response flagged truncated")
+            raise TooFewQuestions(f"only {len(ids)} of {n} questions have no response flagged truncated")
 
     t = time.perf_counter()
     if isinstance(target, str):
@@ -145,7 +145,7 @@ def select(
     if excluded := scorer.excluded():
         ids = [i for i in ids if i not in excluded]
         if len(ids) < 2:
-            raise StylefitError(f"only {len(ids)} questions left after the scorer excluded {len(excluded)}")
+            raise TooFewQuestions(f"only {len(ids)} questions left after the scorer excluded {len(excluded)}")
 
     t = time.perf_counter()
     sample = scorer.sample_scores(lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)),
@@ -155,7 +155,7 @@ def select(
         notes.append(f"{len(sample.skipped)}/{len(ids)} questions dropped for every strategy (over-long): "
                      + "; ".join(list(sample.skipped.values())[:3]))
     if len(sample.ids) < 2:
-        raise StylefitError(f"only {len(sample.ids)} questions left after skipping over-long ones")
+        raise TooFewQuestions(f"only {len(sample.ids)} questions left after skipping over-long ones")
 
     ranking = rank_strategies(
         {s: np.array([e.value for e in scores]) for s, scores in sample.by_strategy.items()},
