@@ -4,7 +4,8 @@
 
 For each case whose ground truth is complete, this runs the adaptive selector with its
 pre-registered settings (the track's recipe, dtype and n_select) on the case's bound device, once
-without a budget and once per --budget-steps (the curve of quality against budget). Its results are
+without a budget and once per --budget-steps (the curve of quality against budget; 16, 32 and 64
+steps unless given, so that judging alone never drops the curve). Its results are
 committed as <case>/adaptive/budget-<N>.json and its fine-tunes under <case>/adaptive_runs/, so a
 judge reads them back and a larger budget costs only what is new; --run-only runs and commits
 without judging (on the GPU machine, beside the ground truth). Its preference
@@ -38,6 +39,7 @@ from stylefit.training.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parent
 BESIDE = ("proxy-paper", "proxy", "sppl", "ppl")
+CURVE_BUDGETS = (16, 32, 64)  # the budget curve's steps when none is given (cpu_season.sh runs these)
 
 
 def run_case(config, case, budgets: list[int], workers: int, overrides: dict, cache: Path | None, rerun: bool,
@@ -187,7 +189,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "live" / "live.toml")
     parser.add_argument("--case", action="append", help="only these cases (default: every case with complete ground truth)")
-    parser.add_argument("--budget-steps", type=int, action="append", default=[], help="also run with this step budget")
+    parser.add_argument("--budget-steps", type=int, action="append", default=[],
+                        help=f"also run with this step budget (default: {', '.join(map(str, CURVE_BUDGETS))})")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settings", type=json.loads, default={}, help="JSON over the pre-registered settings (then not them)")
     parser.add_argument("--cache", type=Path, help="SQLite cache for the screen (default $STYLEFIT_HOME/cache.sqlite)")
@@ -208,7 +211,7 @@ def main() -> None:
             print(f"{case.name}: not judged (ground truth incomplete)", flush=True)
             continue
         try:
-            results = run_case(config, case, sorted(args.budget_steps), args.workers, args.settings, args.cache, args.rerun,
+            results = run_case(config, case, sorted(args.budget_steps or CURVE_BUDGETS), args.workers, args.settings, args.cache, args.rerun,
                                args.device, args.judge_only)
         except StylefitError as e:  # e.g. a case bound to a GPU, with no committed results: said, never skipped silently
             if args.run_only:
