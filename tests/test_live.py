@@ -218,6 +218,7 @@ def test_a_selector_that_refuses_the_sample_is_recorded_and_judged_as_no_pick(tm
     case = track["cases"][0]
     assert case["judged"] and case["refused"] == {"grace": grace["refused"]} and case["picks"]["grace"] == []
     assert case["outcomes"]["grace"]["spearman"] == 0.0 and case["outcomes"]["grace"]["hit"] == 0.5  # chance
+    assert "grace" not in case["selector_seconds"]  # seconds spent refusing are no cost of selecting
     text = live_markdown(track)
     assert "**Refused:** `grace`: scorer 'grace': 4 questions cannot fill 10 splits." in text
     assert "| grace | refused (no pick) |" in text and "grace on 1 of the 1 judged cases (tiny)" in text

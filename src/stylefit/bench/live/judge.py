@@ -56,8 +56,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                     # A selector that refuses the case's sample makes no pick: judged as every strategy tied, what a
                     # user left without its answer could do (chance, as random), on the same cases as every other
                     # selector. A rule chosen after grace refused family_relationships-gemma (README, live track).
+                    # Its seconds, spent only to refuse, are no cost of selecting: left out of the cost figures.
                     preferences[spec.name], refused[spec.name] = np.zeros(len(case.strategies)), data["refused"]
-                    selector_seconds[spec.name], selector_devices[spec.name] = data["seconds"], data["device"]
                     continue
                 sign = 1.0 if data["higher_is_better"] else -1.0
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
