@@ -8,7 +8,7 @@ import pytest
 from conftest import TASK_QUESTIONS, write_task
 from stylefit import select
 from stylefit.api import generate
-from stylefit.core.errors import StylefitError
+from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.models import GenerationSpec
 from stylefit.models.prompts import own_template, render_prompt
 from stylefit.strategies import with_gold_answer
@@ -411,7 +411,7 @@ def test_a_cut_response_is_asked_again_longer_and_one_still_cut_is_flagged_never
     # The evaluation budget is checked against the longest target that is trained on (15 characters, 1 token each).
     budget = eval_budget(candidates, tiny_target, ["room", "cramped"], 8, EvalSettings(max_new_tokens=16))
     assert (budget["longest_target_tokens"], budget["needed"], budget["enough"]) == (15, 19, False)
-    with pytest.raises(StylefitError, match="strategy 'cramped': all 8 training responses are flagged truncated"):
+    with pytest.raises(TooFewQuestions, match="strategy 'cramped': all 8 training responses are flagged truncated"):
         plan_runs(task, candidates, tiny_target, seeds=[0], base=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stylefit.core.errors import StylefitError
+from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.data.candidates import CandidateSet
 from stylefit.data.task import Task
 from stylefit.models.device import resolve_device, resolve_dtype
@@ -90,7 +90,7 @@ def plan_runs(task: Task, candidates: CandidateSet, target: str, *, strategies: 
         train = [TrainExample(id=c.id, prompt=c.prompt, response=c.response) for c in candidates.candidates(strategy, train_ids)
                  if not c.truncated and not (leave_out_wrong and c.wrong)]  # cut text is not a target
         if not train:
-            raise StylefitError(f"strategy '{strategy}': all {len(train_ids)} training responses are flagged truncated"
+            raise TooFewQuestions(f"strategy '{strategy}': all {len(train_ids)} training responses are flagged truncated"
                                 + (" or wrong" if leave_out_wrong else "") + ": nothing to train on")
         for seed in seeds:
             specs.append(RunSpec(**common, strategy=strategy, seed=seed, recipe=recipe, train=train, validation=validation))
