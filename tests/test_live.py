@@ -222,6 +222,7 @@ def test_a_selector_that_refuses_the_sample_is_recorded_and_judged_as_no_pick(tm
     text = live_markdown(track)
     assert "**Refused:** `grace`: scorer 'grace': 4 questions cannot fill 10 splits." in text
     assert "| grace | refused (no pick) |" in text and "grace on 1 of the 1 judged cases (tiny)" in text
+    assert "| random | all 2 tied (no pick) |" in text  # a tie of every strategy is no pick either, said as such
 
 
 def test_two_selectors_on_one_scorer_report_progress_on_a_bar_each(tmp_path, target):

@@ -149,8 +149,9 @@ def selector_rows(case: dict[str, Any]) -> list[list[str]]:
         o = case.get("outcomes", {}).get(name, {})
         rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
         regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
-        rows.append([name, "refused (no pick)" if name in case.get("refused", {}) else " = ".join(picks), rho, regret, str(case["selector_seconds"].get(name, "-")),
-                     case["selector_devices"].get(name, "-")])
+        shown = ("refused (no pick)" if name in case.get("refused", {})
+                 else f"all {len(picks)} tied (no pick)" if len(picks) == len(case["accuracy"]) else " = ".join(picks))
+        rows.append([name, shown, rho, regret, str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
     return rows
 
 
