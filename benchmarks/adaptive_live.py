@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from stylefit.bench.live.config import load_live_config
+from stylefit.bench.live.runs import latest_runs
 from stylefit.bench.live.selectors import OtherSettings, adaptive_result
 from stylefit.bench.live.truth import case_truth
-from stylefit.core.errors import StylefitError
+from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.data.jsonl import write_atomic
 from stylefit.selection.adaptive import steps_per_run
 from stylefit.selection.quality import (CaseOutcome, accuracy_spread, difference, evaluate, format_interval, summarize_many,
@@ -62,17 +63,16 @@ def run_case(config, case, budgets: list[int], workers: int, overrides: dict, ca
 
 
 def proxy_paper_cost(folder: Path, strategies: list[str], name: str) -> tuple[int | None, float | None, str | None]:
-    """proxy-paper's fine-tune steps on the case (one committed run per strategy; runs of earlier
-    candidate sets are left in the folder, so each strategy counts once), its committed seconds and
-    the devices they were spent on (``name``: the track's paper_proxy selector)."""
-    steps: dict[str, int] = {}
-    for f in sorted((folder / "proxy_runs").glob("*.json")):
-        run = json.loads(f.read_text(encoding="utf-8"))
-        if run["strategy"] in strategies:
-            steps[run["strategy"]] = max(steps.get(run["strategy"], 0), run["training"]["steps"])
+    """proxy-paper's fine-tune steps on the case (each strategy's latest committed run: runs of earlier
+    candidate sets stay in the folder), its committed seconds and the devices they were spent on
+    (``name``: the track's paper_proxy selector); none where it refused the case."""
     score = folder / "scores" / f"{name}.json"
     data = json.loads(score.read_text(encoding="utf-8")) if score.is_file() else {}
-    return (sum(steps.values()) if len(steps) == len(strategies) else None), data.get("seconds"), data.get("device")
+    if "refused" in data:
+        return None, None, None
+    runs = latest_runs(folder / "proxy_runs", strategies)
+    steps = sum(run["training"]["steps"] for run in runs.values()) if len(runs) == len(strategies) else None
+    return steps, data.get("seconds"), data.get("device")
 
 
 def seconds_share(run: dict, row: dict) -> float | None:
@@ -83,9 +83,9 @@ def seconds_share(run: dict, row: dict) -> float | None:
 
 
 def proxy_on_all_steps(result: dict, strategies: int) -> int:
-    """The steps the last proxy round would take on every strategy: its runs' own steps per strategy (read
-    from the stage, which results written before proxy_on_all counted them costed at the round's n even
-    where the sample had shrunk), times the strategies; 0 where no round ran."""
+    """The steps the last proxy round would take on every strategy: its runs' own steps per strategy, read
+    from the stage (results written before 4a54d39 costed proxy_on_all at the round's n even where the
+    sample had shrunk), times the strategies; 0 where no round ran."""
     rounds = [s for s in result["stages"] if s["name"].startswith("proxy round")]
     return round(rounds[-1]["cost"]["steps"] / len(rounds[-1]["table"]) * strategies) if rounds else 0
 
@@ -122,8 +122,8 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
     paper = next((s.name for s in config.selectors if s.scorer == "paper_proxy"), "proxy-paper")
     row["proxy_paper_steps"], row["proxy_paper_seconds"], row["proxy_paper_device"] = proxy_paper_cost(folder, case.strategies, paper)
     proxy = folder / "scores" / "proxy.json"
-    if proxy.is_file():  # its runs are not committed: their steps follow from what it trained on (one run per strategy)
-        data = json.loads(proxy.read_text(encoding="utf-8"))
+    if proxy.is_file() and "refused" not in (data := json.loads(proxy.read_text(encoding="utf-8"))):
+        # its runs are not committed: their steps follow from what it trained on (one run per strategy)
         asked, recipe = data["asked"], Recipe(**data["asked"]["params"].get("recipe", {}))
         trained = asked["n_select"] - len((data.get("selection") or {}).get("skipped") or {})  # the sample less its cut questions
         row["proxy_steps"] = len(asked["strategies"]) * steps_per_run(trained, recipe.epochs, recipe.batch_size)
@@ -213,6 +213,10 @@ def main() -> None:
         try:
             results = run_case(config, case, sorted(args.budget_steps or CURVE_BUDGETS), args.workers, args.settings, args.cache, args.rerun,
                                args.device, args.judge_only)
+        except TooFewQuestions as e:  # the track judges this as no pick (chance); the budget curve leaves the case out, said
+            if args.run_only:
+                raise
+            row = f"the selector refuses the case (the live track judges that as no pick): {e}"
         except StylefitError as e:  # e.g. a case bound to a GPU, with no committed results: said, never skipped silently
             if args.run_only:
                 raise

@@ -65,11 +65,12 @@ def live_block(track: dict[str, Any]) -> str:
                      + "; ".join(f for f in flags if f) + ".")
         for name, r in c.get("routed", {}).items():
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
-        def pick(names: list[str]) -> str:
-            return ("refused, no pick" if not names else f"all {len(names)} tied, no pick" if len(names) == len(c["accuracy"])
-                    else " = ".join(names))
+        def pick(name: str) -> str:
+            names = c["picks"][name]
+            return ("refused, no pick" if name in c.get("refused", {}) else f"all {len(names)} tied, no pick"
+                    if len(names) == len(c["accuracy"]) else " = ".join(names))
 
-        picks = [f"{name} {pick(c['picks'][name])} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
+        picks = [f"{name} {pick(name)} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
         lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
         if refused := c.get("refused"):
             lines.append(f"{c['case']}: refused the case's sample (judged as no pick): "

@@ -233,7 +233,8 @@ def test_a_question_with_a_response_flagged_truncated_leaves_the_sample_for_ever
 
     console = Console(width=300, record=True)
     print_selection(result, console)
-    assert "Scored 3 of the 4 questions asked: 1 have a response cut or too long in at least one strategy" in console.export_text()
+    assert (result.n_asked, result.n_used) == (4, 3)
+    assert "Scored 3 of the 4 questions asked: 1 have a response cut, excluded by the scorer or too long" in console.export_text()
     # with fewer than two left the sample is refused as too small: a refusal a benchmark records, not a crash
     from stylefit.core.errors import TooFewQuestions
 

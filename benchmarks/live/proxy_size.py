@@ -45,14 +45,10 @@ def round_one(case: str) -> dict[str, float] | None:
 
 
 def proxy_paper_examples(case: str, strategies: list[str]) -> dict[str, int]:
-    """The examples each strategy's proxy-paper run trained on (its own cut responses left out), from its
-    latest committed run; runs of earlier candidate sets stay in the folder."""
-    latest: dict[str, dict] = {}
-    for path in (RESULTS / "live" / case / "proxy_runs").glob("*.json"):
-        run = json.loads(path.read_text(encoding="utf-8"))
-        if run["strategy"] in strategies and run["finished_at"] > latest.get(run["strategy"], {}).get("finished_at", ""):
-            latest[run["strategy"]] = run
-    return {s: run["training"]["examples"] for s, run in latest.items()}
+    """The examples each strategy's proxy-paper run trained on (its own cut responses left out)."""
+    from stylefit.bench.live.runs import latest_runs
+
+    return {s: run["training"]["examples"] for s, run in latest_runs(RESULTS / "live" / case / "proxy_runs", strategies).items()}
 
 
 def proxy_means(case: dict[str, Any]) -> dict[str, dict[str, float] | None]:

@@ -10,6 +10,6 @@ class StylefitError(Exception):
 
 
 class TooFewQuestions(StylefitError):
-    """A selector cannot score a sample this small (after the questions left out for a cut or over-long
-    response): the sample's fault, not the setup's, so a benchmark records it as that selector's refusal
-    of the case instead of stopping."""
+    """Too little left to work on once cut or over-long responses are left out: a selector's sample too
+    small to score, or a strategy with no response to train on. The data's fault, not the setup's, so
+    the live track records it as that selector's refusal of the case instead of stopping."""

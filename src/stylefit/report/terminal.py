@@ -45,12 +45,13 @@ def ranking_text(ranking) -> str:
 
 
 def shortfall_line(result: SelectionResult) -> str:
-    """How many of the asked questions were scored, where some were left out ('' where none was)."""
-    if not result.skipped:
+    """How many of the asked questions the scorer used (a proxy: trained on), where some were left out ('' where none was)."""
+    if result.n_used >= result.n_asked:
         return ""
-    asked = len(result.sample_ids) + len(result.skipped)
-    return (f"[yellow]Scored {len(result.sample_ids)} of the {asked} questions asked:[/yellow] {len(result.skipped)} have a response cut "
-            "or too long in at least one strategy, and are left out for every strategy so that the strategies stay paired.")
+    used = "trained on" if result.scorer == "proxy" else "scored"  # a proxy scores held-out questions, not its sample
+    return (f"[yellow]{used.capitalize()} {result.n_used} of the {result.n_asked} questions asked:[/yellow] "
+            f"{result.n_asked - result.n_used} have a response cut, excluded by the scorer or too long in at least one "
+            "strategy, and are left out for every strategy so that the strategies stay paired.")
 
 
 def verdict_lines(result: SelectionResult) -> list[str]:

@@ -43,6 +43,10 @@ class SelectionResult:
     # strategy -> {"value", "nll", "n_tokens"}: one list per field, in the order of sample_ids
     per_example: dict[str, dict[str, list]] = field(default_factory=dict)
     template_id: str = ""  # hash of the target's chat template ("none" without one)
+    # the N questions asked, and how many of them the scorer used (scored; a proxy: trained on) after those left
+    # out for every strategy (a response cut, excluded by the scorer, over-long); 0 in results written before
+    n_asked: int = 0
+    n_used: int = 0
     versions: dict[str, str] = field(default_factory=dict)  # python and the libraries the numbers came from
 
     @property
@@ -175,5 +179,5 @@ def select(
         per_example={s: {"value": [e.value for e in scores], "nll": [e.nll for e in scores], "n_tokens": [e.n_tokens for e in scores]}
                      | ({"parts": [list(e.parts) for e in scores]} if scorer.ratio_of_means else {})
                      for s, scores in sample.by_strategy.items()},
-        template_id=lm.template_id, versions=library_versions(),
+        template_id=lm.template_id, versions=library_versions(), n_asked=n, n_used=len(ids) - len(sample.skipped),
     )

@@ -63,3 +63,14 @@ def prune(folder: Path, keys: set[str]) -> int:
     for f in stale:
         f.unlink()
     return len(stale)
+
+
+def latest_runs(folder: Path, strategies: list[str]) -> dict[str, dict[str, Any]]:
+    """Each strategy's latest committed run in ``folder`` (by when it finished): runs made for a case's
+    earlier candidate sets stay beside those for its current ones, which are made after them."""
+    latest: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if run["strategy"] in strategies and run["finished_at"] > latest.get(run["strategy"], {}).get("finished_at", ""):
+            latest[run["strategy"]] = run
+    return latest

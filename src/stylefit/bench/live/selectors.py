@@ -97,8 +97,11 @@ def proxy_length_guard(config: LiveConfig, case: CaseConfig, params: dict[str, A
     if case_limit <= limit or not all(f.is_file() for f in files):
         return params
     task = load_task(case_task_path(config, case))
-    specs = plan_runs(task, load_candidates(task, files), case.target, strategies=case.strategies, seeds=[0],
-                      n_train=config.n_select, recipe=Recipe(**recipe), base=False)
+    try:
+        specs = plan_runs(task, load_candidates(task, files), case.target, strategies=case.strategies, seeds=[0],
+                          n_train=config.n_select, recipe=Recipe(**recipe), base=False)
+    except TooFewQuestions:  # a strategy with nothing to train on: the proxy refuses the case when it runs, recorded there
+        return params
     return params if over_long(specs) is None else params | {"recipe": recipe | {"max_length": case_limit}}
 
 
