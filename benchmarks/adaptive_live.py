@@ -29,7 +29,7 @@ import numpy as np
 
 from stylefit.bench.live.config import load_live_config
 from stylefit.bench.live.runs import latest_runs
-from stylefit.bench.live.selectors import OtherSettings, adaptive_result
+from stylefit.bench.live.selectors import OtherSettings, adaptive_result, questions_used
 from stylefit.bench.live.truth import case_truth
 from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.data.jsonl import write_atomic
@@ -125,7 +125,7 @@ def judge_case(config, case, results: list[dict]) -> dict | str:
     if proxy.is_file() and "refused" not in (data := json.loads(proxy.read_text(encoding="utf-8"))):
         # its runs are not committed: their steps follow from what it trained on (one run per strategy)
         asked, recipe = data["asked"], Recipe(**data["asked"]["params"].get("recipe", {}))
-        trained = asked["n_select"] - len((data.get("selection") or {}).get("skipped") or {})  # the sample less its cut questions
+        trained = questions_used(data.get("selection") or {}, asked["n_select"])  # the sample less its cut questions
         row["proxy_steps"] = len(asked["strategies"]) * steps_per_run(trained, recipe.epochs, recipe.batch_size)
     return row
 

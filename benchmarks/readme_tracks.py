@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stylefit.bench.live.report import pick_text
 from stylefit.selection.quality import format_interval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,12 +66,8 @@ def live_block(track: dict[str, Any]) -> str:
                      + "; ".join(f for f in flags if f) + ".")
         for name, r in c.get("routed", {}).items():
             lines.append(f"{c['case']}: {name} (per-question routing) {100 * r['mean']:.1f}%.")
-        def pick(name: str) -> str:
-            names = c["picks"][name]
-            return ("refused, no pick" if name in c.get("refused", {}) else f"all {len(names)} tied, no pick"
-                    if len(names) == len(c["accuracy"]) else " = ".join(names))
-
-        picks = [f"{name} {pick(name)} ({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
+        picks = [f"{name} {pick_text(c['picks'][name], len(c['accuracy']), refused=name in c.get('refused', {}))} "
+                 f"({c['outcomes'][name]['regret_points']:.1f})" for name in LIVE_PICKS if name in c["picks"]]
         lines.append(f"{c['case']}: picks (regret, points): {'; '.join(picks)}.")
         if refused := c.get("refused"):
             lines.append(f"{c['case']}: refused the case's sample (judged as no pick): "
@@ -172,8 +169,7 @@ def adaptive_block(judged: dict[str, Any]) -> str:
              "fifth of its training questions zero-shot)."]
     for row, steps, share, seconds in zip(rows, point["steps"], point["share_of_proxy_paper"], point["seconds_share_of_proxy_paper"]):
         run = row["runs"][0]
-        tied = run["tied_best"]
-        pick = run["pick"] or (f"none (all {len(tied)} tied)" if len(tied) == len(row["accuracy"]) else " = ".join(tied))
+        pick = run["pick"] or pick_text(run["tied_best"], len(row["accuracy"]))
         time = (f"{run['seconds']:.0f} s, {seconds:.0%} of proxy-paper's {row['proxy_paper_seconds']:.0f} s on {run['device']}"
                 if seconds is not None else f"seconds not comparable ({run['device']}; proxy-paper on {row['proxy_paper_device']})")
         lines.append(f"{row['case']}: pick {pick} (true best {row['best']}, regret {run['outcome']['regret_points']:.1f} points), "

@@ -15,7 +15,7 @@ import numpy as np
 from stylefit.bench.live.config import CaseConfig, LiveConfig, ReasoningGymTask
 from stylefit.bench.live.preregistration import (AS_REGISTERED, Preregistration, Registration, Season, load_preregistration,
                                                  selector_agreement)
-from stylefit.bench.live.selectors import selector_inputs
+from stylefit.bench.live.selectors import questions_used, selector_inputs
 from stylefit.bench.live.truth import case_truth, cut_probes, truth_progress
 from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_bounds, cut_flagged, pairs_that_could_swap
@@ -65,8 +65,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 selector_devices[spec.name] = data["device"]
                 # questions dropped for every strategy (a response cut in one of them, or over-long): scored of asked
                 if (selection := data.get("selection") or (data.get("adaptive") or {}).get("screen")) is not None:
-                    asked = data["asked"]["n_select"]  # results written before n_used count the cut and over-long ones only
-                    questions[spec.name] = [selection.get("n_used") or asked - len(selection.get("skipped") or {}), asked]
+                    questions[spec.name] = [questions_used(selection, data["asked"]["n_select"]), data["asked"]["n_select"]]
                 # a proxy whose max_length was raised to the case's (proxy_length_guard): registered and used
                 registered = (spec.params.get("recipe") or {}).get("max_length")
                 if spec.scorer == "proxy" and (used := data["asked"]["params"].get("recipe", {}).get("max_length")) != registered:

@@ -138,6 +138,13 @@ def _signs(s: dict[str, Any] | None) -> str:
     return "-" if s is None else f"{s['wins']}/{s['ties']}/{s['losses']} ({s['sign_test_p']:.2f})"
 
 
+def pick_text(picks: list[str], strategies: int, refused: bool = False) -> str:
+    """A selector's pick as shown: its top strategies, or no pick where it refused the case or tied every strategy."""
+    if refused:
+        return "refused (no pick)"
+    return f"all {len(picks)} tied (no pick)" if len(picks) == strategies else " = ".join(picks)
+
+
 SELECTOR_COLUMNS = ("selector", "picks", "ρ", "regret (pts)", "seconds", "device")
 
 
@@ -149,9 +156,7 @@ def selector_rows(case: dict[str, Any]) -> list[list[str]]:
         o = case.get("outcomes", {}).get(name, {})
         rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
         regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
-        shown = ("refused (no pick)" if name in case.get("refused", {})
-                 else f"all {len(picks)} tied (no pick)" if len(picks) == len(case["accuracy"]) else " = ".join(picks))
-        rows.append([name, shown, rho, regret, str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
+        rows.append([name, pick_text(picks, len(case["accuracy"]), refused=name in case.get("refused", {})), rho, regret, str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
     return rows
 
 

@@ -58,6 +58,12 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
         write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
+def questions_used(selection: dict[str, Any], asked: int) -> int:
+    """How many of the ``asked`` questions a selection (a scores file's ``selection``, or the adaptive selector's
+    screen) used: its ``n_used``, or for results written before it, those asked less the cut and over-long ones."""
+    return selection.get("n_used") or asked - len(selection.get("skipped") or {})
+
+
 def selector_params(config: LiveConfig, case: CaseConfig, spec: SelectorSpec) -> dict[str, Any]:
     """The selector's parameters on this case: the registered ones, with the case's template given to a
     scorer (or the adaptive selector's screen) that takes one and does not name its own (scorers without
