@@ -6,7 +6,8 @@ import json
 import pytest
 
 from conftest import REPO
-from stylefit.bench.live.default_rule import DefaultRule, load_rule, verdict
+from stylefit.bench.live.config import SelectorSpec
+from stylefit.bench.live.default_rule import DefaultRule, load_rule, run_settings, verdict
 from stylefit.core.errors import StylefitError
 from stylefit.loop import RunConfig
 from stylefit.selection.quality import CaseOutcome
@@ -50,7 +51,26 @@ def test_a_rule_naming_no_scorer_for_a_selector_is_a_one_line_error():
         load_rule('incumbent = "a"\nchallengers = ["b"]\ndecide_after = 8\n[run_scorer]\na = "adaptive"\n', "rule.toml")
 
 
+def test_run_settings_carry_the_selectors_own_parameters_over():
+    rule = DefaultRule(incumbent="adaptive", challengers=["proxy-gold_loss", "proxy-paper", "ppl"], decide_after=8,
+                       run_scorer={"adaptive": "adaptive", "proxy-gold_loss": "proxy", "proxy-paper": "proxy", "ppl": "sppl"})
+    recipe = {"epochs": 2, "learning_rate": 1e-3}
+    gold_loss = SelectorSpec(name="proxy-gold_loss", scorer="proxy", params={"measure": "gold_loss", "validation": 100})
+    # the same scorer: judged on the track's n_select questions with its own parameters, which `run` then gets
+    assert run_settings(rule, gold_loss, 50, recipe, "float32") == {
+        "scorer": "proxy", "n": 50, "scorer_params": {"measure": "gold_loss", "validation": 100}}
+    # the paper's proxy: the proxy scorer on its n questions, in the track's recipe, saying what differs
+    paper = run_settings(rule, SelectorSpec(name="proxy-paper", scorer="paper_proxy", params={"n": 100}), 50, recipe, "float32")
+    assert (paper["n"], paper["scorer_params"]) == (100, {"validation": 100, "seed": 0, "recipe": recipe, "dtype": "float32"})
+    assert "evaluation budget" in paper["unlike_the_track"]
+    with pytest.raises(StylefitError, match=r"^run_scorer: 'ppl' is scored by 'ppl', whose settings 'sppl' cannot take$"):
+        run_settings(rule, SelectorSpec(name="ppl", scorer="ppl"), 50, recipe, "float32")
+
+
 def test_stylefit_runs_default_is_the_committed_verdict():
-    # the default moves when the evidence does, in the same commit as the figures that move it
+    # the default moves when the evidence does, in the same commit as the figures that move it, with the
+    # sample size and parameters the chosen selector was judged under
     track = json.loads((REPO / "benchmarks" / "results" / "live_track.json").read_text(encoding="utf-8"))
-    assert RunConfig.model_fields["scorer"].default == track["default_rule"]["run_scorer"]
+    run, fields = track["default_rule"]["run"], RunConfig.model_fields
+    assert fields["scorer"].default == track["default_rule"]["run_scorer"] == run["scorer"]
+    assert (fields["n"].default, fields["scorer_params"].default_factory()) == (run["n"], run["scorer_params"])

@@ -27,6 +27,9 @@ class ReasoningGymTask(BaseModel):
     prompt_template: str = "{question}\n\nPlease provide the final answer at the end, after 'Final Answer:'"
 
 
+PAPER_PROXY_DEFAULTS = {"n": 100, "validation": 100, "seed": 0}  # a ``paper_proxy`` selector's params unless given
+
+
 class SelectorSpec(BaseModel):
     """One selector. ``scorer``: a stylefit scorer with its ``params``, on the first ``n_select``
     questions; ``random``: no information (every strategy tied: its expected figures);

@@ -10,8 +10,10 @@ committed (its text at its first commit, like the registration) to the pre-regis
   cases, has a 95% bootstrap interval above zero, and its mean regret is no larger; of several,
   the one ahead by the most. Otherwise the incumbent stays.
 
-``tests/test_default_rule.py`` holds ``stylefit run``'s default to the verdict in the committed
-``live_track.json``: the default moves when the evidence does, in the same commit.
+The verdict also names the ``stylefit run`` settings that decide as the chosen selector did on the
+track: its scorer, sample size and scorer parameters (``run_settings``). ``tests/test_default_rule.py``
+holds ``stylefit run``'s defaults to them in the committed ``live_track.json``: the default moves when
+the evidence does, in the same commit, with the settings it was judged under.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from stylefit.bench.live.config import PAPER_PROXY_DEFAULTS, SelectorSpec
 from stylefit.core.config_file import first_error
 from stylefit.core.errors import StylefitError
 from stylefit.selection.quality import CaseOutcome, difference, summarize_many
@@ -79,3 +82,20 @@ def verdict(rule: DefaultRule, outcomes: dict[str, Sequence[CaseOutcome]], sigma
     winner = max(ahead, key=lambda c: paired[c]["weighted_spearman"]["estimate"])
     return keep | {"status": "replaced", "default": winner, "run_scorer": rule.run_scorer[winner],
                    "reason": f"'{winner}' ranks above '{rule.incumbent}' beyond the paired interval, with a regret no larger"}
+
+
+def run_settings(rule: DefaultRule, spec: SelectorSpec, n_select: int, recipe: dict[str, Any], dtype: str) -> dict[str, Any]:
+    """The ``stylefit run`` settings that decide as selector ``spec`` did on the track (whose selectors
+    score ``n_select`` questions, and whose runs train with ``recipe`` in ``dtype``): the rule's scorer for
+    it, with the sample size and parameters it was judged under; ``unlike_the_track`` says what cannot carry over."""
+    scorer = rule.run_scorer[spec.name]
+    if spec.scorer == scorer:
+        return {"scorer": scorer, "n": n_select, "scorer_params": spec.params}
+    if (spec.scorer, scorer) == ("paper_proxy", "proxy"):
+        # the proxy scorer on the paper proxy's n questions, validated on as many held-out training questions
+        params = PAPER_PROXY_DEFAULTS | spec.params
+        return {"scorer": scorer, "n": params["n"],
+                "scorer_params": {"validation": params["validation"], "seed": params["seed"], "recipe": recipe, "dtype": dtype},
+                "unlike_the_track": "there each case added its own recipe settings and answered within its own evaluation "
+                                    "budget; `run` uses the track's recipe and the proxy's max_new_tokens"}
+    raise StylefitError(f"run_scorer: '{spec.name}' is scored by '{spec.scorer}', whose settings '{scorer}' cannot take")

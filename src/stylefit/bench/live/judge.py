@@ -136,7 +136,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
 def _default_verdict(config: LiveConfig, agreement: dict[str, str], outcomes: dict[str, list], sigma: list[float],
                      judged: list[dict]) -> dict[str, Any] | None:
     """The default rule, as committed, applied to the pre-registered cases (None: the track names no rule)."""
-    from stylefit.bench.live.default_rule import load_rule, verdict
+    from stylefit.bench.live.default_rule import load_rule, run_settings, verdict
 
     if config.default_rule is None:
         return None
@@ -144,8 +144,10 @@ def _default_verdict(config: LiveConfig, agreement: dict[str, str], outcomes: di
     rule = load_rule(committed.text, f"{config.default_rule}" + (" (as committed)" if committed.commit else ""))
     chosen = [i for i, row in enumerate(judged) if row["preregistered"]]
     registered = {name for name, how in agreement.items() if how == AS_REGISTERED}
-    return {"file": config.default_rule, "committed": committed.commit, "changed_since": committed.changed} | verdict(
-        rule, {name: [outcomes[name][i] for i in chosen] for name in registered}, [sigma[i] for i in chosen], registered)
+    decided = verdict(rule, {name: [outcomes[name][i] for i in chosen] for name in registered}, [sigma[i] for i in chosen], registered)
+    spec = next((s for s in config.selectors if s.name == decided["default"]), None)
+    return {"file": config.default_rule, "committed": committed.commit, "changed_since": committed.changed} | decided | {
+        "run": None if spec is None else run_settings(rule, spec, config.n_select, config.recipe, config.dtype)}
 
 
 def _groups(config: LiveConfig, prereg: Preregistration | None, agreement: dict[str, str], outcomes: dict[str, list],

@@ -250,9 +250,13 @@ def default_rule_sentence(track: dict[str, Any]) -> str:
         return ""
     where = f"`{rule['file']}`" + (f", committed at {rule['committed'][:8]}" if rule["committed"] else ", not committed yet")
     verdicts = {"waiting": "waits", "kept": "keeps the incumbent", "replaced": "replaces the incumbent", "undecided": "cannot decide"}
+    run = rule.get("run") or {}
+    params = ", ".join(f"{k}={json.dumps(v)}" for k, v in run.get("scorer_params", {}).items())
+    settings = (f" on n={run['n']}" if "n" in run else "") + (f" with {params}" if params else "")
     return (f"Default rule ({where}{'; edited since, the committed text is used' if rule['changed_since'] else ''}): it "
-            f"{verdicts[rule['status']]} ({rule['reason']}), so `stylefit run` decides with `{rule['run_scorer']}` "
-            f"(selector `{rule['default']}`; incumbent `{rule['incumbent']}`).")
+            f"{verdicts[rule['status']]} ({rule['reason']}), so `stylefit run` decides with `{rule['run_scorer']}`"
+            f"{settings} (selector `{rule['default']}`; incumbent `{rule['incumbent']}`)"
+            f"{'; unlike the track, ' + run['unlike_the_track'] if run.get('unlike_the_track') else ''}.")
 
 
 def default_rule_lines(track: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stylefit.bench.live.config import CaseConfig, LiveConfig, SelectorSpec, case_task_path
+from stylefit.bench.live.config import PAPER_PROXY_DEFAULTS, CaseConfig, LiveConfig, SelectorSpec, case_task_path
 from stylefit.bench.live.runs import CommittedRuns
 from stylefit.core.errors import StylefitError, TooFewQuestions
 from stylefit.core.progress import labelled
@@ -141,7 +141,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
     from stylefit.data.task import Task
     from stylefit.training import verify
 
-    params = {"n": 100, "validation": 100, "seed": 0} | spec.params
+    params = PAPER_PROXY_DEFAULTS | spec.params
     if unknown := sorted(set(params) - {"n", "validation", "seed"}):
         raise StylefitError(f"selector '{spec.name}': unknown proxy parameter '{unknown[0]}' (known: n, validation, seed)")
     held_out = task.train[case.n_train : case.n_train + params["validation"]]
