@@ -36,9 +36,9 @@ def markers(name: str) -> tuple[str, str]:
 def live_block(track: dict[str, Any]) -> str:
     """Which cases are judged, and every selector's figures over them, with its paired difference
     from SPPL and the cases each way."""
-    from stylefit.bench.live.report import _cost, default_rule_sentence, flagged_strategy_runs, track_bound_sentence
+    from stylefit.bench.live.report import _cost, default_rule_sentence, flagged_strategy_runs, picks_sentence, track_bound_sentence
 
-    lines = [line for line in [preregistered_line(track)] if line]
+    lines = [line for line in [preregistered_line(track), picks_sentence(track)] if line]
     cases = track["cases"]
     judged = [c for c in cases if c.get("judged")]
     lines.append(f"Judged cases: {len(judged)}" + (f" ({', '.join(c['case'] for c in judged)})" if judged else "") + ".")

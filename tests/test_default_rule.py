@@ -74,3 +74,21 @@ def test_stylefit_runs_default_is_the_committed_verdict():
     run, fields = track["default_rule"]["run"], RunConfig.model_fields
     assert fields["scorer"].default == track["default_rule"]["run_scorer"] == run["scorer"]
     assert (fields["n"].default, fields["scorer_params"].default_factory()) == (run["n"], run["scorer_params"])
+
+
+def test_picks_are_counted_against_each_challenger_on_the_preregistered_cases_only():
+    from stylefit.bench.live.report import picks_sentence
+
+    def case(name: str, prereg: bool, run_sd: float) -> dict:
+        return {"case": name, "judged": True, "preregistered": prereg, "seeds": [0, 1], "noise": {"run_sd": run_sd}}
+
+    # regrets (points): the development case would flip every count were it counted
+    regrets = {"inc": [9.0, 1.0, 3.0], "good": [0.0, 0.0, 9.0], "close": [9.0, 1.0, 0.0]}
+    track = {"preregistration": {"recommended": "inc"}, "default_rule": {"challengers": ["good", "close"]},
+             "cases": [case("a", True, 0.02), case("b", True, 0.02), case("dev", False, 0.02)],
+             "outcomes": {n: [{"regret_points": r} for r in rs] for n, rs in regrets.items()}}
+    text = picks_sentence(track)
+    # beyond noise: more than 2 x 2 points x sqrt(2/2) = 4 points apart, so 9 vs 0 is, 1 vs 0 is not
+    assert "Picks on the 2 pre-registered cases, inc's" in text
+    assert text.endswith("good: worse on 2 (1 beyond noise); close: the same on 2.")
+    assert picks_sentence(track | {"preregistration": None}) == ""

@@ -67,7 +67,7 @@ def verdict(rule: DefaultRule, outcomes: dict[str, Sequence[CaseOutcome]], sigma
         return keep | {"status": "undecided", "reason": f"the incumbent '{rule.incumbent}' is not judged as registered"}
     challengers = [c for c in rule.challengers if c in judged_as_registered]
     left_out = [c for c in rule.challengers if c not in judged_as_registered]
-    keep |= {"left_out": left_out}
+    keep |= {"challengers": challengers, "left_out": left_out}
     if n < rule.decide_after:
         return keep | {"status": "waiting", "reason": f"{n} of the {rule.decide_after} pre-registered cases it waits for are judged"}
     diffs = {c: [difference(a, b) for a, b in zip(outcomes[c], outcomes[rule.incumbent])] for c in challengers}

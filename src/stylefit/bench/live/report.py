@@ -243,6 +243,32 @@ def live_markdown(track: dict[str, Any]) -> str:
     return "\n".join(lines + preregistration_lines(track) + default_rule_lines(track))
 
 
+def picks_sentence(track: dict[str, Any]) -> str:
+    """On the pre-registered cases, how the recommended selector's pick compared with each default-rule
+    challenger's, case by case, by regret; a difference counts as beyond noise past twice the sd by which
+    two strategies' seed means differ by chance on that case ('' before any such case is judged)."""
+    reg, rule = track["preregistration"], track.get("default_rule") or {}
+    judged = [c for c in track["cases"] if c.get("judged")]
+    chosen = [i for i, c in enumerate(judged) if c["preregistered"]]
+    if reg is None or not chosen or reg["recommended"] not in track["outcomes"]:
+        return ""
+    best = reg["recommended"]
+    parts = []
+    for name in [n for n in rule.get("challengers", []) if n in track["outcomes"]]:
+        counts = {"worse": [0, 0], "the same": [0, 0], "better": [0, 0]}
+        for i in chosen:
+            gap = track["outcomes"][best][i]["regret_points"] - track["outcomes"][name][i]["regret_points"]
+            noise = 2 * 100 * judged[i]["noise"]["run_sd"] * math.sqrt(2 / len(judged[i]["seeds"]))
+            tally = counts["worse" if gap > 1e-9 else "better" if gap < -1e-9 else "the same"]
+            tally[0] += 1
+            tally[1] += abs(gap) > noise
+        parts.append(f"{name}: " + ", ".join(f"{way} on {n}" + (f" ({beyond} beyond noise)" if way != "the same" else "")
+                                             for way, (n, beyond) in counts.items() if n))
+    return (f"Picks on the {len(chosen)} pre-registered cases, {best}'s against each challenger's by the case's regret (beyond "
+            "noise: apart by more than twice the sd by which two strategies' seed means differ by chance there): "
+            + "; ".join(parts) + "." if parts else "")
+
+
 def default_rule_sentence(track: dict[str, Any]) -> str:
     """What the default rule decided, in one sentence ('' when the track names no rule)."""
     rule = track.get("default_rule")
@@ -265,6 +291,7 @@ def default_rule_lines(track: dict[str, Any]) -> list[str]:
     if not rule:
         return []
     lines = ["## Which selector `stylefit run` decides with", "", default_rule_sentence(track), ""]
+    lines += [picks, ""] if (picks := picks_sentence(track)) else []
     if paired := rule.get("paired"):
         lines += [f"| challenger | weighted ρ minus {rule['incumbent']}'s | regret minus {rule['incumbent']}'s (pts) |", "|---|---|---|"]
         lines += [f"| {name} | {_interval(d['weighted_spearman'])} | {_interval(d['regret_points'], digits=1)} |" for name, d in paired.items()]
