@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import REPO
-from stylefit.bench.live.config import SelectorSpec
+from stylefit.bench.live.config import LiveConfig, SelectorSpec
 from stylefit.bench.live.default_rule import DefaultRule, load_rule, run_settings, verdict
 from stylefit.core.errors import StylefitError
 from stylefit.loop import RunConfig
@@ -55,40 +55,48 @@ def test_run_settings_carry_the_selectors_own_parameters_over():
     rule = DefaultRule(incumbent="adaptive", challengers=["proxy-gold_loss", "proxy-paper", "ppl"], decide_after=8,
                        run_scorer={"adaptive": "adaptive", "proxy-gold_loss": "proxy", "proxy-paper": "proxy", "ppl": "sppl"})
     recipe = {"epochs": 2, "learning_rate": 1e-3}
+    track = LiveConfig.model_construct(n_select=50, recipe=recipe, dtype="float32", selectors=[], cases=[])
     gold_loss = SelectorSpec(name="proxy-gold_loss", scorer="proxy", params={"measure": "gold_loss", "validation": 100})
     # the same scorer: judged on the track's n_select questions with its own parameters, which `run` then gets
-    assert run_settings(rule, gold_loss, 50, recipe, "float32") == {
-        "scorer": "proxy", "n": 50, "scorer_params": {"measure": "gold_loss", "validation": 100}}
+    made = run_settings(rule, gold_loss, track)
+    assert (made["scorer"], made["n"], made["scorer_params"]) == ("proxy", 50, {"measure": "gold_loss", "validation": 100})
+    # the adaptive selector's proxy rounds fine-tuned with the track's recipe (less its epochs) in its dtype
+    adaptive = run_settings(rule, SelectorSpec(name="adaptive", scorer="adaptive"), track)
+    assert adaptive["scorer_params"] == {"recipe": {"learning_rate": 1e-3}, "dtype": "float32"}
     # the paper's proxy: the proxy scorer on its n questions, in the track's recipe, saying what differs
-    paper = run_settings(rule, SelectorSpec(name="proxy-paper", scorer="paper_proxy", params={"n": 100}), 50, recipe, "float32")
+    paper = run_settings(rule, SelectorSpec(name="proxy-paper", scorer="paper_proxy", params={"n": 100}), track)
     assert (paper["n"], paper["scorer_params"]) == (100, {"validation": 100, "seed": 0, "recipe": recipe, "dtype": "float32"})
-    assert "evaluation budget" in paper["unlike_the_track"]
+    assert any("evaluation budget" in note for note in paper["unlike_the_track"])
     with pytest.raises(StylefitError, match=r"^run_scorer: 'ppl' is scored by 'ppl', whose settings 'sppl' cannot take$"):
-        run_settings(rule, SelectorSpec(name="ppl", scorer="ppl"), 50, recipe, "float32")
+        run_settings(rule, SelectorSpec(name="ppl", scorer="ppl"), track)
 
 
 def test_stylefit_runs_default_is_the_committed_verdict():
     # the default moves when the evidence does, in the same commit as the figures that move it, with the
     # sample size and parameters the chosen selector was judged under
     track = json.loads((REPO / "benchmarks" / "results" / "live_track.json").read_text(encoding="utf-8"))
-    run, fields = track["default_rule"]["run"], RunConfig.model_fields
-    assert fields["scorer"].default == track["default_rule"]["run_scorer"] == run["scorer"]
-    assert (fields["n"].default, fields["scorer_params"].default_factory()) == (run["n"], run["scorer_params"])
+    run = track["default_rule"]["run"]
+    assert run is not None, "the default rule's selector is not among the track's selectors"
+    config = RunConfig(task="t", strategies=["a", "b"])
+    assert config.scorer == track["default_rule"]["run_scorer"] == run["scorer"]
+    assert (config.n, config.scorer_params) == (run["n"], run["scorer_params"])
+    # the default's settings are its own: another scorer named without parameters gets none
+    assert RunConfig(task="t", strategies=["a", "b"], scorer="ppl").scorer_params == {}
 
 
 def test_picks_are_counted_against_each_challenger_on_the_preregistered_cases_only():
     from stylefit.bench.live.report import picks_sentence
 
-    def case(name: str, prereg: bool, run_sd: float) -> dict:
-        return {"case": name, "judged": True, "preregistered": prereg, "seeds": [0, 1], "noise": {"run_sd": run_sd}}
+    def case(name: str, prereg: bool) -> dict:
+        return {"case": name, "judged": True, "preregistered": prereg, "seeds": [0, 1], "noise": {"seed_std": 0.02, "binomial_se": 0.01}}
 
     # regrets (points): the development case would flip every count were it counted
     regrets = {"inc": [9.0, 1.0, 3.0], "good": [0.0, 0.0, 9.0], "close": [9.0, 1.0, 0.0]}
-    track = {"preregistration": {"recommended": "inc"}, "default_rule": {"challengers": ["good", "close"]},
-             "cases": [case("a", True, 0.02), case("b", True, 0.02), case("dev", False, 0.02)],
+    track = {"default_rule": {"incumbent": "inc", "challengers": ["good", "close"]},
+             "cases": [case("a", True), case("b", True), case("dev", False)],
              "outcomes": {n: [{"regret_points": r} for r in rs] for n, rs in regrets.items()}}
     text = picks_sentence(track)
-    # beyond noise: more than 2 x 2 points x sqrt(2/2) = 4 points apart, so 9 vs 0 is, 1 vs 0 is not
-    assert "Picks on the 2 pre-registered cases, inc's" in text
-    assert text.endswith("good: worse on 2 (1 beyond noise); close: the same on 2.")
-    assert picks_sentence(track | {"preregistration": None}) == ""
+    # beyond noise: 1.96 x sqrt(2) x sqrt(2²/2 + 1²) = 4.8 points apart, so 9 against 0 is, 1 against 0 is not
+    assert text.startswith("On the 2 pre-registered cases, the regret of inc's pick")
+    assert text.endswith("against good's, higher on 2 (1 beyond noise); against close's, equal on 2.")
+    assert picks_sentence(track | {"default_rule": None}) == ""

@@ -31,6 +31,7 @@ folder holds everything: ``sample/`` and ``full/`` (candidates and their generat
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -64,6 +65,13 @@ class VerifySettings(BaseModel):
     base: bool = True
 
 
+# The selector the live track's default rule chose (benchmarks/live/default_rule.toml), with the settings
+# it was judged under there: the adaptive selector, its proxy rounds fine-tuned with the track's recipe in
+# float32. tests/test_default_rule.py holds both to the committed verdict.
+DEFAULT_SCORER = "adaptive"
+DEFAULT_SCORER_PARAMS = {"recipe": {"learning_rate": 1e-3, "batch_size": 8, "max_length": 512}, "dtype": "float32"}
+
+
 class RunConfig(BaseModel):
     """The schema of a ``stylefit run`` config."""
 
@@ -76,10 +84,8 @@ class RunConfig(BaseModel):
     n: int = Field(50, ge=2)
     full_size: int | None = Field(None, ge=1)
     keep_wrong: bool = Field(False, description="put responses that stayed wrong (and were not fixed) in the training set")
-    # The adaptive selector (pre-registered settings): on the live track its picks match the
-    # fine-tuning proxies', whose picks beat familiarity's there and on the paper track (README).
-    scorer: str = "adaptive"
-    scorer_params: dict[str, Any] = Field(default_factory=dict)
+    scorer: str = DEFAULT_SCORER
+    scorer_params: dict[str, Any] | None = None  # None: DEFAULT_SCORER_PARAMS for the default scorer, else none
     sample_seed: int | None = None
     bootstrap: int = Field(2000, ge=100)
     retry_temperature: float = Field(0.7, gt=0)
@@ -90,6 +96,8 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
+        if self.scorer_params is None:
+            self.scorer_params = copy.deepcopy(DEFAULT_SCORER_PARAMS) if self.scorer == DEFAULT_SCORER else {}
         if len(set(self.strategies)) != len(self.strategies):
             raise ValueError(f"strategies are given twice: {self.strategies}")
         if self.full_size is not None and self.full_size < self.n:

@@ -125,6 +125,13 @@ class NoiseFloor:
     strategy_spread: float | None  # std (ddof=1) of the strategy means: the signal to compare with
 
 
+def difference_margin(seed_std: float | None, binomial_se: float, seeds: int) -> float:
+    """The 95% margin of the difference between two strategies' means over ``seeds`` runs each, at a
+    case's noise floor: what ``_compare`` requires to separate two strategies of that floor."""
+    se = math.sqrt((seed_std or 0.0) ** 2 / seeds + binomial_se**2)
+    return Z95 * math.hypot(se, se)
+
+
 @dataclass
 class VerifyCase:
     """One (task, target): the strategies ranked by fine-tuned accuracy."""

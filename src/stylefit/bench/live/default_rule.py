@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylefit.bench.live.config import PAPER_PROXY_DEFAULTS, SelectorSpec
+from stylefit.bench.live.config import PAPER_PROXY_DEFAULTS, LiveConfig, SelectorSpec
 from stylefit.core.config_file import first_error
 from stylefit.core.errors import StylefitError
 from stylefit.selection.quality import CaseOutcome, difference, summarize_many
@@ -84,18 +84,27 @@ def verdict(rule: DefaultRule, outcomes: dict[str, Sequence[CaseOutcome]], sigma
                    "reason": f"'{winner}' ranks above '{rule.incumbent}' beyond the paired interval, with a regret no larger"}
 
 
-def run_settings(rule: DefaultRule, spec: SelectorSpec, n_select: int, recipe: dict[str, Any], dtype: str) -> dict[str, Any]:
-    """The ``stylefit run`` settings that decide as selector ``spec`` did on the track (whose selectors
-    score ``n_select`` questions, and whose runs train with ``recipe`` in ``dtype``): the rule's scorer for
-    it, with the sample size and parameters it was judged under; ``unlike_the_track`` says what cannot carry over."""
+def run_settings(rule: DefaultRule, spec: SelectorSpec, config: LiveConfig) -> dict[str, Any]:
+    """The ``stylefit run`` settings that decide as selector ``spec`` did on the track ``config``: the
+    rule's scorer for it, with the sample size and parameters it was judged under, and what cannot carry
+    over (``unlike_the_track``: settings the track gave per case, or to every model it loaded)."""
+    from stylefit.bench.live.selectors import proxy_rounds_recipe
+
     scorer = rule.run_scorer[spec.name]
-    if spec.scorer == scorer:
-        return {"scorer": scorer, "n": n_select, "scorer_params": spec.params}
+    notes = [f"the track loaded every model in {config.dtype}; `run` loads them in its --dtype (auto: bf16 on a GPU)"]
+    fine_tunes = "each case's own recipe additions (speed settings; a larger max_length where the registered one refuses an example)"
+    if spec.scorer == scorer == "adaptive":  # its proxy rounds fine-tune with the track's recipe, in the track's dtype
+        params = {"recipe": proxy_rounds_recipe(config, None), "dtype": config.dtype} | spec.params
+        return {"scorer": scorer, "n": config.n_select, "scorer_params": params, "unlike_the_track": [*notes, fine_tunes]}
+    if spec.scorer == scorer:  # a scorer judged on the track's sample, with every parameter it was registered with
+        return {"scorer": scorer, "n": config.n_select, "scorer_params": spec.params,
+                "unlike_the_track": [*notes, fine_tunes] if scorer == "proxy" else notes}
     if (spec.scorer, scorer) == ("paper_proxy", "proxy"):
         # the proxy scorer on the paper proxy's n questions, validated on as many held-out training questions
         params = PAPER_PROXY_DEFAULTS | spec.params
         return {"scorer": scorer, "n": params["n"],
-                "scorer_params": {"validation": params["validation"], "seed": params["seed"], "recipe": recipe, "dtype": dtype},
-                "unlike_the_track": "there each case added its own recipe settings and answered within its own evaluation "
-                                    "budget; `run` uses the track's recipe and the proxy's max_new_tokens"}
+                "scorer_params": {"validation": params["validation"], "seed": params["seed"], "recipe": config.recipe, "dtype": config.dtype},
+                "unlike_the_track": [*notes, fine_tunes, "each case's own evaluation budget (`run`: the proxy's max_new_tokens)",
+                                     "its held-out questions: the track's were those past the case's n_train, `run`'s the "
+                                     "first outside the sample"]}
     raise StylefitError(f"run_scorer: '{spec.name}' is scored by '{spec.scorer}', whose settings '{scorer}' cannot take")

@@ -145,9 +145,10 @@ def _default_verdict(config: LiveConfig, agreement: dict[str, str], outcomes: di
     chosen = [i for i, row in enumerate(judged) if row["preregistered"]]
     registered = {name for name, how in agreement.items() if how == AS_REGISTERED}
     decided = verdict(rule, {name: [outcomes[name][i] for i in chosen] for name in registered}, [sigma[i] for i in chosen], registered)
-    spec = next((s for s in config.selectors if s.name == decided["default"]), None)
+    # every selector the rule may choose, translated now: one that cannot be fails today, not the day it wins
+    runs = {s.name: run_settings(rule, s, config) for s in config.selectors if s.name in [rule.incumbent, *rule.challengers]}
     return {"file": config.default_rule, "committed": committed.commit, "changed_since": committed.changed} | decided | {
-        "run": None if spec is None else run_settings(rule, spec, config.n_select, config.recipe, config.dtype)}
+        "run": runs.get(decided["default"])}
 
 
 def _groups(config: LiveConfig, prereg: Preregistration | None, agreement: dict[str, str], outcomes: dict[str, list],

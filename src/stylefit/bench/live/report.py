@@ -9,7 +9,7 @@ from typing import Any
 
 from stylefit.bench.live.preregistration import AS_REGISTERED
 from stylefit.data.jsonl import write_atomic
-from stylefit.training.summary import CUT_FLAG
+from stylefit.training.summary import CUT_FLAG, difference_margin
 
 
 def _pct(x: float | None) -> str:
@@ -244,33 +244,34 @@ def live_markdown(track: dict[str, Any]) -> str:
 
 
 def picks_sentence(track: dict[str, Any]) -> str:
-    """On the pre-registered cases, how the recommended selector's pick compared with each default-rule
-    challenger's, case by case, by regret; a difference counts as beyond noise past twice the sd by which
-    two strategies' seed means differ by chance on that case ('' before any such case is judged)."""
-    reg, rule = track["preregistration"], track.get("default_rule") or {}
+    """On the pre-registered cases, the regret of the default rule's incumbent's pick against each
+    challenger's, case by case; a difference is beyond noise past the 95% margin by which two strategies'
+    seed means differ on the case ('' before any such case is judged)."""
+    rule = track.get("default_rule") or {}
     judged = [c for c in track["cases"] if c.get("judged")]
     chosen = [i for i, c in enumerate(judged) if c["preregistered"]]
-    if reg is None or not chosen or reg["recommended"] not in track["outcomes"]:
+    mine = rule.get("incumbent")
+    if not chosen or mine not in track["outcomes"]:
         return ""
-    best = reg["recommended"]
     parts = []
     for name in [n for n in rule.get("challengers", []) if n in track["outcomes"]]:
-        counts = {"worse": [0, 0], "the same": [0, 0], "better": [0, 0]}
+        counts = {"higher": [0, 0], "equal": [0, 0], "lower": [0, 0]}
         for i in chosen:
-            gap = track["outcomes"][best][i]["regret_points"] - track["outcomes"][name][i]["regret_points"]
-            noise = 2 * 100 * judged[i]["noise"]["run_sd"] * math.sqrt(2 / len(judged[i]["seeds"]))
-            tally = counts["worse" if gap > 1e-9 else "better" if gap < -1e-9 else "the same"]
+            gap = track["outcomes"][mine][i]["regret_points"] - track["outcomes"][name][i]["regret_points"]
+            noise = judged[i]["noise"]
+            margin = 100 * difference_margin(noise["seed_std"], noise["binomial_se"], len(judged[i]["seeds"]))
+            tally = counts["higher" if gap > 1e-9 else "lower" if gap < -1e-9 else "equal"]
             tally[0] += 1
-            tally[1] += abs(gap) > noise
-        parts.append(f"{name}: " + ", ".join(f"{way} on {n}" + (f" ({beyond} beyond noise)" if way != "the same" else "")
-                                             for way, (n, beyond) in counts.items() if n))
-    return (f"Picks on the {len(chosen)} pre-registered cases, {best}'s against each challenger's by the case's regret (beyond "
-            "noise: apart by more than twice the sd by which two strategies' seed means differ by chance there): "
-            + "; ".join(parts) + "." if parts else "")
+            tally[1] += abs(gap) > margin
+        parts.append(f"against {name}'s, " + ", ".join(f"{way} on {n}" + (f" ({beyond} beyond noise)" if way != "equal" else "")
+                                                     for way, (n, beyond) in counts.items() if n))
+    return (f"On the {len(chosen)} pre-registered cases, the regret of {mine}'s pick (a tie, or no pick, at its expected "
+            "regret) against each challenger's, beyond noise where the two differ by more than the 95% margin of a "
+            "difference between two strategies' seed means on the case: " + "; ".join(parts) + "." if parts else "")
 
 
 def default_rule_sentence(track: dict[str, Any]) -> str:
-    """What the default rule decided, in one sentence ('' when the track names no rule)."""
+    """What the default rule decided and what `stylefit run` decides with ('' when the track names no rule)."""
     rule = track.get("default_rule")
     if not rule:
         return ""
@@ -282,7 +283,7 @@ def default_rule_sentence(track: dict[str, Any]) -> str:
     return (f"Default rule ({where}{'; edited since, the committed text is used' if rule['changed_since'] else ''}): it "
             f"{verdicts[rule['status']]} ({rule['reason']}), so `stylefit run` decides with `{rule['run_scorer']}`"
             f"{settings} (selector `{rule['default']}`; incumbent `{rule['incumbent']}`)"
-            f"{'; unlike the track, ' + run['unlike_the_track'] if run.get('unlike_the_track') else ''}.")
+            + (f". Unlike the track: {'; '.join(run['unlike_the_track'])}." if run.get("unlike_the_track") else "."))
 
 
 def default_rule_lines(track: dict[str, Any]) -> list[str]:

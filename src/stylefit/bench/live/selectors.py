@@ -160,10 +160,11 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
             "seconds": round(sum(r.timings.get("total_s", 0.0) for r in result.runs), 1), "device": " and ".join(devices)}
 
 
-def proxy_rounds_recipe(config: LiveConfig, case: CaseConfig) -> dict[str, Any]:
-    """The recipe the adaptive selector's proxy rounds fine-tune with on a case: the track's, without
-    its epochs (each round sets its own); the track and benchmarks/adaptive_live.py both use it."""
-    return {k: v for k, v in (config.recipe | case.recipe).items() if k != "epochs"}
+def proxy_rounds_recipe(config: LiveConfig, case: CaseConfig | None) -> dict[str, Any]:
+    """The recipe the adaptive selector's proxy rounds fine-tune with on a case (None: the track's own,
+    without a case's additions): the track's, without its epochs (each round sets its own); the track,
+    benchmarks/adaptive_live.py and the default rule's `stylefit run` settings use it."""
+    return {k: v for k, v in (config.recipe | (case.recipe if case else {})).items() if k != "epochs"}
 
 
 def _adaptive(config: LiveConfig, case: CaseConfig, spec: SelectorSpec, store, progress, workers: int = 1) -> dict:
