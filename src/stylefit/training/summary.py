@@ -125,10 +125,16 @@ class NoiseFloor:
     strategy_spread: float | None  # std (ddof=1) of the strategy means: the signal to compare with
 
 
+def mean_se(seed_std: float | None, seeds: int, binomial_se: float) -> float:
+    """The standard error of a strategy's mean accuracy over ``seeds`` runs on one test set: the seeds'
+    spread averages out over runs, the test set's binomial error does not."""
+    return math.sqrt((seed_std**2 / seeds if seed_std is not None else 0.0) + binomial_se**2)
+
+
 def difference_margin(seed_std: float | None, binomial_se: float, seeds: int) -> float:
     """The 95% margin of the difference between two strategies' means over ``seeds`` runs each, at a
     case's noise floor: what ``_compare`` requires to separate two strategies of that floor."""
-    se = math.sqrt((seed_std or 0.0) ** 2 / seeds + binomial_se**2)
+    se = mean_se(seed_std, seeds, binomial_se)
     return Z95 * math.hypot(se, se)
 
 
@@ -189,7 +195,7 @@ def summarize(runs: list[RunResult], metric: str = "strict") -> VerifyCase:
         mean = float(np.mean(acc))
         std = float(np.std(acc, ddof=1)) if len(acc) > 1 else None
         b_se = binomial_se(mean, n)
-        se = math.sqrt((std**2 / len(acc) if std is not None else 0.0) + b_se**2)
+        se = mean_se(std, len(acc), b_se)
         strict = [r.evaluation.accuracy_strict for r in group]
         flexible = [r.evaluation.accuracy_flexible for r in group]
         rows.append(StrategyAccuracy(

@@ -93,12 +93,12 @@ def run_settings(rule: DefaultRule, spec: SelectorSpec, config: LiveConfig) -> d
     scorer = rule.run_scorer[spec.name]
     notes = [f"the track loaded every model in {config.dtype}; `run` loads them in its --dtype (auto: bf16 on a GPU)"]
     fine_tunes = "each case's own recipe additions (speed settings; a larger max_length where the registered one refuses an example)"
-    if spec.scorer == scorer == "adaptive":  # its proxy rounds fine-tune with the track's recipe, in the track's dtype
-        params = {"recipe": proxy_rounds_recipe(config, None), "dtype": config.dtype} | spec.params
-        return {"scorer": scorer, "n": config.n_select, "scorer_params": params, "unlike_the_track": [*notes, fine_tunes]}
     if spec.scorer == scorer:  # a scorer judged on the track's sample, with every parameter it was registered with
-        return {"scorer": scorer, "n": config.n_select, "scorer_params": spec.params,
-                "unlike_the_track": [*notes, fine_tunes] if scorer == "proxy" else notes}
+        params = spec.params
+        if scorer == "adaptive":  # and its proxy rounds fine-tuned with the track's recipe, in the track's dtype
+            params = {"recipe": proxy_rounds_recipe(config, None), "dtype": config.dtype} | params
+        return {"scorer": scorer, "n": config.n_select, "scorer_params": params,
+                "unlike_the_track": [*notes, fine_tunes] if scorer in ("adaptive", "proxy") else notes}
     if (spec.scorer, scorer) == ("paper_proxy", "proxy"):
         # the proxy scorer on the paper proxy's n questions, validated on as many held-out training questions
         params = PAPER_PROXY_DEFAULTS | spec.params
