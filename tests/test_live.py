@@ -2,6 +2,7 @@
 selector, judge; everything written as committed files that a fresh machine resumes from."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -293,6 +294,22 @@ def test_a_routed_set_is_trained_and_reported_beside_the_strategies(tmp_path, ta
     assert "routed:length (per-question routing: answer_only 100%)" in live_markdown(track)
 
 
+def assert_same_json(a, b, why: str, where: str = "") -> None:
+    """The same JSON value, its floats equal to a relative 1e-9."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{why}: {where}: {a} != {b}"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{why}: {where}: keys differ"
+        for key in a:
+            assert_same_json(a[key], b[key], why, f"{where}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{why}: {where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_json(x, y, why, f"{where}[{i}]")
+    else:
+        assert a == b, f"{why}: {where}: {a!r} != {b!r}"
+
+
 def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and_flagged(committed_track):
     """The committed live_track.json/.md are what judging the committed runs gives now (never stale); every
     run's cut answers are its file's; a run past 2% is flagged where its case is shown; a case whose runs
@@ -304,8 +321,10 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
 
     track = committed_track
     results = REPO / "benchmarks" / "results"
-    assert json_module.dumps(track, indent=1, ensure_ascii=False, default=float) + "\n" == (results / "live_track.json").read_text(), \
-        "stale live_track.json: run stylefit bench live benchmarks/live/live.toml --judge-only"
+    # equal up to the last bits of a float, which a numpy or scipy release may move (a stale file moves far more)
+    judged_now = json_module.loads(json_module.dumps(track, ensure_ascii=False, default=float))
+    assert_same_json(judged_now, json_module.loads((results / "live_track.json").read_text()),
+                     "stale live_track.json: run stylefit bench live benchmarks/live/live.toml --judge-only")
     assert live_markdown(track) == (results / "live_track.md").read_text()
     text = live_markdown(track)
     for case in track["cases"]:
@@ -333,10 +352,15 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     # loop; seed 1 has 14, 13 in a loop, under the flag), once its ground truth is complete (self_rationale was added)
     # family_relationships-gemma (2026-12-06): the untrained base model (Gemma-3-270M, plain template) runs 228 of its
     # 300 answers to the 384-token budget, 23 of them outside a loop; the base is no strategy, so no figure moves
+    # word_sequence_reversal-gemma (2026-12-07): the base model and the two strategies trained on its own few uncut
+    # answers (self_corrected 7 examples, self_paraphrase 12) run most answers to the 448-token budget, both seeds;
+    # qwen_rationale's seed 1 writes 29 of its 40 cut answers outside a loop (seed 0: 4 of 24, under the flag)
     complete = {c["case"] for c in track["cases"]}
     assert flagged == {"simple_equations-smollm2": ["self_style:seed0"],
                        "word_sequence_reversal-smollm2": ["qwen_rationale:seed0", "qwen_rationale:seed1"],
-                       "family_relationships-gemma": ["base"]} | (
+                       "family_relationships-gemma": ["base"],
+                       "word_sequence_reversal-gemma": ["base", "qwen_rationale:seed1", "self_corrected:seed0", "self_corrected:seed1",
+                                                        "self_paraphrase:seed0", "self_paraphrase:seed1"]} | (
                       {"number_sorting-smollm2": ["qwen_rationale:seed0"]} if "number_sorting-smollm2" in complete else {})
     gemma = live_markdown(track).split("## family_relationships-gemma")[1].split("\n## ")[0]
     assert "The base model is no strategy" in gemma and "may measure the length limit" not in gemma
@@ -344,10 +368,15 @@ def test_the_committed_track_is_its_runs_judged_again_with_every_cut_counted_and
     # ... and what its cut answers could change: however they ended, only strategies within the case's noise
     # of each other could swap, and where none can, no selector's ρ on the case moves; but in word_sequence_reversal the
     # cut strategy could land anywhere (up to 57%): only pairs with it could swap, and the track's figures move
-    # with it, by what the text says
+    # with it, by what the text says; so in word_sequence_reversal-gemma, where the strategies trained on the base
+    # model's own few answers run most of theirs past the budget (could reach 39% and 58%) and qwen_rationale's seed 1 its
+    # rationales: only pairs with one of them could swap
+    may_land_anywhere = {"word_sequence_reversal-smollm2": {"qwen_rationale"},
+                         "word_sequence_reversal-gemma": {"qwen_rationale", "self_corrected", "self_paraphrase"}}
     for case in track["cases"]:
-        if case["case"] == "word_sequence_reversal-smollm2":
-            assert case["cut_bound"]["could_swap"] and all("qwen_rationale" in pair for pair in case["cut_bound"]["could_swap"])
+        if case["case"] in may_land_anywhere:
+            assert case["cut_bound"]["could_swap"] and all(set(pair) & may_land_anywhere[case["case"]]
+                                                           for pair in case["cut_bound"]["could_swap"])
             continue
         for a, b in case["cut_bound"]["could_swap"]:
             assert abs(case["accuracy"][a]["mean"] - case["accuracy"][b]["mean"]) < case["noise"]["run_sd"], (case["case"], a, b)
