@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The second season's remaining work on this 2-core CPU machine, one job at a time (two training jobs at once
 # made training 8x slower): each case's candidates (a new case's evaluation budget then set by the rule, before
-# any run), its ground truth, its selectors, and the adaptive selector under 16, 32 and 64 fine-tune steps
-# (benchmarks/adaptive_live.py: its quality against budget). Every stage resumes from the committed files and
+# any run), its ground truth and its selectors; then, for every case, the adaptive selector under 16, 32 and 64
+# fine-tune steps (benchmarks/adaptive_live.py: its quality against budget). Every stage resumes from the committed files and
 # ends at once when they are complete, so after a kill run it again. It commits nothing: commit each finished
 # run as it lands.
 #
@@ -34,6 +34,9 @@ for case in $CASES; do
     "$PYTHON" benchmarks/live/set_eval_budget.py --unless-set "$case" || continue
     stage "$case" truth || continue
     stage "$case" selectors || continue
+done
+# the adaptive budget sweep last: it judges nothing of the season, so it waits for every case's judged stages
+for case in $CASES; do
     logged "$case adaptive budgets" "/tmp/season-$case-adaptive.log" "$PYTHON" benchmarks/adaptive_live.py --run-only \
         --case "$case" --budget-steps 16 --budget-steps 32 --budget-steps 64 || true
 done
