@@ -89,12 +89,28 @@ def test_proxy_trains_on_the_sample_and_judges_held_out_training_questions(tmp_p
         assert set(values["value"]) <= {0.0, 1.0} and len(values["value"]) == 4
     again = run()
     assert again.computed == 0 and again.per_example == result.per_example
-    # the cheaper measure reads the same runs; only the untrained model's pass is new
+    # its cost is its fine-tunes' own, read from the store or not: this call's clock would make a rerun look free
+    assert again.timings["runs_s"] == result.timings["runs_s"] > again.timings["score_s"]
+    # the cheaper measure reads the same runs; only the untrained model's pass is new, and its cost adds to theirs
     loss = run(measure="gold_loss")
     assert loss.computed == 1 and loss.unit == "drop in gold-answer NLL"
+    assert loss.timings["runs_s"] > result.timings["runs_s"]
     assert all(v != 0.0 for values in loss.per_example.values() for v in values["value"])
     with pytest.raises(StylefitError, match="training questions outside the 4 sampled"):
         run(validation=5)
+
+
+def test_a_proxys_cost_counts_a_copied_run_once():
+    from types import SimpleNamespace as Run
+
+    from stylefit.scoring.proxy import runs_cost_s
+
+    copied = lambda key: Run(key=key)
+    own = Run(key="a", reused=None, timings={"total_s": 10.0})
+    twin = Run(key="b", reused=copied("a"), timings={"total_s": 10.0})  # another strategy, the same training examples
+    taken_over = Run(key="c", reused=copied("old"), timings={"total_s": 7.0})  # from a smaller budget: the old run's seconds
+    its_twin = Run(key="d", reused=copied("c"), timings={"total_s": 7.0})
+    assert runs_cost_s([own, twin, taken_over, its_twin]) == 17.0 and runs_cost_s([]) == 0
 
 
 def test_proxy_runs_where_the_target_was_loaded_and_skips_what_select_skips(tmp_path, tiny_target, one_thread, monkeypatch):

@@ -155,6 +155,8 @@ def select(
     sample = scorer.sample_scores(lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)),
                                   skip_overlong)
     timings["score_s"] = time.perf_counter() - t
+    if sample.runs_s is not None:
+        timings["runs_s"] = sample.runs_s
     if sample.skipped:
         notes.append(f"{len(sample.skipped)}/{len(ids)} questions dropped for every strategy (over-long): "
                      + "; ".join(list(sample.skipped.values())[:3]))

@@ -15,7 +15,7 @@ import numpy as np
 from stylefit.bench.live.config import CaseConfig, LiveConfig, ReasoningGymTask
 from stylefit.bench.live.preregistration import (AS_REGISTERED, Preregistration, Registration, Season, load_preregistration,
                                                  selector_agreement)
-from stylefit.bench.live.selectors import questions_used, selector_inputs
+from stylefit.bench.live.selectors import questions_used, selector_inputs, shared_fine_tune_costs
 from stylefit.bench.live.truth import case_truth, cut_probes, truth_progress
 from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_bounds, cut_flagged, pairs_that_could_swap
@@ -70,6 +70,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 registered = (spec.params.get("recipe") or {}).get("max_length")
                 if spec.scorer == "proxy" and (used := data["asked"]["params"].get("recipe", {}).get("max_length")) != registered:
                     length_guard[spec.name] = [registered, used]
+        shared_costs = shared_fine_tune_costs(root / case.name / "scores", config.selectors, selector_seconds)
+        selector_seconds |= {name: seconds for name, (seconds, _) in shared_costs.items()}
         row = {"case": case.name, "target": case.target} | ({"template": case.template} if case.template != "native" else {}) | {
                "preregistered": preregistered, "preregistration_reason": why,
                "n_test": truth.n_test, "seeds": case.seeds or config.seeds,
@@ -94,7 +96,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "refused": refused,
                "overlap": _overlap(root / case.name / "candidates", case.strategies),
                "needing_solutions": needing_solutions(root / case.name / "candidates", case.strategies),
-               "task_category": task_category(case), "length_guard": length_guard}
+               "task_category": task_category(case), "length_guard": length_guard,
+               "shared_costs": {name: partner for name, (_, partner) in shared_costs.items()}}
         kinds = sorted({device_kind(d) for d in devices.values()})
         if len(kinds) > 1:  # a GPU's answers differ from a CPU's in near ties: one case is judged on one kind
             incomplete.append(f"{case.name}: its runs were made on {' and '.join(kinds)}; bind the case to one (cases.device) "

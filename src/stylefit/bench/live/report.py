@@ -198,6 +198,10 @@ def live_markdown(track: dict[str, Any]) -> str:
                 f"`{name}` fine-tuned with max_length {used}, not {registered}" for name, (registered, used) in guard.items())
                 + ". The limit is only checked (an example longer is refused, never cut); under the registered one these "
                 "selectors could not run on this case.", ""]
+        if shared := case.get("shared_costs"):
+            lines += ["Fine-tunes shared: " + "; ".join(f"`{name}` read `{partner}`'s fine-tunes from the store" for name, partner in shared.items())
+                      + ". Scored before a proxy's seconds counted its fine-tunes at their own cost, its seconds here are its own "
+                      "call's plus those of the selector that ran them.", ""]
         if overlap := case.get("overlap"):
             lines += ["Distinct strategies: " + "; ".join(overlap["summary"]) + ".", ""]
         if len(devices := sorted(set(case["devices"].values()))) > 1:

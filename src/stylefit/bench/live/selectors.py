@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
                                 n=config.n_select, store=store, dtype=config.dtype, progress=selector_progress)
                 data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                         "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
+                if "runs_s" in result.timings:  # a proxy's fine-tunes at their own cost, stored ones too (another
+                    # selector's, as proxy-gold_loss reads proxy's, or an interrupted attempt's), not this call's clock
+                    data["seconds"] = round(result.timings["total_s"] - result.timings["score_s"] + result.timings["runs_s"], 1)
         except TooFewQuestions as e:
             # the case's sample is too small for this selector: its refusal is a result (the judge counts it as no
             # pick), and the selectors after it still run
@@ -56,6 +59,31 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
         data = {"selector": spec.name, "asked": asked, "seconds": round(time.perf_counter() - t, 1),
                 "device": resolve_device("auto")} | data
         write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def shared_fine_tune_costs(scores: Path, specs: Sequence[SelectorSpec], seconds: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """Costs of proxies scored before a proxy's seconds counted its fine-tunes at their own cost (2026-12-07):
+    until then they were the clock of its own call, so of two proxies whose fine-tunes are the same runs
+    (they differ only in ``measure``: proxy-gold_loss reads proxy's) the second read them from the store
+    at almost no cost. Its cost is its own seconds plus those of the one that ran them (the one that
+    computed more runs). Returns {selector: (its cost, the selector whose fine-tunes it read)}."""
+    legacy = {}
+    for spec in specs:
+        file = scores / f"{spec.name}.json"
+        if spec.scorer != "proxy" or spec.name not in seconds or not file.is_file():
+            continue
+        selection = json.loads(file.read_text(encoding="utf-8")).get("selection") or {}
+        if "runs_s" not in selection.get("timings", {}):
+            params = dict(selection.get("scorer_params", {}))
+            params.pop("measure", None)
+            legacy[spec.name] = (json.dumps(params, sort_keys=True), selection.get("computed", 0))
+    costs = {}
+    for name, (runs, computed) in legacy.items():
+        partners = [(c, other) for other, (r, c) in legacy.items() if other != name and r == runs and c > computed]
+        if partners:
+            partner = max(partners)[1]
+            costs[name] = (round(seconds[name] + seconds[partner], 1), partner)
+    return costs
 
 
 def questions_used(selection: dict[str, Any], asked: int) -> int:
