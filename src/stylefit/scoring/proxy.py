@@ -32,10 +32,10 @@ class LearnabilityProxy(Scorer):
     - ``measure`` = "accuracy": each held-out question's strict correctness (task verifier) after
       fine-tuning; the statistic is the held-out accuracy. Higher is better.
     - ``measure`` = "gold_loss": the drop, from the untrained target to the fine-tuned one, in the
-      mean NLL of "Final Answer: <gold>" straight after the question. Higher is better. Cheaper
-      (a forward pass instead of generation), but it rewards answering at once: strategies that
-      reason first are measured on text they were not trained to write first.
-      Both are recorded in the same runs, so the second measure costs nothing more.
+      mean NLL of "Final Answer: <gold>" straight after the question. Higher is better. It rewards
+      answering at once: strategies that reason first are measured on text they were not trained to
+      write first. Both measures are recorded in the same runs (which generate the answers too), so
+      either costs the fine-tunes and generations, and gold_loss one untrained-model pass more.
     - Per-example values are on the held-out questions (paired across strategies), not on the
       sample: its N questions were trained on.
     - ``recipe``: any fine-tuning recipe field (default: stylefit's recipe; ``epochs`` and
