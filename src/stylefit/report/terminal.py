@@ -80,7 +80,9 @@ def print_selection(result: SelectionResult, console: Console | None = None) -> 
     t = result.timings
     console.print(f"[dim]{result.computed} per-example scores computed, the rest from cache; "
                   f"load {t.get('load_model_s', 0):.1f}s, prepare {t.get('prepare_s', 0):.1f}s, "
-                  f"score {t.get('score_s', 0):.1f}s, total {t.get('total_s', 0):.1f}s[/dim]")
+                  f"score {t.get('score_s', 0):.1f}s, total {t.get('total_s', 0):.1f}s"
+                  + (f"; its fine-tunes cost {t['runs_s']:.1f}s where they ran, stored ones included" if "runs_s" in t else "")
+                  + "[/dim]")
 
 
 def write_json(result: SelectionResult, path: str | Path) -> None:
