@@ -788,25 +788,17 @@ def test_a_selector_scored_on_fewer_questions_than_asked_says_so_with_the_count(
     assert gemma["ppl"] == [5, 50]  # 45 of the first 50 questions have a self strategy's response cut
 
 
-def test_a_proxy_scored_from_another_proxys_stored_fine_tunes_costs_them_too(tmp_path):
+def test_a_proxy_scored_from_another_proxys_stored_fine_tunes_costs_them_too():
     """Before a proxy's seconds counted its fine-tunes at their own cost, the second of two proxies that share them
     (they differ only in measure) was timed reading them from the store; the judge counts the first's seconds too."""
-    import json as json_module
-
-    from stylefit.bench.live.config import SelectorSpec
     from stylefit.bench.live.selectors import shared_fine_tune_costs
 
-    specs = [SelectorSpec(name="proxy", scorer="proxy"), SelectorSpec(name="proxy-gold_loss", scorer="proxy", params={"measure": "gold_loss"}),
-             SelectorSpec(name="proxy-short", scorer="proxy", params={"validation": 10}), SelectorSpec(name="ppl", scorer="ppl")]
-    def write(name, computed, validation=100, measure="accuracy", runs_s=None):
+    def scored(computed, seconds, validation=100, measure="accuracy", runs_s=None):
         timings = {"total_s": 1.0} | ({"runs_s": runs_s} if runs_s is not None else {})
-        selection = {"scorer_params": {"measure": measure, "validation": validation}, "computed": computed, "timings": timings}
-        (tmp_path / f"{name}.json").write_text(json_module.dumps({"selection": selection}))
-    write("proxy", 8)
-    write("proxy-gold_loss", 1, measure="gold_loss")
-    write("proxy-short", 1, validation=10)  # other runs: its own
-    write("ppl", 0)
-    seconds = {"proxy": 900.0, "proxy-gold_loss": 30.0, "proxy-short": 5.0, "ppl": 2.0}
-    assert shared_fine_tune_costs(tmp_path, specs, seconds) == {"proxy-gold_loss": (930.0, "proxy")}
-    write("proxy-gold_loss", 9, measure="gold_loss", runs_s=950.0)  # scored since: its seconds are its runs' already
-    assert shared_fine_tune_costs(tmp_path, specs, seconds) == {}
+        return {"seconds": seconds, "selection": {"scorer_params": {"measure": measure, "validation": validation},
+                                                  "computed": computed, "timings": timings}}
+    proxies = {"proxy": scored(8, 900.0), "proxy-gold_loss": scored(1, 30.0, measure="gold_loss"),
+               "proxy-short": scored(1, 5.0, validation=10)}  # other runs: its own
+    assert shared_fine_tune_costs(proxies) == {"proxy-gold_loss": (930.0, "proxy")}
+    proxies["proxy-gold_loss"] = scored(9, 950.0, measure="gold_loss", runs_s=950.0)  # scored since: its seconds are its runs' already
+    assert shared_fine_tune_costs(proxies) == {}

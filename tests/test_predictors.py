@@ -103,7 +103,7 @@ def test_proxy_trains_on_the_sample_and_judges_held_out_training_questions(tmp_p
 def test_a_proxys_cost_counts_a_copied_run_once():
     from types import SimpleNamespace as Run
 
-    from stylefit.scoring.proxy import runs_cost_s
+    from stylefit.training.runs import runs_cost_s
 
     copied = lambda key: Run(key=key)
     own = Run(key="a", reused=None, timings={"total_s": 10.0})

@@ -105,6 +105,8 @@ class LearnabilityProxy(Scorer):
             else:
                 values = [base[item.id] - item.gold_nll for item in items]
             by_strategy[strategy] = [ExampleScore(v, None, item.n_tokens) for v, item in zip(values, items)]
+        from stylefit.training.runs import runs_cost_s
+
         return SampleScores([q.id for q in held_out], by_strategy, computed=computed, runs_s=runs_cost_s(runs.values()))
 
 
@@ -130,23 +132,6 @@ def proxy_runs(lm: LanguageModel, candidates: CandidateSet, ids: list[str], held
                       eval_settings=EvalSettings(max_new_tokens=max_new_tokens, gold_loss=True), base=base, device=device, dtype=dtype)
     outcome = run_grid(specs, store, workers=workers, ray_address=ray_address, resources=resources, progress=progress)
     return {r.strategy: r for r in outcome.results}, outcome.computed
-
-
-def runs_cost_s(runs) -> float:
-    """What a set of runs cost, each at its own recorded seconds, wherever and whenever it ran. A run
-    copied from another (the same training examples, or taken over from a smaller budget) is the run it
-    copies, counted once."""
-    runs = list(runs)
-    by_key = {run.key: run for run in runs}
-
-    def origin(run) -> str:
-        seen = set()
-        while run.reused is not None and run.reused.key in by_key and run.key not in seen:
-            seen.add(run.key)
-            run = by_key[run.reused.key]
-        return run.reused.key if run.reused is not None else run.key
-
-    return sum({origin(run): run.timings.get("total_s", 0.0) for run in runs}.values())
 
 
 def _in_units(progress: Progress, units: int):

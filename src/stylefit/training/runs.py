@@ -13,6 +13,7 @@ import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
@@ -117,6 +118,23 @@ class RunResult(BaseModel):
     timings: dict[str, float]
     finished_at: str
     reused: Reused | None = None
+
+
+def runs_cost_s(runs: Iterable[RunResult]) -> float:
+    """What a set of runs cost, each at its own recorded seconds, wherever and whenever it ran. A run
+    copied from another (the same training examples, or taken over from a smaller budget) is the run it
+    copies, counted once."""
+    runs = list(runs)
+    by_key = {run.key: run for run in runs}
+
+    def origin(run: RunResult) -> str:
+        seen = set()
+        while run.reused is not None and run.reused.key in by_key and run.key not in seen:
+            seen.add(run.key)
+            run = by_key[run.reused.key]
+        return run.reused.key if run.reused is not None else run.key
+
+    return sum({origin(run): run.timings.get("total_s", 0.0) for run in runs}.values())
 
 
 def checkpoint_folder(spec: RunSpec) -> Path:

@@ -47,6 +47,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         bounds = cut_bounds([accuracy[s] for s in case.strategies], truth.n_test)
         acc_if_right = np.array([bounds[s][1] for s in case.strategies])
         preferences, selector_seconds, selector_devices, length_guard, questions, refused = {}, {}, {}, {}, {}, {}
+        proxies = {}  # the proxies' scores files, for their shared fine-tunes' cost
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
             if spec.scorer == "random":
@@ -70,7 +71,9 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 registered = (spec.params.get("recipe") or {}).get("max_length")
                 if spec.scorer == "proxy" and (used := data["asked"]["params"].get("recipe", {}).get("max_length")) != registered:
                     length_guard[spec.name] = [registered, used]
-        shared_costs = shared_fine_tune_costs(root / case.name / "scores", config.selectors, selector_seconds)
+                if spec.scorer == "proxy":
+                    proxies[spec.name] = data
+        shared_costs = shared_fine_tune_costs(proxies)
         selector_seconds |= {name: seconds for name, (seconds, _) in shared_costs.items()}
         row = {"case": case.name, "target": case.target} | ({"template": case.template} if case.template != "native" else {}) | {
                "preregistered": preregistered, "preregistration_reason": why,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,28 +61,24 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
         write_atomic(out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
-def shared_fine_tune_costs(scores: Path, specs: Sequence[SelectorSpec], seconds: dict[str, float]) -> dict[str, tuple[float, str]]:
+def shared_fine_tune_costs(proxies: dict[str, dict[str, Any]]) -> dict[str, tuple[float, str]]:
     """Costs of proxies scored before a proxy's seconds counted its fine-tunes at their own cost (2026-12-07):
     until then they were the clock of its own call, so of two proxies whose fine-tunes are the same runs
     (they differ only in ``measure``: proxy-gold_loss reads proxy's) the second read them from the store
     at almost no cost. Its cost is its own seconds plus those of the one that ran them (the one that
-    computed more runs). Returns {selector: (its cost, the selector whose fine-tunes it read)}."""
+    computed more runs). ``proxies``: the proxy selectors' scores files by name (none that refused).
+    Returns {selector: (its cost, the selector whose fine-tunes it read)}."""
     legacy = {}
-    for spec in specs:
-        file = scores / f"{spec.name}.json"
-        if spec.scorer != "proxy" or spec.name not in seconds or not file.is_file():
-            continue
-        selection = json.loads(file.read_text(encoding="utf-8")).get("selection") or {}
-        if "runs_s" not in selection.get("timings", {}):
-            params = dict(selection.get("scorer_params", {}))
-            params.pop("measure", None)
-            legacy[spec.name] = (json.dumps(params, sort_keys=True), selection.get("computed", 0))
+    for name, data in proxies.items():
+        if "runs_s" not in data["selection"]["timings"]:
+            runs = {k: v for k, v in data["selection"]["scorer_params"].items() if k != "measure"}
+            legacy[name] = (json.dumps(runs, sort_keys=True), data["selection"]["computed"], data["seconds"])
     costs = {}
-    for name, (runs, computed) in legacy.items():
-        partners = [(c, other) for other, (r, c) in legacy.items() if other != name and r == runs and c > computed]
+    for name, (runs, computed, seconds) in legacy.items():
+        partners = [(c, s, other) for other, (r, c, s) in legacy.items() if other != name and r == runs and c > computed]
         if partners:
-            partner = max(partners)[1]
-            costs[name] = (round(seconds[name] + seconds[partner], 1), partner)
+            _, partner_seconds, partner = max(partners)
+            costs[name] = (round(seconds + partner_seconds, 1), partner)
     return costs
 
 
