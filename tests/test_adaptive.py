@@ -113,6 +113,21 @@ def test_the_budget_is_honoured(task_root, tmp_path, tiny_target, one_thread):
     assert len(none.stages) == 1 and none.cost.steps == 0 and "no proxy round ran, so the screen decides" in none.stopped
 
 
+def test_a_twin_strategy_is_fine_tuned_once_and_costed_once_but_metered_as_registered(task_root, tmp_path, tiny_target, one_thread):
+    import shutil
+
+    # "copy" has the same training examples as "short", byte for byte: its run is short's run, copied
+    shutil.copy(task_root / "candidates" / "short.jsonl", task_root / "candidates" / "copy.jsonl")
+    result = select_adaptive(task_root, task_root / "candidates", target=tiny_target, settings=TINY, n=8, store=tmp_path / "s.sqlite")
+    first = result.stages[1]
+    assert sorted(first.table[i]["strategy"] for i in range(4)) == ["copy", "short", "steps", "wordy"]
+    assert first.computed == 3 and first.cost.steps == 3 * steps_per_run(4, 1, 4)  # three fine-tunes ran, not four
+    # the step budget meters one fine-tune per strategy, as registered: round 1 on four strategies needs 4 runs' steps
+    short_of_it = select_adaptive(task_root, task_root / "candidates", target=tiny_target,
+                                  settings=TINY | {"budget_steps": 3 * steps_per_run(4, 1, 4)}, n=8, store=tmp_path / "s.sqlite")
+    assert len(short_of_it.stages) == 1 and "round 1 needs" in short_of_it.stopped
+
+
 def test_a_killed_selection_resumes_without_repeating_a_fine_tune(task_root, tmp_path, tiny_target, one_thread):
     store = tmp_path / "s.sqlite"
 

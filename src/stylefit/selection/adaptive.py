@@ -194,6 +194,7 @@ def select_adaptive(
 
     # 4. Proxy rounds on the shortlist, each larger than the last.
     from stylefit.scoring.proxy import proxy_runs
+    from stylefit.training.runs import distinct_runs
     from stylefit.training.recipe import Recipe
 
     sampled = set(screen.sample_ids)
@@ -224,8 +225,9 @@ def select_adaptive(
         accuracy = {s: np.array([float(item.strict_correct) for item in runs[s].evaluation.items]) for s in alive}
         ranking = rank_strategies(accuracy, higher_is_better=True, n_bootstrap=settings.n_bootstrap, seed=settings.seed)
         round_table = _table(ranking, accuracy, settings)
-        cost = sum((_run_cost(runs[s]) for s in alive), Cost())
-        spent = spent + cost
+        # the budget meters a fine-tune per strategy, as registered (a twin's copy too); the cost counts what ran
+        spent = spent + sum((_run_cost(runs[s]) for s in alive), Cost())
+        cost = sum((_run_cost(r) for r in distinct_runs(runs[s] for s in alive)), Cost())
         out = {row["strategy"]: f"clearly behind {ranking.best} on held-out accuracy (paired difference "
                                 f"{row['diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}])"
                for row in round_table[1:] if row["diff_low"] > 0}
@@ -246,8 +248,8 @@ def select_adaptive(
         ranking, rnd, recipe, runs = last
         tied = [t for t in ranking.tied_best if t in alive]
         p_best = next(e.p_best for e in ranking.estimates if e.strategy == tied[0])
-        per_run = sum((_run_cost(runs[s]) for s in runs if s is not None), Cost())
-        k = len([s for s in runs if s is not None])
+        computed_runs = distinct_runs(runs[s] for s in runs if s is not None)
+        per_run, k = sum((_run_cost(r) for r in computed_runs), Cost()), len(computed_runs)
         proxy_on_all = Cost(per_run.seconds / k * len(order), round(per_run.steps / k * len(order)), round(per_run.tokens / k * len(order)))
         survivors, final_table = alive, stages[-1].table
     # Most preferred first: the survivors, then what each later stage dropped, ties (a shared rank) kept together.

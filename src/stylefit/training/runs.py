@@ -120,10 +120,9 @@ class RunResult(BaseModel):
     reused: Reused | None = None
 
 
-def runs_cost_s(runs: Iterable[RunResult]) -> float:
-    """What a set of runs cost, each at its own recorded seconds, wherever and whenever it ran. A run
-    copied from another (the same training examples, or taken over from a smaller budget) is the run it
-    copies, counted once."""
+def distinct_runs(runs: Iterable[RunResult]) -> list[RunResult]:
+    """The runs that were computed: one per origin, a run copied from another (the same training
+    examples, or taken over from a smaller budget) being the run it copies; first seen kept."""
     runs = list(runs)
     by_key = {run.key: run for run in runs}
 
@@ -134,7 +133,16 @@ def runs_cost_s(runs: Iterable[RunResult]) -> float:
             run = by_key[run.reused.key]
         return run.reused.key if run.reused is not None else run.key
 
-    return sum({origin(run): run.timings.get("total_s", 0.0) for run in runs}.values())
+    firsts: dict[str, RunResult] = {}
+    for run in runs:
+        firsts.setdefault(origin(run), run)
+    return list(firsts.values())
+
+
+def runs_cost_s(runs: Iterable[RunResult]) -> float:
+    """What a set of runs cost, each computed run once at its own recorded seconds, wherever and
+    whenever it ran."""
+    return sum(run.timings.get("total_s", 0.0) for run in distinct_runs(runs))
 
 
 def checkpoint_folder(spec: RunSpec) -> Path:

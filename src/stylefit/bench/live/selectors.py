@@ -164,6 +164,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
     so not the ``proxy`` scorer), test on training questions outside the case's n_train."""
     from stylefit.data.task import Task
     from stylefit.training import verify
+    from stylefit.training.runs import runs_cost_s
 
     params = PAPER_PROXY_DEFAULTS | spec.params
     if unknown := sorted(set(params) - {"n", "validation", "seed"}):
@@ -181,7 +182,7 @@ def _paper_proxy(config: LiveConfig, case: CaseConfig, task, files, spec: Select
     devices = sorted({device_kind(r.device) for r in result.runs})
     return {"means": {s.strategy: s.mean for s in result.cases[0].strategies}, "higher_is_better": True,
             "params": params, "validation_ids": [q.id for q in held_out],
-            "seconds": round(sum(r.timings.get("total_s", 0.0) for r in result.runs), 1), "device": " and ".join(devices)}
+            "seconds": round(runs_cost_s(result.runs), 1), "device": " and ".join(devices)}
 
 
 def proxy_rounds_recipe(config: LiveConfig, case: CaseConfig | None) -> dict[str, Any]:
