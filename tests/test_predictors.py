@@ -91,6 +91,13 @@ def test_proxy_trains_on_the_sample_and_judges_held_out_training_questions(tmp_p
     assert again.computed == 0 and again.per_example == result.per_example
     # its cost is its fine-tunes' own, read from the store or not: this call's clock would make a rerun look free
     assert again.timings["runs_s"] == result.timings["runs_s"] > again.timings["score_s"]
+    from rich.console import Console
+
+    from stylefit.report.terminal import print_selection
+
+    console = Console(record=True, width=200)
+    print_selection(again, console)
+    assert "0 fine-tunes computed, the rest from cache" in console.export_text()  # its unit is runs, not scores
     # the cheaper measure reads the same runs; only the untrained model's pass is new, and its cost adds to theirs
     loss = run(measure="gold_loss")
     assert loss.computed == 1 and loss.unit == "drop in gold-answer NLL"

@@ -78,7 +78,8 @@ def print_selection(result: SelectionResult, console: Console | None = None) -> 
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
     t = result.timings
-    console.print(f"[dim]{result.computed} per-example scores computed, the rest from cache; "
+    unit = "fine-tunes" if "runs_s" in t else "per-example scores"  # a proxy counts its runs, not its scores
+    console.print(f"[dim]{result.computed} {unit} computed, the rest from cache; "
                   f"load {t.get('load_model_s', 0):.1f}s, prepare {t.get('prepare_s', 0):.1f}s, "
                   f"score {t.get('score_s', 0):.1f}s, total {t.get('total_s', 0):.1f}s"
                   + (f"; its fine-tunes cost {t['runs_s']:.1f}s where they ran, stored ones included" if "runs_s" in t else "")

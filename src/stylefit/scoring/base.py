@@ -152,7 +152,7 @@ class SampleScores:
     ids: list[str]
     by_strategy: dict[str, list[ExampleScore]]
     skipped: dict[str, str] = field(default_factory=dict)  # question id -> why it was left out
-    computed: int = 0  # per-example scores computed in this run (the rest came from the cache)
+    computed: int = 0  # per-example scores (a proxy: fine-tunes) computed in this run, the rest from the cache
     # a fine-tuning scorer's runs, each at what it cost when it was computed, stored ones included: the
     # clock of this call misses what another scorer or an interrupted call ran and stored (None: no runs)
     runs_s: float | None = None

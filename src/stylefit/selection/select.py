@@ -39,7 +39,7 @@ class SelectionResult:
     skipped: dict[str, str]
     notes: list[str]
     timings: dict[str, float] = field(default_factory=dict)
-    computed: int = 0  # per-example scores computed now (the rest came from the cache)
+    computed: int = 0  # per-example scores (a proxy: fine-tunes) computed now, the rest from the cache
     # strategy -> {"value", "nll", "n_tokens"}: one list per field, in the order of sample_ids
     per_example: dict[str, dict[str, list]] = field(default_factory=dict)
     template_id: str = ""  # hash of the target's chat template ("none" without one)
