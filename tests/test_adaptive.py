@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import write_task
-from stylefit.selection.adaptive import AdaptiveSettings, ProxyRound, select_adaptive, shortlist, steps_per_run
+from stylefit.selection.adaptive import JUDGED_RECIPE, AdaptiveSettings, ProxyRound, select_adaptive, shortlist, steps_per_run
 from stylefit.selection.bootstrap import rank_strategies
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +26,15 @@ def test_the_defaults_are_the_preregistered_parameters():
     assert (d.min_own_accuracy, d.max_length_rho) == (pre["regime"]["min_own_accuracy"], pre["regime"]["max_length_rho"])
     assert d.rounds == [ProxyRound(**r) for r in pre["rounds"]]
     assert (d.budget_steps, d.budget_s) == (pre["budget"]["steps"], pre["budget"]["seconds"])
+
+
+def test_the_default_recipe_is_the_one_the_live_track_judged_and_fields_given_change_only_themselves():
+    from stylefit.bench.live.config import load_live_config
+    from stylefit.bench.live.selectors import proxy_rounds_recipe
+
+    track = proxy_rounds_recipe(load_live_config(REPO / "benchmarks" / "live" / "live.toml"), None)
+    assert AdaptiveSettings().recipe == track == JUDGED_RECIPE  # `select --scorer adaptive` is the judged selector
+    assert AdaptiveSettings(recipe={"batch_size": 4}).recipe == track | {"batch_size": 4}
 
 
 def table_of(values: dict[str, np.ndarray]):

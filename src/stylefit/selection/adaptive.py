@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stylefit.core.errors import StylefitError
 from stylefit.core.progress import labelled
@@ -43,6 +43,11 @@ class ProxyRound(BaseModel):
     validation: int = Field(ge=2)
 
 
+# The proxy rounds' recipe the live track judged the selector under (benchmarks/live/live.toml's, less
+# its epochs, which each round sets): the default, so that `select --scorer adaptive` is the judged selector.
+JUDGED_RECIPE = {"learning_rate": 1e-3, "batch_size": 8, "max_length": 512}
+
+
 class AdaptiveSettings(BaseModel):
     """Every choice the adaptive selector makes (see the pre-registration for why each is what it is)."""
 
@@ -59,10 +64,15 @@ class AdaptiveSettings(BaseModel):
                                                               ProxyRound(n=50, epochs=2, validation=100)], min_length=1)
     budget_steps: int = Field(0, ge=0)  # fine-tune optimizer steps for the rounds (0: no limit)
     budget_s: float = Field(0, ge=0)  # wall seconds of the rounds' runs (0: no limit)
-    recipe: dict[str, Any] = Field(default_factory=dict)  # the proxy's recipe over stylefit's (each round sets epochs)
+    recipe: dict[str, Any] = Field(default_factory=lambda: dict(JUDGED_RECIPE))  # fields given here change the judged ones
     seed: int = 0
     dtype: str = "auto"
     n_bootstrap: int = Field(2000, ge=100)
+
+    @field_validator("recipe")
+    @classmethod
+    def _over_the_judged(cls, recipe: dict[str, Any]) -> dict[str, Any]:
+        return JUDGED_RECIPE | recipe
 
 
 @dataclass
