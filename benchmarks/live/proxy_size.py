@@ -28,12 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from stylefit.bench.live.config import PAPER_PROXY_DEFAULTS, load_live_config
 from stylefit.data.jsonl import write_atomic
+from stylefit.selection.adaptive import AdaptiveSettings
 from stylefit.selection.quality import difference, evaluate, format_interval, summarize_many, win_tie_loss
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
-PROXIES = ("round 1 (25 examples, 1 epoch)", "proxy (50 examples)", "proxy-paper (100 examples)")  # smallest first
+# the proxies' sizes, as registered: the adaptive selector's first round, the track's sample, proxy-paper's n
+ROUND_ONE, PROXY_N, PAPER_N = AdaptiveSettings().rounds[0].n, load_live_config(REPO / "benchmarks" / "live" / "live.toml").n_select, \
+    PAPER_PROXY_DEFAULTS["n"]
+PROXIES = (f"round 1 ({ROUND_ONE} examples, 1 epoch)", f"proxy ({PROXY_N} examples)", f"proxy-paper ({PAPER_N} examples)")  # smallest first
 
 
 def round_one(case: str) -> dict[str, float] | None:
@@ -104,7 +109,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["# How many examples must a learnability proxy fine-tune on? (exploratory)", "",
              "Produced by `python benchmarks/live/proxy_size.py` from `live_track.json` and the committed proxy results. "
              "**Post hoc, not pre-registered**: asked after products-smollm2-no_solution, where the winning strategy "
-             "ranked near the bottom of every proxy fine-tuned on 25 or 50 examples; it judges no selector and tunes none. "
+             f"ranked near the bottom of every proxy fine-tuned on {ROUND_ONE} or {PROXY_N} examples; it judges no selector and tunes none. "
              "Per case: Spearman ρ of each proxy's held-out accuracies against the ground truth's mean test accuracies "
              "(150 examples, 2 seeds), and the regret of its pick, in points. '-': the proxy did not rank every strategy "
              "(the adaptive selector's first round takes only its shortlist where the target solves a fifth of its questions).", "",
@@ -114,12 +119,12 @@ def markdown(result: dict[str, Any]) -> str:
         cells = [f"{p['spearman']:.2f}, {p['regret_points']:.1f}" if (p := row["proxies"].get(n)) else "-" for n in names]
         lines.append(f"| {row['case']} | {'yes' if row['preregistered'] else 'no'} | {100 * row['sigma']:.1f} | "
                      f"{' = '.join(row['best'])} | " + " | ".join(cells) + " |")
-    def fewer(row: dict[str, Any]) -> str:  # round 1 takes the first 25 of the screen's sample
+    def fewer(row: dict[str, Any]) -> str:  # round 1 takes the first ROUND_ONE of the screen's sample
         proxy, screen = row["paired_questions"].get("proxy"), row["paired_questions"].get("adaptive")
-        paper = {s: n for s, n in row["proxy_paper_examples"].items() if n < 100}
+        paper = {s: n for s, n in row["proxy_paper_examples"].items() if n < PAPER_N}
         return ", ".join(([f"proxy {proxy[0]} of {proxy[1]}"] if proxy and proxy[0] < proxy[1] else [])
-                         + ([f"round 1 {screen[0]} of 25"] if screen and screen[0] < 25 else [])
-                         + ([f"proxy-paper, each on its own: {', '.join(f'{s} {n}' for s, n in sorted(paper.items()))} of 100"] if paper else []))
+                         + ([f"round 1 {screen[0]} of {ROUND_ONE}"] if screen and screen[0] < ROUND_ONE else [])
+                         + ([f"proxy-paper, each on its own: {', '.join(f'{s} {n}' for s, n in sorted(paper.items()))} of {PAPER_N}"] if paper else []))
 
     short = [f"{row['case']} ({text})" for row in result["cases"] if (text := fewer(row))]
     if short:
