@@ -48,6 +48,7 @@ from stylefit.data.candidates import wrong_unfixed
 from stylefit.data.jsonl import read_jsonl, write_atomic, write_jsonl
 from stylefit.data.task import load_task
 from stylefit.models.registry import DEFAULT_MODEL
+from stylefit.selection.adaptive import JUDGED_RECIPE
 
 StageProgress = Callable[..., None]
 
@@ -69,7 +70,7 @@ class VerifySettings(BaseModel):
 # it was judged under there: the adaptive selector, its proxy rounds fine-tuned with the track's recipe in
 # float32. tests/test_default_rule.py holds both to the committed verdict.
 DEFAULT_SCORER = "adaptive"
-DEFAULT_SCORER_PARAMS = {"recipe": {"learning_rate": 1e-3, "batch_size": 8, "max_length": 512}, "dtype": "float32"}
+DEFAULT_SCORER_PARAMS = {"recipe": dict(JUDGED_RECIPE), "dtype": "float32"}
 
 
 class RunConfig(BaseModel):
