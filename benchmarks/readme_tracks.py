@@ -82,10 +82,10 @@ def live_block(track: dict[str, Any]) -> str:
         lines.append(track_bound_sentence(track))
     lines += ["", f"Weighted Spearman ρ between each selector's preference and the strategies' mean accuracy, 95% bootstrap "
               f"interval over the {track['judged_cases']} judged case(s); paired differences from `{LIVE_REFERENCE}`, with the "
-              "cases where the selector ranked better/tied/worse and a sign test; its seconds per strategy where it ran, its "
-              "own call's (the target's samples and scores an earlier selector cached are not charged again, so the "
-              "familiarity scorers' seconds, and the adaptive selector's screen, are lower bounds; the proxies' count their "
-              "fine-tunes wherever they ran).", "",
+              "cases where the selector ranked better/tied/worse and a sign test; its seconds per strategy where it ran, "
+              "counting cached work at what it cost when computed (the proxies' fine-tunes wherever they ran); ≥ marks a "
+              "lower bound, where the target's samples and scores an earlier selector cached were stored before their "
+              "cost was recorded.", "",
               f"| selector | weighted ρ | Δρ vs {LIVE_REFERENCE} | better/tied/worse (p) | regret (pts) | s / strategy |",
               "|---|---|---|---|---|---|"]
     paired = track["paired"].get(LIVE_REFERENCE, {})

@@ -226,6 +226,27 @@ def test_a_selector_that_refuses_the_sample_is_recorded_and_judged_as_no_pick(tm
     assert "| grace | refused (no pick) |" in text and "grace on 1 of the 1 judged cases (tiny)" in text
 
 
+def test_a_selectors_cost_counts_cached_work_and_is_marked_a_lower_bound_where_that_cost_is_unknown(tmp_path, target, monkeypatch):
+    import sqlite3
+
+    path = write_config(tmp_path, target, selectors='[[selectors]]\nname = "ppl"\nscorer = "ppl"\n')
+    store = tmp_path / "cache.sqlite"
+    run_live(path, store=store, stages=("candidates", "selectors"))
+    truth = known_truth(target)
+    monkeypatch.setattr(live_judge, "case_truth", lambda config, case: (truth, {"gold:seed0": 1.0}, {"gold:seed0": "cpu"}, {"gold:seed0": (0, 0)}))
+    assert judge(load_live_config(path))["cases"][0]["selector_seconds_lower_bound"] == []  # every score computed now
+    with sqlite3.connect(store) as db:  # as scores stored before the store recorded what they cost
+        db.execute("UPDATE results SET seconds = NULL")
+    scores = tmp_path / "results" / "tiny" / "scores" / "ppl.json"
+    scores.unlink()
+    run_live(path, store=store, stages=("selectors",))
+    assert json.loads(scores.read_text())["selection"]["unrecorded"] == 4 * 2  # 4 questions x 2 strategies, all cached
+    track = judge(load_live_config(path))
+    case = track["cases"][0]
+    assert case["selector_seconds_lower_bound"] == ["ppl"]
+    assert f"| ≥{case['selector_seconds']['ppl']} |" in live_markdown(track)
+
+
 def test_two_selectors_on_one_scorer_report_progress_on_a_bar_each(tmp_path, target):
     # a bar is keyed by its stage's name: unlabelled, the second ppl selector's scoring added into the
     # first's bar and counted past its total (504/252 in the season's log)

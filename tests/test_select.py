@@ -83,6 +83,23 @@ def test_a_crashed_run_resumes_without_recomputing(tiny_lm, tiny_task, store, mo
     assert [e.mean for e in fresh.ranking.estimates] == pytest.approx([e.mean for e in resumed.ranking.estimates])
 
 
+def test_a_selection_served_from_the_cache_states_what_it_would_cost_cold(tiny_lm, tiny_task, store):
+    sppl = {"m": 6, "k": 2, "max_new_tokens": 8}  # the target's answers, then scores in their context
+    first = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="sppl", scorer_params=sppl, n=8, store=store)
+    assert first.computed > 0 and first.unrecorded == 0
+    assert first.timings["cold_s"] == pytest.approx(first.timings["total_s"])  # everything computed now
+    again = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="sppl", scorer_params=sppl, n=8, store=store)
+    assert again.computed == 0 and again.unrecorded == 0
+    # the target's answers and the scores, read from the cache, at what computing them cost the first call
+    cached_s = again.timings["cold_s"] - again.timings["total_s"]
+    assert 0 < cached_s <= first.timings["prepare_s"] + first.timings["score_s"]
+    with store._db:  # as a store written before values recorded their cost
+        store._db.execute("UPDATE results SET seconds = NULL")
+    old = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="sppl", scorer_params=sppl, n=8, store=store)
+    assert old.unrecorded == 8 * 3 + 6  # 8 questions x 3 strategies' scores, and the target's 6 answers
+    assert old.timings["cold_s"] == pytest.approx(old.timings["total_s"])
+
+
 def test_other_parameters_or_models_do_not_share_cache_entries(tiny_lm, uniform_lm, tiny_task, store):
     select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="ppl", n=4, store=store)
     assert select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="ppl", scorer_params={"template": "plain"}, n=4, store=store).computed == 12

@@ -36,6 +36,32 @@ def test_rows_record_their_writer_and_an_old_store_gains_the_columns(tmp_path):
     assert s.written == {"score": 2} and s.get_many(["new"]) == {"new": 3}
 
 
+def test_a_ledger_counts_what_the_values_it_saw_cost_when_computed(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    db = sqlite3.connect(path)  # a store made before rows recorded their compute seconds
+    db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL)")
+    db.execute("INSERT INTO results VALUES ('old', 'score', '1')")
+    db.commit()
+    db.close()
+    s = Store(path)
+    s.put_many("score", {"a": 1, "b": 2}, seconds=3.0)  # a batch's cost, shared by its values
+    s.put_many("run", {"r": 0}, seconds=10.0)
+    with s.ledger(["score"]) as outer:
+        assert s.get_many(["a", "old", "r", "missing"]).keys() == {"a", "old", "r"}
+        with s.ledger(["score", "run"]) as inner:
+            s.put_many("score", {"c": 3}, seconds=0.5)
+            s.get_many(["r"])
+        s.get_many(["a"])  # read twice: counted once
+    assert (outer.work_s, outer.computed_s, outer.unrecorded) == (2.0, 0.5, 1)  # a 1.5, c 0.5; 'old' unknown; no runs
+    assert (inner.work_s, inner.computed_s, inner.unrecorded) == (10.5, 0.5, 0)
+    s.put_many("score", {"c": 4})  # nothing open: counted nowhere; a value put without its cost is unknown
+    with s.ledger(["score"]) as later:
+        s.get_many(["c"])
+    assert (later.work_s, later.unrecorded) == (0.0, 1)
+
+
 def test_a_claim_holds_while_its_process_lives_and_not_after(tmp_path):
     import subprocess
     import sys

@@ -5,7 +5,9 @@ Every value is stored under the SHA-256 of a canonical JSON of *everything it de
 sampling seed ...), so a rerun recomputes nothing and a killed run resumes from what was
 committed. One SQLite file, written in small transactions; safe to read while another process
 writes (WAL). Each row records which process wrote it, when, and how many times it was written
-(more than once means a result was computed again: what kill and concurrency checks count).
+(more than once means a result was computed again: what kill and concurrency checks count), and
+what computing it cost, in seconds, where its writer said: a ``ledger`` adds up the cost of every value
+a piece of work used, so work served from the cache still states what it would cost cold.
 
 Processes sharing a store share its work: a unit of work (a block of scores, a batch of
 generations, a fine-tuning run) is *claimed* before it is computed, and a unit another live process
@@ -27,7 +29,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,25 @@ def content_key(depends_on: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+@dataclass
+class Ledger:
+    """The stored values one piece of work used (read or computed), with what each cost when computed."""
+
+    kinds: frozenset[str]  # the kinds of value it counts
+    used: dict[str, float | None] = field(default_factory=dict)  # key -> compute seconds (None: its writer did not say)
+    computed_s: float = 0.0  # the seconds of those computed while it was open, by this process
+
+    @property
+    def work_s(self) -> float:
+        """What computing every value used would cost, as far as their writers said."""
+        return sum(s for s in self.used.values() if s is not None)
+
+    @property
+    def unrecorded(self) -> int:
+        """Values used whose compute seconds are unknown (stored before stores recorded them): ``work_s`` leaves them out."""
+        return sum(s is None for s in self.used.values())
+
+
 class Store:
     """A key -> JSON value table, grouped by kind ('score', 'generation', ...)."""
 
@@ -64,18 +87,14 @@ class Store:
             self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,"
                              " writer TEXT, written_at REAL, writes INTEGER NOT NULL DEFAULT 1)")
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
-            for column, kind in (("writer", "TEXT"), ("written_at", "REAL"), ("writes", "INTEGER NOT NULL DEFAULT 1")):  # older stores
+            for column, kind in (("writer", "TEXT"), ("written_at", "REAL"), ("writes", "INTEGER NOT NULL DEFAULT 1"),
+                                 ("seconds", "REAL")):  # older stores
                 if column not in columns:
-                    self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
+                    self._add_column("results", column, kind)
             self._db.execute("CREATE TABLE IF NOT EXISTS claims (unit TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL,"
                              " since REAL)")
         if "since" not in {row[1] for row in self._db.execute("PRAGMA table_info(claims)")}:  # an older store
-            try:
-                with self._db:
-                    self._db.execute("ALTER TABLE claims ADD COLUMN since REAL")
-            except sqlite3.OperationalError as e:  # another process opening it added it first
-                if "duplicate column" not in str(e):
-                    raise
+            self._add_column("claims", "since", "REAL")
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._held: dict[str, float] = {}  # unit -> lease, the claims this store renews
         self._held_lock = threading.Lock()
@@ -84,6 +103,15 @@ class Store:
         self.hits = 0
         self.misses = 0
         self.written: Counter[str] = Counter()  # rows put by this process, per kind
+        self._ledgers: list[Ledger] = []  # the open ones, innermost last
+
+    def _add_column(self, table: str, column: str, kind: str) -> None:
+        try:
+            with self._db:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        except sqlite3.OperationalError as e:  # another process opening it added it first
+            if "duplicate column" not in str(e):
+                raise
 
     def _use_wal(self) -> None:
         """Switch a new store to WAL. Two processes creating it at once may find it locked, and
@@ -105,23 +133,43 @@ class Store:
         for start in range(0, len(keys), 500):  # SQLite's host-parameter limit
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
+            for key, kind, value, seconds in self._db.execute(f"SELECT key, kind, value, seconds FROM results WHERE key IN ({marks})", chunk):
                 found[key] = json.loads(value)
+                self._note(kind, {key: seconds})
         self.hits += len(found)
         self.misses += len(set(keys)) - len(found)
         return found
 
-    def put_many(self, kind: str, items: Mapping[str, Any]) -> None:
-        """Store values in one transaction: after a kill, a batch is either all there or absent."""
+    def put_many(self, kind: str, items: Mapping[str, Any], seconds: float | None = None) -> None:
+        """Store values in one transaction: after a kill, a batch is either all there or absent.
+        ``seconds``: what computing the batch cost, shared equally by its values (None: not said)."""
         now = time.time()
+        each = None if seconds is None or not items else seconds / len(items)
         with self._db:
             self._db.executemany(
-                "INSERT INTO results (key, kind, value, writer, written_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
-                " kind = excluded.kind, value = excluded.value, writer = excluded.writer, written_at = excluded.written_at,"
-                " writes = writes + 1",
-                [(k, kind, json.dumps(v, ensure_ascii=False), self.owner, now) for k, v in items.items()],
+                "INSERT INTO results (key, kind, value, writer, written_at, seconds) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key)"
+                " DO UPDATE SET kind = excluded.kind, value = excluded.value, writer = excluded.writer,"
+                " written_at = excluded.written_at, seconds = excluded.seconds, writes = writes + 1",
+                [(k, kind, json.dumps(v, ensure_ascii=False), self.owner, now, each) for k, v in items.items()],
             )
         self.written[kind] += len(items)
+        self._note(kind, dict.fromkeys(items, each), computed_s=seconds or 0.0)
+
+    @contextmanager
+    def ledger(self, kinds: Iterable[str]) -> Iterator[Ledger]:
+        """Count the values of ``kinds`` that this store reads or writes until the block ends (ledgers nest)."""
+        book = Ledger(frozenset(kinds))
+        self._ledgers.append(book)
+        try:
+            yield book
+        finally:
+            self._ledgers.remove(book)
+
+    def _note(self, kind: str, seconds: Mapping[str, float | None], computed_s: float = 0.0) -> None:
+        for book in self._ledgers:
+            if kind in book.kinds:
+                book.used.update(seconds)
+                book.computed_s += computed_s
 
     def present(self, keys: Iterable[str]) -> set[str]:
         """Which of the keys are stored (not counted as hits or misses)."""

@@ -5,6 +5,7 @@ and strategy; and its own correct answers (self-exemplars), which SPPL and the s
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from stylefit.core.store import Store, content_key
@@ -13,6 +14,7 @@ from stylefit.data.verifiers import check
 from stylefit.models.base import Generation, GenerationError, GenerationSpec, LanguageModel, Progress
 from stylefit.models.prompts import answer_spec, own_template, render_prompt
 
+GENERATION_KIND = "generation"  # generations in the store
 BATCH = 64  # the local backend's batch size
 
 
@@ -34,7 +36,7 @@ def generate_cached(
     spec = answer_spec(lm, spec)
     sampled = spec.temperature > 0
     keys = [
-        content_key({"kind": "generation", "model": lm.revision, "dtype": lm.dtype, "template": lm.template_id, "prompt": p,
+        content_key({"kind": GENERATION_KIND, "model": lm.revision, "dtype": lm.dtype, "template": lm.template_id, "prompt": p,
                      "spec": spec.as_key()} | ({"sample": j} if sampled else {}) | ({"bos_prefix": True} if lm.bos_prefix else {}))
         for p, j in zip(prompts, sample_index)
     ]
@@ -54,10 +56,13 @@ def generate_cached(
 
     def compute(unit: str) -> None:
         todo = [i for i in units[unit] if keys[i] not in found]
+        since = [time.perf_counter()]  # a batch's cost: the time since the one before it was kept
 
         def keep(done: dict[int, Generation]) -> None:
             fresh = {keys[todo[j]]: g.__dict__ for j, g in done.items()}
-            store.put_many("generation", fresh)
+            now = time.perf_counter()
+            store.put_many(GENERATION_KIND, fresh, seconds=now - since[0])
+            since[0] = now
             found.update(fresh)
             if progress:
                 progress(len(done))

@@ -9,6 +9,7 @@ over-long sequences.
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from stylefit.core.errors import StylefitError
 from stylefit.core.store import Store, content_key
 from stylefit.data.candidates import Candidate, CandidateSet
 from stylefit.models.base import ContinuationRequest, ContinuationScore, LanguageModel, Progress
+
+SCORE_KIND = "score"  # per-example scores in the store
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def score_sample(
 ) -> SampleScores:
     items = [ScoringItem(candidates.by_strategy[s][qid], candidates.position(qid)) for qid in ids for s in candidates.strategies]
     requests = [scorer.requests(lm, item) for item in items]
-    base = {"kind": "score", "model": lm.revision, "template": lm.template_id, "scorer": scorer.name,
+    base = {"kind": SCORE_KIND, "model": lm.revision, "template": lm.template_id, "scorer": scorer.name,
             "version": scorer.version, "params": scorer.params()} | ({"bos_prefix": True} if lm.bos_prefix else {})
     if scorer.needs_logprobs:  # token counts do not depend on the floating-point type; log-probabilities do
         base["dtype"] = lm.dtype
@@ -207,9 +210,10 @@ def score_sample(
 
     def compute(unit: str) -> None:
         chunk = chunks[unit]
+        t = time.perf_counter()
         scores = scorer.compute(lm, [items[i] for i in chunk], [requests[i] for i in chunk])
         fresh = {keys[i]: score.__dict__ for i, score in zip(chunk, scores)}
-        store.put_many("score", fresh)
+        store.put_many(SCORE_KIND, fresh, seconds=time.perf_counter() - t)
         found.update(fresh)
         if progress:
             progress(len(chunk))
@@ -219,7 +223,7 @@ def score_sample(
         if progress:
             progress(len(chunks[unit]))
 
-    written_before = store.written["score"]
+    written_before = store.written[SCORE_KIND]
     store.compute_claimed({u: [keys[i] for i in c] for u, c in chunks.items()}, compute, computed_elsewhere)
     if progress and skipped:
         progress(sum(1 for i in missing if items[i].candidate.id in skipped))
@@ -229,7 +233,7 @@ def score_sample(
     for item, key in zip(items, keys):
         if item.candidate.id not in skipped:
             by_strategy[item.candidate.strategy].append(ExampleScore(**_from_store(found[key])))
-    return SampleScores(kept, by_strategy, skipped, computed=store.written["score"] - written_before)
+    return SampleScores(kept, by_strategy, skipped, computed=store.written[SCORE_KIND] - written_before)
 
 
 def _from_store(entry: dict) -> dict:

@@ -8,6 +8,7 @@ Follows arXiv 2511.02833 and its authors' code (abhishekpanigrahi1996/GRACE,
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -103,12 +104,14 @@ class Grace(Scorer):
             progress(sum(k in found for k in keys))
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
+            t = time.perf_counter()  # the projector's set-up is charged to the first batch
             projector = _Projector(lm, self)
             for start in range(0, len(missing), self.batch_size):
                 chunk = missing[start : start + self.batch_size]
                 vectors = projector.project([requests[i] for i in chunk])
                 fresh = {keys[i]: v.tolist() for i, v in zip(chunk, vectors)}
-                store.put_many(GRADIENT_KIND, fresh)
+                store.put_many(GRADIENT_KIND, fresh, seconds=time.perf_counter() - t)
+                t = time.perf_counter()
                 found |= fresh
                 if progress:
                     progress(len(chunk))

@@ -25,7 +25,7 @@ from stylefit.data.records import FieldMap
 from stylefit.data.task import Task, load_task
 from stylefit.models.base import GenerationSpec, LanguageModel
 from stylefit.models.registry import DEFAULT_MODEL
-from stylefit.models.sampling import ExemplarSet, build_self_exemplars
+from stylefit.models.sampling import GENERATION_KIND, ExemplarSet, build_self_exemplars
 from stylefit.scoring import get_scorer
 from stylefit.selection.bootstrap import paired_difference, rank_strategies
 from stylefit.selection.select import SelectionResult, StageProgress, select
@@ -77,12 +77,14 @@ class AdaptiveSettings(BaseModel):
 
 @dataclass
 class Cost:
-    seconds: float = 0.0  # wall seconds, as the runs and scorers recorded them
+    seconds: float = 0.0  # wall seconds, as the runs and scorers recorded them, cached work included
     steps: int = 0  # fine-tune optimizer steps
     tokens: int = 0  # tokens through the model: trained on (prompts too), generated, and the responses scored
+    unrecorded: int = 0  # cached values used whose compute seconds the store did not record (``seconds`` leaves them out)
 
     def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.seconds + other.seconds, self.steps + other.steps, self.tokens + other.tokens)
+        return Cost(self.seconds + other.seconds, self.steps + other.steps, self.tokens + other.tokens,
+                    self.unrecorded + other.unrecorded)
 
 
 @dataclass
@@ -173,11 +175,12 @@ def select_adaptive(
     screen = select(task, candidates, target=lm, scorer=scorer, n=n, sample_seed=sample_seed, store=store,
                     n_bootstrap=settings.n_bootstrap, bootstrap_seed=settings.seed, progress=progress)
     exemplars = getattr(scorer, "exemplars", None)
-    own_s = 0.0
+    own_s, own_unrecorded = 0.0, 0
     if not isinstance(exemplars, ExemplarSet):  # a screen that makes no own answers: make them (cached)
         t = time.perf_counter()
-        exemplars = build_self_exemplars(lm, task, settings.own_answers_m, GenerationSpec(max_new_tokens=SCREEN_OWN_ANSWER_TOKENS), store)
-        own_s = time.perf_counter() - t
+        with store.ledger([GENERATION_KIND]) as used:  # cached ones at what they cost when generated
+            exemplars = build_self_exemplars(lm, task, settings.own_answers_m, GenerationSpec(max_new_tokens=SCREEN_OWN_ANSWER_TOKENS), store)
+        own_s, own_unrecorded = time.perf_counter() - t - used.computed_s + used.work_s, used.unrecorded
     order = [e.strategy for e in screen.ranking.estimates]
     values = {s: np.array(screen.per_example[s]["value"], dtype=float) for s in order}
     table = _table(screen.ranking, values, settings)
@@ -198,8 +201,8 @@ def select_adaptive(
     # 3. Shortlist.
     keep_top = len(order) if unsolved else max(settings.min_keep, settings.keep_top * (2 if by_length else 1))
     kept, dropped = shortlist(table, keep_top, settings.keep_inseparable)
-    screen_cost = Cost(seconds=screen.timings.get("total_s", 0.0) + own_s,
-                       tokens=sum(sum(per["n_tokens"]) for per in screen.per_example.values()))
+    screen_cost = Cost(seconds=screen.timings["cold_s"] + own_s, tokens=sum(sum(per["n_tokens"]) for per in screen.per_example.values()),
+                       unrecorded=screen.unrecorded + own_unrecorded)
     stages = [Stage(f"screen ({settings.screen})", table, list(kept), dropped, notes, screen_cost)]
 
     # 4. Proxy rounds on the shortlist, each larger than the last.

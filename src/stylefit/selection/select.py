@@ -17,8 +17,13 @@ from stylefit.data.records import FieldMap
 from stylefit.data.task import Task, load_task
 from stylefit.models.base import LanguageModel
 from stylefit.models.registry import DEFAULT_MODEL
+from stylefit.models.sampling import GENERATION_KIND
 from stylefit.scoring import Scorer, get_scorer
+from stylefit.scoring.base import SCORE_KIND
+from stylefit.scoring.grace import GRADIENT_KIND
 from stylefit.selection.bootstrap import Ranking, StrategyEstimate, rank_strategies
+
+WORK_KINDS = (GENERATION_KIND, SCORE_KIND, GRADIENT_KIND)  # the stored values a selection's cost is made of
 
 # progress(stage, total, advance): a stage starts with advance=0 and its total; then advances.
 StageProgress = Callable[[str, int, int], None]
@@ -40,6 +45,9 @@ class SelectionResult:
     notes: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     computed: int = 0  # per-example scores (a proxy: fine-tunes) computed now, the rest from the cache
+    # values used (target answers, scores) whose compute seconds the store did not record: ``timings["cold_s"]``,
+    # what the call would cost with nothing cached, leaves them out (a lower bound when above 0)
+    unrecorded: int = 0
     # strategy -> {"value", "nll", "n_tokens"}: one list per field, in the order of sample_ids
     per_example: dict[str, dict[str, list]] = field(default_factory=dict)
     template_id: str = ""  # hash of the target's chat template ("none" without one)
@@ -140,23 +148,23 @@ def select(
         progress(name, total, 0)
         return lambda k: progress(name, total, k)
 
-    t = time.perf_counter()
-    notes = scorer.prepare(lm, candidates, ids, store, stage("target answers", scorer.prepare_units(candidates, ids)))
-    timings["prepare_s"] = time.perf_counter() - t
-    if cut:
-        notes.append(f"{len(cut)}/{n} questions dropped for every strategy (a response flagged truncated, never trained on): "
-                     + "; ".join(list(cut.values())[:3]))
-    if excluded := scorer.excluded():
-        ids = [i for i in ids if i not in excluded]
-        if len(ids) < 2:
-            raise TooFewQuestions(f"only {len(ids)} questions left after the scorer excluded {len(excluded)}")
+    # every value the call reads or computes, at its cost when computed: what the call costs with nothing cached
+    with store.ledger(WORK_KINDS) as used:
+        t = time.perf_counter()
+        notes = scorer.prepare(lm, candidates, ids, store, stage("target answers", scorer.prepare_units(candidates, ids)))
+        timings["prepare_s"] = time.perf_counter() - t
+        if cut:
+            notes.append(f"{len(cut)}/{n} questions dropped for every strategy (a response flagged truncated, never trained on): "
+                         + "; ".join(list(cut.values())[:3]))
+        if excluded := scorer.excluded():
+            ids = [i for i in ids if i not in excluded]
+            if len(ids) < 2:
+                raise TooFewQuestions(f"only {len(ids)} questions left after the scorer excluded {len(excluded)}")
 
-    t = time.perf_counter()
-    sample = scorer.sample_scores(lm, candidates, ids, store, stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)),
-                                  skip_overlong)
-    timings["score_s"] = time.perf_counter() - t
-    if sample.runs_s is not None:
-        timings["runs_s"] = sample.runs_s
+        t = time.perf_counter()
+        sample = scorer.sample_scores(lm, candidates, ids, store,
+                                      stage(f"scoring ({scorer.name})", len(ids) * len(candidates.strategies)), skip_overlong)
+        timings["score_s"] = time.perf_counter() - t
     if sample.skipped:
         notes.append(f"{len(sample.skipped)}/{len(ids)} questions dropped for every strategy (over-long): "
                      + "; ".join(list(sample.skipped.values())[:3]))
@@ -174,10 +182,15 @@ def select(
         if scorer.ratio_of_means else None,
     )
     timings["total_s"] = time.perf_counter() - t0
+    if sample.runs_s is not None:  # a proxy: its fine-tunes at what they cost where they ran, stored ones included
+        timings["runs_s"] = sample.runs_s
+        timings["cold_s"], unrecorded = timings["total_s"] - timings["score_s"] + sample.runs_s, 0
+    else:
+        timings["cold_s"], unrecorded = timings["total_s"] - used.computed_s + used.work_s, used.unrecorded
     return SelectionResult(
         task=task.name, target=lm.name, revision=lm.revision, dtype=lm.dtype, scorer=scorer.name, scorer_params=scorer.params(),
         unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
-        skipped=cut | sample.skipped, notes=notes, timings=timings, computed=sample.computed,
+        skipped=cut | sample.skipped, notes=notes, timings=timings, computed=sample.computed, unrecorded=unrecorded,
         per_example={s: {"value": [e.value for e in scores], "nll": [e.nll for e in scores], "n_tokens": [e.n_tokens for e in scores]}
                      | ({"parts": [list(e.parts) for e in scores]} if scorer.ratio_of_means else {})
                      for s, scores in sample.by_strategy.items()},

@@ -32,7 +32,7 @@ from stylefit.data.verifiers import FINAL_ANSWER_MARKER, check
 from stylefit.models.base import GenerationError, GenerationSpec, LanguageModel, Progress
 from stylefit.models.prompts import own_template, render_prompt
 from stylefit.models.registry import DEFAULT_MODEL
-from stylefit.models.sampling import build_self_exemplars, generate_cached, zero_shot_answers
+from stylefit.models.sampling import GENERATION_KIND, build_self_exemplars, generate_cached, zero_shot_answers
 from stylefit.strategies.library import get_strategy, strategy_library
 from stylefit.strategies.recipe import Strategy, placeholders
 
@@ -207,9 +207,9 @@ def generate(
             reports.append(report)  # already written for exactly this request: kept, even where the cache is gone
         else:
             t = time.perf_counter()
-            before = store.written["generation"]
+            before = store.written[GENERATION_KIND]
             rows, report = _generate_strategy(strategy, task, questions, models, store, retry_temperature, own_answers_m, progress)
-            computed += store.written["generation"] - before
+            computed += store.written[GENERATION_KIND] - before
             report.seconds = round(time.perf_counter() - t, 2)
             write_jsonl(out / f"{strategy.name}.jsonl", rows)
             reports.append(report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, flagged_strategy_runs, questions_sentence, refusals_sentence, selector_rows
+from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, flagged_strategy_runs, mean_cost, questions_sentence, refusals_sentence, selector_rows
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import plots
 from stylefit.report.html import page, table
@@ -20,11 +20,11 @@ def live_sections(track: dict) -> list[str]:
         sections += [f"<h2>Which selector to trust ({track['judged_cases']} judged cases)</h2>",
                      '<p class="muted">95% bootstrap intervals over cases (none with fewer than 2 cases).</p>',
                      _figures_table(track["figures"], track)]
-        costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if _cost(track, name) != "-"]
+        costed = [(name, f["weighted_spearman"]) for name, f in track["figures"].items() if mean_cost(track, name) is not None]
         if costed:
             sections.append('<div class="figure">' + plots.quality_vs_cost(
                 [n for n, _ in costed], [f["estimate"] for _, f in costed], [f["low"] for _, f in costed],
-                [f["high"] for _, f in costed], [float(_cost(track, n)) for n, _ in costed],
+                [f["high"] for _, f in costed], [round(mean_cost(track, n)[0], 1) for n, _ in costed],
                 "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
     sections += preregistered_sections(track)
     for case in track["cases"]:

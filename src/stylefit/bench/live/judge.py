@@ -15,7 +15,7 @@ import numpy as np
 from stylefit.bench.live.config import CaseConfig, LiveConfig, ReasoningGymTask
 from stylefit.bench.live.preregistration import (AS_REGISTERED, Preregistration, Registration, Season, load_preregistration,
                                                  selector_agreement)
-from stylefit.bench.live.selectors import questions_used, selector_inputs, shared_fine_tune_costs
+from stylefit.bench.live.selectors import cost_is_cold, questions_used, selector_inputs, shared_fine_tune_costs
 from stylefit.bench.live.truth import case_truth, cut_probes, truth_progress
 from stylefit.training.runs import device_kind
 from stylefit.training.summary import cut_bounds, cut_flagged, pairs_that_could_swap
@@ -47,6 +47,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
         bounds = cut_bounds([accuracy[s] for s in case.strategies], truth.n_test)
         acc_if_right = np.array([bounds[s][1] for s in case.strategies])
         preferences, selector_seconds, selector_devices, length_guard, questions, refused = {}, {}, {}, {}, {}, {}
+        lower_bounds = []  # selectors whose seconds leave out cached work of unrecorded cost
         proxies = {}  # the proxies' scores files, for their shared fine-tunes' cost
         for spec in config.selectors:
             file = root / case.name / "scores" / f"{spec.name}.json"
@@ -63,6 +64,8 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                 sign = 1.0 if data["higher_is_better"] else -1.0
                 preferences[spec.name] = sign * np.array([data["means"][s] for s in case.strategies])
                 selector_seconds[spec.name] = data["seconds"]
+                if not cost_is_cold(spec, data):
+                    lower_bounds.append(spec.name)
                 selector_devices[spec.name] = data["device"]
                 # questions dropped for every strategy (a response cut in one of them, or over-long): scored of asked
                 if (selection := data.get("selection") or (data.get("adaptive") or {}).get("screen")) is not None:
@@ -93,7 +96,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
                "noise": vars(truth.noise), "sigma": accuracy_spread(acc), "run_seconds": seconds,
                # the strategies spread less than one run strays: judged and weighted by its σ all the same (registered)
                "sigma_below_noise": bool(accuracy_spread(acc) < truth.noise.run_sd),
-               "selector_seconds": selector_seconds, "selector_devices": selector_devices, "selector_questions": questions,
+               "selector_seconds": selector_seconds, "selector_seconds_lower_bound": lower_bounds, "selector_devices": selector_devices, "selector_questions": questions,
                "picks": {name: [] if name in refused else [case.strategies[i] for i in np.flatnonzero(p == p.max())]
                          for name, p in preferences.items()},
                "refused": refused,

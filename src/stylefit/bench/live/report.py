@@ -108,12 +108,22 @@ FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman"
                   ("regret_points", "regret (pts)", 1.0, 1), ("pairwise_accuracy", "pairwise acc", 1.0, 2))
 
 
+def mean_cost(track: dict[str, Any], name: str, device: str = "cpu") -> tuple[float, bool] | None:
+    """Mean seconds per strategy over the judged cases where the selector ran on ``device``, and whether it
+    is a lower bound (a case's figure leaves out cached work of unknown cost); None where it ran on none, as
+    for a selector that costs nothing (random). Costs on different devices never mix."""
+    cases = [case for case in track["cases"] if case.get("judged") and case["selector_devices"].get(name) == device]
+    if not cases:
+        return None
+    return (sum(case["selector_seconds"][name] / len(case["accuracy"]) for case in cases) / len(cases),
+            any(name in case.get("selector_seconds_lower_bound", ()) for case in cases))
+
+
 def _cost(track: dict[str, Any], name: str, device: str = "cpu") -> str:
-    """Mean seconds per strategy over the judged cases where the selector ran on ``device`` ("-" for
-    none, and for a selector that costs nothing: random). Costs on different devices never mix."""
-    per = [case["selector_seconds"][name] / len(case["accuracy"]) for case in track["cases"]
-           if case.get("judged") and case["selector_devices"].get(name) == device]
-    return f"{sum(per) / len(per):.1f}" if per else "-"
+    """``mean_cost`` as a table shows it: "≥" before a lower bound, "-" for none."""
+    if (cost := mean_cost(track, name, device)) is None:
+        return "-"
+    return f"{'≥' if cost[1] else ''}{cost[0]:.1f}"
 
 
 def _run_costs(case: dict[str, Any]) -> str:
@@ -156,7 +166,7 @@ def selector_rows(case: dict[str, Any]) -> list[list[str]]:
         o = case.get("outcomes", {}).get(name, {})
         rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
         regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
-        rows.append([name, pick_text(picks, len(case["accuracy"]), refused=name in case.get("refused", {})), rho, regret, str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
+        rows.append([name, pick_text(picks, len(case["accuracy"]), refused=name in case.get("refused", {})), rho, regret, ("≥" if name in case.get("selector_seconds_lower_bound", ()) else "") + str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
     return rows
 
 
@@ -241,8 +251,9 @@ def live_markdown(track: dict[str, Any]) -> str:
             lines += ["**Refusals, judged as no pick (every strategy tied):** " + "; ".join(
                 f"{name} on {len(cs)} of the {track['judged_cases']} judged cases ({', '.join(cs)})" for name, cs in refusals.items()) + ".", ""]
         lines += ["Cost: the selector's wall time per strategy on a 2-core CPU (N questions scored, or for the proxies their "
-                  "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device); "
-                  "work another selector had already cached (the target's own answers) is not counted again.", ""]
+                  "fine-tunes), averaged over the judged cases where it ran there (each case's table names the device), cached work "
+                  "included at what it cost when computed; ≥ marks a lower bound: work cached before the store recorded "
+                  "what computing it cost (the target's own answers and scores another selector stored) is left out.", ""]
         lines += figure_tables(track, track["cases"]) + [""]
     return "\n".join(lines + preregistration_lines(track) + default_rule_lines(track))
 

@@ -33,8 +33,8 @@ class CommittedRuns(Store):
         if len(stored) < len(loaded):  # runs made elsewhere (another machine, a GPU) join this store
             super().put_many(RUN_KIND, {k: v for k, v in loaded.items() if k not in stored})
 
-    def put_many(self, kind: str, items: dict[str, Any]) -> None:
-        super().put_many(kind, items)
+    def put_many(self, kind: str, items: dict[str, Any], seconds: float | None = None) -> None:
+        super().put_many(kind, items, seconds)
         if kind == RUN_KIND:
             for key, value in items.items():
                 write_atomic(self.folder / f"{key}.json", json.dumps(value, indent=1, ensure_ascii=False) + "\n")

@@ -48,9 +48,9 @@ def score_selectors(config: LiveConfig, case: CaseConfig, task, specs: list[Sele
                                 n=config.n_select, store=store, dtype=config.dtype, progress=selector_progress)
                 data = {"means": {e.strategy: e.mean for e in result.ranking.estimates},
                         "higher_is_better": result.higher_is_better, "selection": result.to_dict()}
-                if "runs_s" in result.timings:  # a proxy's fine-tunes at their own cost, stored ones too (another
-                    # selector's, as proxy-gold_loss reads proxy's, or an interrupted attempt's), not this call's clock
-                    data["seconds"] = round(result.timings["total_s"] - result.timings["score_s"] + result.timings["runs_s"], 1)
+                # what the call would cost with nothing cached: a proxy's fine-tunes at their own cost, and the
+                # target's answers and scores another selector (or an interrupted attempt) stored, at theirs
+                data["seconds"] = round(result.timings["cold_s"], 1)
         except TooFewQuestions as e:
             # the case's sample is too small for this selector: its refusal is a result (the judge counts it as no
             # pick), and the selectors after it still run
@@ -80,6 +80,17 @@ def shared_fine_tune_costs(proxies: dict[str, dict[str, Any]]) -> dict[str, tupl
             _, partner_seconds, partner = max(partners)
             costs[name] = (round(seconds + partner_seconds, 1), partner)
     return costs
+
+
+def cost_is_cold(spec: SelectorSpec, data: dict[str, Any]) -> bool:
+    """Whether a scores file's seconds count everything the selector used at what it cost, cached work
+    included; False where some of it was cached before the store recorded compute seconds (a lower bound)."""
+    if spec.scorer in ("proxy", "paper_proxy"):  # fine-tunes have always carried their own seconds
+        return True
+    if spec.scorer == "adaptive":  # its fine-tunes at their own cost; its screen as any other selection
+        return (data.get("adaptive") or {}).get("cost", {}).get("unrecorded") == 0
+    selection = data.get("selection") or {}
+    return "cold_s" in selection.get("timings", {}) and selection.get("unrecorded") == 0
 
 
 def questions_used(selection: dict[str, Any], asked: int) -> int:
