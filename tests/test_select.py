@@ -98,6 +98,13 @@ def test_a_selection_served_from_the_cache_states_what_it_would_cost_cold(tiny_l
     old = select(tiny_task, tiny_task / "candidates", target=tiny_lm, scorer="sppl", scorer_params=sppl, n=8, store=store)
     assert old.unrecorded == 8 * 3 + 6  # 8 questions x 3 strategies' scores, and the target's 6 answers
     assert old.timings["cold_s"] == pytest.approx(old.timings["total_s"])
+    from rich.console import Console
+
+    from stylefit.report.terminal import print_selection
+
+    console = Console(record=True, width=400)
+    print_selection(old, console)
+    assert f"at least {old.timings['cold_s']:.1f}s with nothing cached (30 cached values were stored before their cost was recorded)" in console.export_text()
 
 
 def test_other_parameters_or_models_do_not_share_cache_entries(tiny_lm, uniform_lm, tiny_task, store):

@@ -83,9 +83,8 @@ def print_selection(result: SelectionResult, console: Console | None = None) -> 
                   f"load {t.get('load_model_s', 0):.1f}s, prepare {t.get('prepare_s', 0):.1f}s, "
                   f"score {t.get('score_s', 0):.1f}s, total {t.get('total_s', 0):.1f}s"
                   + (f"; its fine-tunes cost {t['runs_s']:.1f}s where they ran, stored ones included" if "runs_s" in t else "")
-                  + (f"; {t['cold_s']:.1f}s with nothing cached" if "cold_s" in t else "")
-                  + (f" (at least: {result.unrecorded} cached values were stored before their cost was recorded)"
-                     if result.unrecorded else "")
+                  + (f"; {'at least ' if result.unrecorded else ''}{t['cold_s']:.1f}s with nothing cached" if "cold_s" in t else "")
+                  + (f" ({result.unrecorded} cached values were stored before their cost was recorded)" if result.unrecorded else "")
                   + "[/dim]")
 
 
