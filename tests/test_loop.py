@@ -255,3 +255,16 @@ def test_the_loop_runs_with_the_adaptive_selector(setup, tmp_path):
     assert "adaptive selector" in result.decision
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "- screen (ppl): " in summary and "- proxy round 1 (n=4" in summary and result.decision in summary
+
+
+def test_the_loop_runs_with_the_proxy_on_the_gold_answers_loss(setup, tmp_path):
+    # the proxy that the live track's default rule may choose: a short fine-tune per strategy, each judged
+    # by how much it lowered the loss of the gold answers of held-out training questions
+    config, load, _ = setup
+    settings = '\n[scorer_params]\nmeasure = "gold_loss"\nvalidation = 4\nrecipe = {batch_size = 4, epochs = 1}\ndtype = "float32"\n'
+    result = run(config(body=settings, scorer="proxy"), out=tmp_path / "out", store=Store(tmp_path / "cache.sqlite"), load_model=load)
+    selection = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert (selection["scorer"], selection["scorer_params"]["measure"], selection["computed"]) == ("proxy", "gold_loss", 3)
+    assert selection["timings"]["cold_s"] >= selection["timings"]["runs_s"] > 0  # its fine-tunes are its cost
+    assert result.winners == ([selection["best"]] if selection["best"] else selection["tied_best"])
+    assert (tmp_path / "out" / ("training_set.jsonl" if len(result.winners) == 1 else f"training_set.{result.winners[0]}.jsonl")).is_file()
