@@ -56,6 +56,7 @@ def test_a_ledger_counts_what_the_values_it_saw_cost_when_computed(tmp_path):
         s.get_many(["a"])  # read twice: counted once
     assert (outer.work_s, outer.computed_s, outer.unrecorded) == (2.0, 0.5, 1)  # a 1.5, c 0.5; 'old' unknown; no runs
     assert (inner.work_s, inner.computed_s, inner.unrecorded) == (10.5, 0.5, 0)
+    assert outer.cold_s(4.0) == 5.5  # 4 s on the clock, less the 0.5 s computed then, plus the 2 s of every value used
     s.put_many("score", {"c": 4})  # nothing open: counted nowhere; a value put without its cost is unknown
     with s.ledger(["score"]) as later:
         s.get_many(["c"])

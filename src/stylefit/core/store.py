@@ -72,6 +72,11 @@ class Ledger:
         """Values used whose compute seconds are unknown (stored before stores recorded them): ``work_s`` leaves them out."""
         return sum(s is None for s in self.used.values())
 
+    def cold_s(self, elapsed_s: float) -> float:
+        """A piece of work's own clock, ``elapsed_s``, with the values it computed swapped for what every value
+        it used cost: what it would take with nothing cached (leaving out the ``unrecorded`` ones)."""
+        return elapsed_s - self.computed_s + self.work_s
+
 
 class Store:
     """A key -> JSON value table, grouped by kind ('score', 'generation', ...)."""

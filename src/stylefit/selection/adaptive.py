@@ -180,7 +180,7 @@ def select_adaptive(
         t = time.perf_counter()
         with store.ledger([GENERATION_KIND]) as used:  # cached ones at what they cost when generated
             exemplars = build_self_exemplars(lm, task, settings.own_answers_m, GenerationSpec(max_new_tokens=SCREEN_OWN_ANSWER_TOKENS), store)
-        own_s, own_unrecorded = time.perf_counter() - t - used.computed_s + used.work_s, used.unrecorded
+        own_s, own_unrecorded = used.cold_s(time.perf_counter() - t), used.unrecorded
     order = [e.strategy for e in screen.ranking.estimates]
     values = {s: np.array(screen.per_example[s]["value"], dtype=float) for s in order}
     table = _table(screen.ranking, values, settings)

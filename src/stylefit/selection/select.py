@@ -186,7 +186,7 @@ def select(
         timings["runs_s"] = sample.runs_s
         timings["cold_s"], unrecorded = timings["total_s"] - timings["score_s"] + sample.runs_s, 0
     else:
-        timings["cold_s"], unrecorded = timings["total_s"] - used.computed_s + used.work_s, used.unrecorded
+        timings["cold_s"], unrecorded = used.cold_s(timings["total_s"]), used.unrecorded
     return SelectionResult(
         task=task.name, target=lm.name, revision=lm.revision, dtype=lm.dtype, scorer=scorer.name, scorer_params=scorer.params(),
         unit=scorer.unit, higher_is_better=scorer.higher_is_better, sample_ids=sample.ids, ranking=ranking,
