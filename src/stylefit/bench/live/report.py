@@ -108,6 +108,11 @@ FIGURE_COLUMNS = (("weighted_spearman", "weighted ρ", 1.0, 2), ("mean_spearman"
                   ("regret_points", "regret (pts)", 1.0, 1), ("pairwise_accuracy", "pairwise acc", 1.0, 2))
 
 
+def cost_is_bound(case: dict[str, Any], name: str) -> bool:
+    """Whether the case's seconds for the selector are a lower bound (cached work of unknown cost left out)."""
+    return name in case.get("selector_seconds_lower_bound", ())
+
+
 def mean_cost(track: dict[str, Any], name: str, device: str = "cpu") -> tuple[float, bool] | None:
     """Mean seconds per strategy over the judged cases where the selector ran on ``device``, and whether it
     is a lower bound (a case's figure leaves out cached work of unknown cost); None where it ran on none, as
@@ -116,7 +121,7 @@ def mean_cost(track: dict[str, Any], name: str, device: str = "cpu") -> tuple[fl
     if not cases:
         return None
     return (sum(case["selector_seconds"][name] / len(case["accuracy"]) for case in cases) / len(cases),
-            any(name in case.get("selector_seconds_lower_bound", ()) for case in cases))
+            any(cost_is_bound(case, name) for case in cases))
 
 
 def _cost(track: dict[str, Any], name: str, device: str = "cpu") -> str:
@@ -166,7 +171,7 @@ def selector_rows(case: dict[str, Any]) -> list[list[str]]:
         o = case.get("outcomes", {}).get(name, {})
         rho = "-" if _missing(o.get("spearman")) else f"{o['spearman']:.2f}"
         regret = "-" if _missing(o.get("regret_points")) else f"{o['regret_points']:.1f}"
-        rows.append([name, pick_text(picks, len(case["accuracy"]), refused=name in case.get("refused", {})), rho, regret, ("≥" if name in case.get("selector_seconds_lower_bound", ()) else "") + str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
+        rows.append([name, pick_text(picks, len(case["accuracy"]), refused=name in case.get("refused", {})), rho, regret, ("≥" if cost_is_bound(case, name) else "") + str(case["selector_seconds"].get(name, "-")), case["selector_devices"].get(name, "-")])
     return rows
 
 
