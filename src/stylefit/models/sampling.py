@@ -56,13 +56,14 @@ def generate_cached(
 
     def compute(unit: str) -> None:
         todo = [i for i in units[unit] if keys[i] not in found]
-        since = [time.perf_counter()]  # a batch's cost: the time since the one before it was kept
+        since = time.perf_counter()  # a batch's cost: the time since the one before it was kept
 
         def keep(done: dict[int, Generation]) -> None:
+            nonlocal since
             fresh = {keys[todo[j]]: g.__dict__ for j, g in done.items()}
             now = time.perf_counter()
-            store.put_many(GENERATION_KIND, fresh, seconds=now - since[0])
-            since[0] = now
+            store.put_many(GENERATION_KIND, fresh, seconds=now - since)
+            since = now
             found.update(fresh)
             if progress:
                 progress(len(done))
