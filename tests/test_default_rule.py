@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO
 from stylefit.bench.live.config import LiveConfig, SelectorSpec
-from stylefit.bench.live.default_rule import DefaultRule, load_rule, run_settings, verdict
+from stylefit.bench.live.default_rule import DefaultRule, Deviation, deviate, load_deviation, load_rule, run_settings, verdict
 from stylefit.core.errors import StylefitError
 from stylefit.loop import RunConfig
 from stylefit.selection.quality import CaseOutcome
@@ -46,6 +46,24 @@ def test_without_such_a_challenger_or_judged_as_registered_the_incumbent_is_kept
     assert verdict(RULE, cases(6), [0.1] * 6, {"good"})["status"] == "undecided"
 
 
+def test_a_deviation_applies_only_to_its_verdict_and_only_for_a_challenger_ahead_too():
+    both_ahead = cases(6) | {"close": [outcome(0.7 + 0.05 * (i % 2), 1.0) for i in range(6)]}
+    decided = verdict(RULE, both_ahead, [0.1, 0.2, 0.1, 0.3, 0.1, 0.2], {"inc", "good", "close", "costly"})
+    assert (decided["default"], sorted(decided["ahead"])) == ("good", ["close", "good"])
+    applied = deviate(decided, Deviation(rule_chose="good", instead="close", reason="why"))
+    assert (applied["applied"], applied["not_applied_because"]) == (True, None)
+    # a later verdict it was not written for, or a challenger the rule does not find ahead: not applied, and said why
+    stale = deviate(decided, Deviation(rule_chose="inc", instead="close", reason="why"))
+    assert not stale["applied"] and "written for a verdict of 'inc', and the rule chooses 'good'" in stale["not_applied_because"]
+    behind = deviate(decided, Deviation(rule_chose="good", instead="costly", reason="why"))
+    assert not behind["applied"] and "'costly' is not among the challengers the rule finds ahead" in behind["not_applied_because"]
+
+
+def test_a_deviation_without_a_reason_is_a_one_line_error():
+    with pytest.raises(StylefitError, match=r"^deviation.toml: reason: "):
+        load_deviation('rule_chose = "a"\ninstead = "b"\nreason = ""\n', "deviation.toml")
+
+
 def test_a_rule_naming_no_scorer_for_a_selector_is_a_one_line_error():
     with pytest.raises(StylefitError, match=r"^rule.toml: .*run_scorer: no scorer for 'b'$"):
         load_rule('incumbent = "a"\nchallengers = ["b"]\ndecide_after = 8\n[run_scorer]\na = "adaptive"\n', "rule.toml")
@@ -77,8 +95,12 @@ def test_stylefit_runs_default_is_the_committed_verdict():
     track = json.loads((REPO / "benchmarks" / "results" / "live_track.json").read_text(encoding="utf-8"))
     run = track["default_rule"]["run"]
     assert run is not None, "the default rule's selector is not among the track's selectors"
+    rule = track["default_rule"]
+    # the rule's choice, or the challenger a committed deviation from it names (applied only as the judge allows)
+    deviation = rule["deviation"]
+    assert rule["run_selector"] == (deviation["instead"] if deviation and deviation["applied"] else rule["default"])
     config = RunConfig(task="t", strategies=["a", "b"])
-    assert config.scorer == track["default_rule"]["run_scorer"] == run["scorer"]
+    assert config.scorer == run["scorer"]
     assert (config.n, config.scorer_params) == (run["n"], run["scorer_params"])
     # the default's settings are its own: another scorer named without parameters gets none
     assert RunConfig(task="t", strategies=["a", "b"], scorer="ppl").scorer_params == {}
@@ -100,3 +122,21 @@ def test_picks_are_counted_against_each_challenger_on_the_preregistered_cases_on
     assert text.startswith("On the 2 pre-registered cases, the regret of inc's pick")
     assert text.endswith("against good's, higher on 2 (1 beyond noise); against close's, equal on 2.")
     assert picks_sentence(track | {"default_rule": None}) == ""
+
+
+def test_the_sentence_gives_the_verdict_then_the_deviation_and_what_run_decides_with():
+    from stylefit.bench.live.report import default_rule_sentence
+
+    rule = {"file": "rule.toml", "committed": "a" * 40, "changed_since": False, "status": "replaced", "reason": "it ranks above",
+            "default": "good", "incumbent": "inc", "run_scorer": "proxy", "run_selector": "close",
+            "run": {"scorer": "sppl", "n": 50, "scorer_params": {"k": 3}},
+            "deviation": {"file": "dev.toml", "committed": "b" * 40, "changed_since": True, "rule_chose": "good", "instead": "close",
+                          "reason": "good measures the format", "applied": True, "not_applied_because": None}}
+    text = default_rule_sentence({"default_rule": rule})
+    assert text.startswith("Default rule (`rule.toml`, committed at aaaaaaaa): it replaces the incumbent (it ranks above) and "
+                           "chooses `good` (incumbent `inc`).")
+    assert ("Deviation (`dev.toml`, committed at bbbbbbbb; edited since, the committed text is used; chosen after the results "
+            "were seen), from a verdict of `good` to `close`: applied, because good measures the format.") in text
+    assert text.endswith("So `stylefit run` decides with `sppl` on n=50 with k=3 (selector `close`).")
+    unapplied = rule | {"run_selector": "good", "deviation": rule["deviation"] | {"applied": False, "not_applied_because": "stale"}}
+    assert "to `close`: not applied, because stale." in default_rule_sentence({"default_rule": unapplied})

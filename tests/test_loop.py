@@ -208,7 +208,9 @@ def test_config_paths_are_read_from_the_config_folder(tmp_path):
     path = tmp_path / "sub" / "run.toml"
     path.write_text('task = "t"\nstrategies = ["a", "b"]\n')
     config = load_config(path)
-    assert config.path(config.task) == tmp_path / "sub" / "t" and config.n == 50 and config.scorer == "adaptive"
+    assert config.path(config.task) == tmp_path / "sub" / "t" and config.n == 100 and config.scorer == "proxy"
+    # the default scorer's sample is the one it was judged on; any other scorer's is 50
+    assert RunConfig(task="t", strategies=["a", "b"], scorer="ppl").n == 50
     assert config.key() != RunConfig.model_validate(config.model_dump() | {"n": 51, "source": str(path)}).key()
     assert config.key() == RunConfig.model_validate(config.model_dump() | {"device": "cuda", "source": str(path)}).key()
     path.write_text('task = "../../elsewhere"\nstrategies = ["a", "b"]\n')  # outside its folder, and not there

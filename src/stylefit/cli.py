@@ -25,7 +25,7 @@ def select(
     task: Path = typer.Argument(..., help="Task folder (with task.json) or the task.json itself."),
     candidates: list[Path] = typer.Argument(..., help="Folder of candidate files (<strategy>.jsonl[.gz], .parquet or a save_to_disk folder; plain, chat or alpaca rows), or the files."),
     model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Registered name, local HF folder or hub id."),
-    scorer: str = typer.Option("ppl", "--scorer", "-s", help="ppl (default: the cheapest screen, no fine-tune; see the README for what it gives up) | sppl | ifd | length | alignment | rsr | local | grace | proxy | adaptive (screen, shortlist, proxy rounds; its settings as -p; what `run` decides with by default) (see `stylefit scorers`)"),
+    scorer: str = typer.Option("ppl", "--scorer", "-s", help="ppl (default: the cheapest screen, no fine-tune; see the README for what it gives up) | sppl | ifd | length | alignment | rsr | local | grace | proxy (what `run` decides with by default, on n=100) | adaptive (screen, shortlist, proxy rounds; its settings as -p) (see `stylefit scorers`)"),
     n: int = typer.Option(50, "--n", help="Questions to score per strategy."),
     sample_seed: Optional[int] = typer.Option(None, "--sample-seed", help="Draw the N questions at random with this seed (default: the first N)."),
     k: Optional[int] = typer.Option(None, "--k", help="sppl: self-exemplars per candidate (default 3)."),

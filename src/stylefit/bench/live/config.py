@@ -102,6 +102,8 @@ class LiveConfig(BaseModel):
     preregistration: str | None = None
     # how `stylefit run`'s default follows the pre-registered cases (default_rule.py; None: no rule)
     default_rule: str | None = None
+    # a departure from the rule's verdict, chosen after the results were seen (default_rule.Deviation)
+    default_deviation: str | None = None
     source: str = Field("<memory>", exclude=True)
 
     @model_validator(mode="after")

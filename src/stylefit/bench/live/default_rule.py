@@ -10,6 +10,11 @@ committed (its text at its first commit, like the registration) to the pre-regis
   cases, has a 95% bootstrap interval above zero, and its mean regret is no larger; of several,
   the one ahead by the most. Otherwise the incumbent stays.
 
+A deviation file may depart from the verdict afterwards: written after the results were seen, it names
+the verdict it departs from and another challenger the rule found ahead of the incumbent too, with its
+reason (``Deviation``). It is applied only while the verdict is the one it was written for, is judged
+as first committed like the rule, and is printed beside the verdict, never in its place.
+
 The verdict also names the ``stylefit run`` settings that decide as the chosen selector did on the
 track: its scorer, sample size and scorer parameters (``run_settings``). ``tests/test_default_rule.py``
 holds ``stylefit run``'s defaults to them in the committed ``live_track.json``: the default moves when
@@ -47,9 +52,28 @@ class DefaultRule(BaseModel):
         return self
 
 
+class Deviation(BaseModel):
+    """A departure from the rule's verdict, chosen after seeing the results, so never silent: what the
+    rule chose (a later, different verdict leaves it unapplied), what decides instead, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_chose: str
+    instead: str
+    reason: str = Field(min_length=1)
+
+
 def load_rule(text: str, where: str) -> DefaultRule:
+    return _load(DefaultRule, text, where)
+
+
+def load_deviation(text: str, where: str) -> Deviation:
+    return _load(Deviation, text, where)
+
+
+def _load(model: type[BaseModel], text: str, where: str):
     try:
-        return DefaultRule.model_validate(tomllib.loads(text))
+        return model.model_validate(tomllib.loads(text))
     except tomllib.TOMLDecodeError as e:
         raise StylefitError(f"{where}: not valid TOML ({e})") from None
     except ValidationError as e:
@@ -75,13 +99,25 @@ def verdict(rule: DefaultRule, outcomes: dict[str, Sequence[CaseOutcome]], sigma
               for c, figures in summarize_many(diffs, sigma).items()}
     # an undefined interval (NaN) is never above zero
     ahead = [c for c in challengers if paired[c]["weighted_spearman"]["low"] > 0 and paired[c]["regret_points"]["estimate"] <= 0]
-    keep |= {"paired": paired}
+    keep |= {"paired": paired, "ahead": ahead}
     if not ahead:
         return keep | {"status": "kept", "reason": "no challenger's weighted ρ is above the incumbent's beyond the paired "
                                                    "interval with a regret no larger"}
     winner = max(ahead, key=lambda c: paired[c]["weighted_spearman"]["estimate"])
     return keep | {"status": "replaced", "default": winner, "run_scorer": rule.run_scorer[winner],
                    "reason": f"'{winner}' ranks above '{rule.incumbent}' beyond the paired interval, with a regret no larger"}
+
+
+def deviate(decided: dict[str, Any], deviation: Deviation) -> dict[str, Any]:
+    """Whether ``deviation`` applies to the verdict ``decided``: only to the verdict it was written for,
+    and only for a challenger the rule found ahead of the incumbent as well."""
+    if decided["default"] != deviation.rule_chose:
+        why = f"it was written for a verdict of '{deviation.rule_chose}', and the rule chooses '{decided['default']}'"
+    elif deviation.instead not in decided.get("ahead", []):
+        why = f"'{deviation.instead}' is not among the challengers the rule finds ahead of '{decided['incumbent']}'"
+    else:
+        why = ""
+    return deviation.model_dump() | {"applied": not why, "not_applied_because": why or None}
 
 
 def run_settings(rule: DefaultRule, spec: SelectorSpec, config: LiveConfig) -> dict[str, Any]:

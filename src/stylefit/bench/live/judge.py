@@ -145,7 +145,7 @@ def judge(config: LiveConfig) -> dict[str, Any]:
 def _default_verdict(config: LiveConfig, agreement: dict[str, str], outcomes: dict[str, list], sigma: list[float],
                      judged: list[dict]) -> dict[str, Any] | None:
     """The default rule, as committed, applied to the pre-registered cases (None: the track names no rule)."""
-    from stylefit.bench.live.default_rule import load_rule, run_settings, verdict
+    from stylefit.bench.live.default_rule import deviate, load_deviation, load_rule, run_settings, verdict
 
     if config.default_rule is None:
         return None
@@ -156,8 +156,14 @@ def _default_verdict(config: LiveConfig, agreement: dict[str, str], outcomes: di
     decided = verdict(rule, {name: [outcomes[name][i] for i in chosen] for name in registered}, [sigma[i] for i in chosen], registered)
     # every selector the rule may choose, translated now: one that cannot be fails today, not the day it wins
     runs = {s.name: run_settings(rule, s, config) for s in config.selectors if s.name in [rule.incumbent, *rule.challengers]}
+    deviation = None
+    if config.default_deviation is not None:
+        written = Registration(config.path(config.default_deviation))
+        deviation = {"file": config.default_deviation, "committed": written.commit, "changed_since": written.changed} | deviate(
+            decided, load_deviation(written.text, f"{config.default_deviation}" + (" (as committed)" if written.commit else "")))
+    run_selector = deviation["instead"] if deviation and deviation["applied"] else decided["default"]
     return {"file": config.default_rule, "committed": committed.commit, "changed_since": committed.changed} | decided | {
-        "run": runs.get(decided["default"])}
+        "deviation": deviation, "run_selector": run_selector, "run": runs.get(run_selector)}
 
 
 def _groups(config: LiveConfig, prereg: Preregistration | None, agreement: dict[str, str], outcomes: dict[str, list],

@@ -291,19 +291,30 @@ def picks_sentence(track: dict[str, Any]) -> str:
 
 
 def default_rule_sentence(track: dict[str, Any]) -> str:
-    """What the default rule decided and what `stylefit run` decides with ('' when the track names no rule)."""
+    """What the default rule decided, any deviation from it, and what `stylefit run` decides with ('' when
+    the track names no rule)."""
     rule = track.get("default_rule")
     if not rule:
         return ""
-    where = f"`{rule['file']}`" + (f", committed at {rule['committed'][:8]}" if rule["committed"] else ", not committed yet")
     verdicts = {"waiting": "waits", "kept": "keeps the incumbent", "replaced": "replaces the incumbent", "undecided": "cannot decide"}
     run = rule.get("run") or {}
     params = ", ".join(f"{k}={json.dumps(v)}" for k, v in run.get("scorer_params", {}).items())
     settings = (f" on n={run['n']}" if "n" in run else "") + (f" with {params}" if params else "")
-    return (f"Default rule ({where}{'; edited since, the committed text is used' if rule['changed_since'] else ''}): it "
-            f"{verdicts[rule['status']]} ({rule['reason']}), so `stylefit run` decides with `{rule['run_scorer']}`"
-            f"{settings} (selector `{rule['default']}`; incumbent `{rule['incumbent']}`)"
+    selector = rule.get("run_selector", rule["default"])
+    text = (f"Default rule ({_where(rule)}): it {verdicts[rule['status']]} ({rule['reason']}) and chooses `{rule['default']}` "
+            f"(incumbent `{rule['incumbent']}`).")
+    if deviation := rule.get("deviation"):
+        text += (f" Deviation ({_where(deviation)}; chosen after the results were seen), from a verdict of `{deviation['rule_chose']}` "
+                 f"to `{deviation['instead']}`: " + (f"applied, because {deviation['reason']}" if deviation["applied"]
+                                                     else f"not applied, because {deviation['not_applied_because']}") + ".")
+    return (text + f" So `stylefit run` decides with `{run.get('scorer', rule['run_scorer'])}`{settings} (selector `{selector}`)"
             + (f". Unlike the track: {'; '.join(run['unlike_the_track'])}." if run.get("unlike_the_track") else "."))
+
+
+def _where(committed: dict[str, Any]) -> str:
+    """A rule or deviation file, with its commit and whether it was edited since."""
+    return (f"`{committed['file']}`" + (f", committed at {committed['committed'][:8]}" if committed["committed"] else ", not committed yet")
+            + ("; edited since, the committed text is used" if committed["changed_since"] else ""))
 
 
 def default_rule_lines(track: dict[str, Any]) -> list[str]:
