@@ -180,7 +180,38 @@ def adaptive_block(judged: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"live-figures": (RESULTS / "live_track.json", live_block), "paper-figures": (RESULTS / "paper_track.json", paper_block),
+def guidance_block(track: dict[str, Any]) -> str:
+    """The figures the selector guidance rests on: the pre-registered cases first, then all judged cases,
+    what `stylefit run` decides with, and the post hoc look at proxy-gold_loss against the length order."""
+    rule = track["default_rule"]
+    run, chosen = rule["run"], rule["run_selector"]
+    names = list(dict.fromkeys([chosen, rule["default"], rule["incumbent"], LIVE_REFERENCE, "ppl"]))
+    signs = track["paired_signs"][LIVE_REFERENCE][chosen]["spearman"]
+    figures = "; ".join(f"{n} weighted ρ {format_interval(track['figures'][n]['weighted_spearman'])}, regret "
+                        f"{format_interval(track['figures'][n]['regret_points'], 1)} points" for n in names)
+    lines = [preregistered_line(track),
+             f"All {track['judged_cases']} judged cases: {figures}; {chosen} ranked better/tied/worse than {LIVE_REFERENCE} in "
+             f"{signs['wins']}/{signs['ties']}/{signs['losses']} (sign test p={signs['sign_test_p']:.4f})."]
+    deviation = rule.get("deviation") or {}
+    lines.append(f"The default rule chooses `{rule['default']}`" + (
+        f"; a deviation chosen after the results were seen (`{deviation['file']}`) moves it to `{deviation['instead']}`, which "
+        "the rule also finds ahead of the incumbent" if deviation.get("applied") else "")
+        + f"; so `stylefit run` decides with `{run['scorer']}` on n={run['n']} (selector `{chosen}`).")
+    look = json.loads((RESULTS / "gold_loss_length.json").read_text(encoding="utf-8"))
+    groups = look["groups"]
+
+    def pair(group: str, figure: str, digits: int = 2) -> str:
+        return " and ".join(format_interval(groups[group][s][figure], digits) for s in ("proxy-gold_loss", "length"))
+
+    lines.append(f"proxy-gold_loss against the length order (post hoc, gold_loss_length.md): median Spearman "
+                 f"{look['median_agreement']:+.2f} between their preferences over {len(look['cases'])} cases; weighted ρ "
+                 f"{pair('pre-registered', 'weighted_spearman')} on the {groups['pre-registered']['cases']} pre-registered cases, "
+                 f"{pair('development', 'weighted_spearman')} on the {groups['development']['cases']} development cases (regret "
+                 f"{pair('development', 'regret_points', 1)} points there).")
+    return "\n".join(line for line in lines if line)
+
+
+BLOCKS = {"guidance-figures": (RESULTS / "live_track.json", guidance_block), "live-figures": (RESULTS / "live_track.json", live_block), "paper-figures": (RESULTS / "paper_track.json", paper_block),
           "adaptive-figures": (RESULTS / "adaptive.json", adaptive_block)}
 
 
