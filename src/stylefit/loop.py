@@ -358,7 +358,7 @@ def summary_markdown(result: RunResult) -> str:
     sel = result.selection.get("screen", result.selection)  # the adaptive selector's screen is a selection
     lines = [f"# stylefit run: {result.task} for {result.target}", "",
              f"Strategies: {', '.join(result.config['strategies'])}; sample N={result.config['n']} per strategy; "
-             f"scorer {sel['scorer']} ({sel['unit']}, {'higher' if sel['higher_is_better'] else 'lower'} = more familiar).", "",
+             f"scorer {sel['scorer']} ({sel['unit']}, {'higher' if sel['higher_is_better'] else 'lower'} = preferred).", "",
              "## 1. The sample", "", "| strategy | teacher | correct 1st try | correct | still wrong | fixed to gold | tokens | s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in result.sample["strategies"]:

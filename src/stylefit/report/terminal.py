@@ -21,7 +21,7 @@ def _fmt(x: float | None) -> str:
 
 def selection_table(result: SelectionResult) -> Table:
     r = result.ranking
-    direction = "higher = more familiar" if result.higher_is_better else "lower = more familiar"
+    direction = "higher = preferred" if result.higher_is_better else "lower = preferred"  # familiarity or, for the proxies, learnability
     table = Table(
         title=f"{result.task}: strategies ranked by {result.scorer} under {result.target} ({result.dtype}) "
         f"(N={r.n} questions, {r.n_bootstrap} paired bootstrap resamples, seed {r.seed})",
