@@ -664,6 +664,7 @@ def test_preregistered_cases_are_judged_on_their_own_by_the_selectors_as_registe
     html = write_live_report(track, tmp_path / "html").read_text()
     assert "1 judged pre-registered case(s): tiny2" in html and "Paired to the recommended selector, random" in html
     assert html.count("<tr>", html.index("Paired to the recommended selector")) >= 3  # its header, length's and ppl's rows
+    assert "<h2>Which selector stylefit run decides with</h2>" not in html  # this track names no default rule
     # with no pre-registered case, the group says so and has no figures
     write_run(results / "tiny2" / "runs" / "c.json")  # not committed
     none = judge(config)["groups"]["preregistered"]
@@ -692,6 +693,7 @@ def committed_track():
         # which cases are pre-registered decides the groups and the season's counts: without git they cannot be
         # checked here, so they are the committed ones (the full-history checkout checks them)
         track["groups"] = committed["groups"]
+        track["default_rule"] = committed["default_rule"]  # the default rule judges the pre-registered cases alone
         track["preregistration"] |= {k: committed["preregistration"][k]
                                      for k in ("registered", "reason", "changed_since_registration", "season")}
     return track
@@ -823,3 +825,12 @@ def test_a_proxy_scored_from_another_proxys_stored_fine_tunes_costs_them_too():
     assert shared_fine_tune_costs(proxies) == {"proxy-gold_loss": (930.0, "proxy")}
     proxies["proxy-gold_loss"] = scored(9, 950.0, measure="gold_loss", runs_s=950.0)  # scored since: its seconds are its runs' already
     assert shared_fine_tune_costs(proxies) == {}
+
+
+def test_the_committed_tracks_page_says_what_stylefit_run_decides_with(committed_track, tmp_path):
+    from stylefit.bench.live.html import write_live_report
+
+    html = write_live_report(committed_track, tmp_path).read_text()
+    rule = committed_track["default_rule"]
+    section = html[html.index("<h2>Which selector stylefit run decides with</h2>"):]
+    assert f"chooses {rule['default']}" in section and f"(selector {rule['run_selector']})" in section

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, flagged_strategy_runs, mean_cost, questions_sentence, refusals_sentence, selector_rows
+from stylefit.bench.live.report import FIGURE_COLUMNS, SELECTOR_COLUMNS, _cost, _interval, _signs, base_cut_sentence, cut_bound_sentence, default_rule_sentence, flagged_strategy_runs, mean_cost, questions_sentence, refusals_sentence, selector_rows
 from stylefit.data.jsonl import write_atomic
 from stylefit.report import plots
 from stylefit.report.html import page, table
@@ -27,6 +27,8 @@ def live_sections(track: dict) -> list[str]:
                 [f["high"] for _, f in costed], [round(mean_cost(track, n)[0], 1) for n, _ in costed],
                 "weighted Spearman ρ with the fine-tuned accuracy") + "</div>")
     sections += preregistered_sections(track)
+    if rule := default_rule_sentence(track):  # the verdict, any deviation from it, and what `stylefit run` decides with
+        sections += ["<h2>Which selector stylefit run decides with</h2>", f"<p>{escape(rule.replace('`', ''))}</p>"]
     for case in track["cases"]:
         rows = sorted(case["accuracy"].items(), key=lambda kv: kv[1]["rank"])
         sd = lambda a: a["sd"] or 0.0
