@@ -189,6 +189,17 @@ def test_bad_configs_are_one_line_errors_before_any_work(setup, tmp_path, extra,
     assert loaded == [] and not (tmp_path / "out").exists()
 
 
+def test_a_scorer_that_cannot_run_on_the_task_is_a_one_line_error_before_any_work(setup, tmp_path):
+    config, load, loaded = setup
+    with pytest.raises(StylefitError, match=r"run.toml: scorer 'ppl': .*'colour'"):
+        run(config(body="[scorer_params]\ncolour = 1\n"), out=tmp_path / "out", store=tmp_path / "c.sqlite", load_model=load)
+    # the default scorer, the proxy, answers 100 training questions outside the sample: this task has too few
+    with pytest.raises(StylefitError, match=r"run.toml: scorer 'proxy' samples n=6 and answers 100 other training "
+                                            r"questions, but task 'tiny-sums' has 12 training questions$"):
+        run(config(scorer=None), out=tmp_path / "out", store=tmp_path / "c.sqlite", load_model=load)
+    assert loaded == [] and not (tmp_path / "out").exists()
+
+
 def test_winners_follow_the_ranking():
     import numpy as np
 

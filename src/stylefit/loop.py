@@ -158,6 +158,24 @@ def _winners(ranking) -> tuple[list[str], str]:
                              "generating both in full; compare them with [verify] or a larger n")
 
 
+def _check_scorer(config: RunConfig, task) -> None:
+    """The scorer's settings, and the training questions it needs, checked before any generation: a proxy
+    fine-tunes on the n sampled and answers ``validation`` others (the adaptive selector checks its own)."""
+    if config.scorer == "adaptive":
+        return
+    from stylefit.scoring import get_scorer
+
+    try:
+        scorer = get_scorer(config.scorer, **config.scorer_params)
+    except StylefitError as e:
+        raise StylefitError(f"{config.source}: {e}") from None
+    needed = config.n + getattr(scorer, "validation", 0)
+    if needed > len(task.train):
+        held_out = f" and answers {scorer.validation} other training questions" if hasattr(scorer, "validation") else ""
+        raise StylefitError(f"{config.source}: scorer '{config.scorer}' samples n={config.n}{held_out}, but task "
+                            f"'{task.name}' has {len(task.train)} training questions")
+
+
 def _adaptive_winners(result) -> tuple[list[str], str]:
     """The adaptive selector's pick (or its tied leaders), and why."""
     if result.best is not None:
@@ -229,6 +247,7 @@ def run(
                             f"(they use: {', '.join(sorted(used)) or 'no teacher'})")
     if config.verify is not None:
         _check_verify(config, library, task)
+    _check_scorer(config, task)
     full_size = config.full_size or len(task.train)
     if full_size > len(task.train):
         raise StylefitError(f"{config.source}: full_size={full_size}, but task '{task.name}' has {len(task.train)} training questions")
