@@ -24,13 +24,13 @@ from stylefit.data.jsonl import write_atomic
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "chain_sum"
 RESULTS = REPO / "benchmarks" / "results"
+EXAMPLE_RUN = tomllib.loads((EXAMPLE / "run.toml").read_text(encoding="utf-8"))  # the strategies and target run here
 RUNS = {"default (proxy, n = 100)": {}, "sppl, n = 50": {"scorer": "sppl", "n": 50}}
 
 
 def config(folder: Path, fields: dict) -> Path:
-    example = tomllib.loads((EXAMPLE / "run.toml").read_text(encoding="utf-8"))
-    values = {"task": str(EXAMPLE), "target": example["target"], "recipes": [str(EXAMPLE / r) for r in example["recipes"]],
-              "strategies": example["strategies"], "full_size": 150} | fields
+    values = {"task": str(EXAMPLE), "target": EXAMPLE_RUN["target"], "recipes": [str(EXAMPLE / r) for r in EXAMPLE_RUN["recipes"]],
+              "strategies": EXAMPLE_RUN["strategies"], "full_size": 150} | fields
     path = folder / "run.toml"
     path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()), encoding="utf-8")
     return path
@@ -72,8 +72,7 @@ def render(result: dict) -> str:
 
 
 def main() -> int:
-    strategies = tomllib.loads((EXAMPLE / "run.toml").read_text(encoding="utf-8"))["strategies"]
-    result = {"strategies": strategies, "runs": {}}
+    result = {"strategies": EXAMPLE_RUN["strategies"], "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, fields) in enumerate(RUNS.items()):
             folder = Path(tmp) / str(i)

@@ -33,11 +33,12 @@ RESULTS = REPO / "benchmarks" / "results"
 SELECTORS = ("proxy-gold_loss", "length")
 
 
-def preference(case: str, selector: str, strategies: list[str]) -> np.ndarray | None:
-    """The selector's per-strategy score, higher preferred (None where it refused the case)."""
-    data = json.loads((RESULTS / "live" / case / "scores" / f"{selector}.json").read_text(encoding="utf-8"))
-    if data.get("means") is None:
-        return None
+def preference(case: str, selector: str, strategies: list[str]) -> np.ndarray:
+    """The selector's per-strategy score, higher preferred."""
+    path = RESULTS / "live" / case / "scores" / f"{selector}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("means") is None:  # neither selector has refused a case: one that does cannot be compared here
+        raise SystemExit(f"{path}: {selector} refused the case ({data.get('refused')}), so it has no preference to compare")
     sign = 1.0 if data["higher_is_better"] else -1.0
     return np.array([sign * data["means"][s] for s in strategies])
 

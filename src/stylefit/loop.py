@@ -169,9 +169,9 @@ def _check_scorer(config: RunConfig, task) -> None:
         scorer = get_scorer(config.scorer, **config.scorer_params)
     except StylefitError as e:
         raise StylefitError(f"{config.source}: {e}") from None
-    needed = config.n + getattr(scorer, "validation", 0)
-    if needed > len(task.train):
-        held_out = f" and answers {scorer.validation} other training questions" if hasattr(scorer, "validation") else ""
+    held = scorer.held_out_questions()
+    if config.n + held > len(task.train):
+        held_out = f" and answers {held} other training questions" if held else ""
         raise StylefitError(f"{config.source}: scorer '{config.scorer}' samples n={config.n}{held_out}, but task "
                             f"'{task.name}' has {len(task.train)} training questions")
 

@@ -69,6 +69,10 @@ class Scorer(ABC):
         returns notes for the report."""
         return []
 
+    def held_out_questions(self) -> int:
+        """Training questions outside the sample that scoring answers besides it (a proxy's validation)."""
+        return 0
+
     def excluded(self) -> set[str]:
         """Question ids ``prepare`` found unscorable; they are left out for every strategy (and counted)."""
         return set()

@@ -83,12 +83,15 @@ class LearnabilityProxy(Scorer):
     def requests(self, lm: LanguageModel, item: ScoringItem) -> list[ContinuationRequest]:
         raise NotImplementedError("the proxy scores through sample_scores")
 
+    def held_out_questions(self) -> int:
+        return self.validation
+
     def sample_scores(self, lm: LanguageModel, candidates: CandidateSet, ids: list[str], store: Store,
                       progress: Progress | None = None, skip_overlong: bool = False) -> SampleScores:
         task = candidates.task
         sampled = set(ids)
-        held_out = [q for q in task.train if q.id not in sampled][: self.validation]
-        if len(held_out) < self.validation:
+        held_out = [q for q in task.train if q.id not in sampled][: self.held_out_questions()]
+        if len(held_out) < self.held_out_questions():
             raise StylefitError(f"scorer 'proxy': task '{task.name}' has {len(held_out)} training questions outside the "
                                 f"{len(ids)} sampled, and the proxy validates on {self.validation}")
         # The runs train where the target was loaded (select's --device), and skip what select's --skip-overlong skips.

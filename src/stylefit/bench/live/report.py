@@ -300,7 +300,7 @@ def default_rule_sentence(track: dict[str, Any]) -> str:
     run = rule.get("run") or {}
     params = ", ".join(f"{k}={json.dumps(v)}" for k, v in run.get("scorer_params", {}).items())
     settings = (f" on n={run['n']}" if "n" in run else "") + (f" with {params}" if params else "")
-    selector = rule.get("run_selector", rule["default"])
+    selector = rule["run_selector"]
     text = (f"Default rule ({_where(rule)}): it {verdicts[rule['status']]} ({rule['reason']}) and chooses `{rule['default']}` "
             f"(incumbent `{rule['incumbent']}`).")
     if deviation := rule.get("deviation"):
